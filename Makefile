@@ -1,0 +1,36 @@
+# Thin wrappers over go and the scripts in tools/; no logic lives only here.
+FUZZTIME ?= 15s
+GO ?= go
+
+.PHONY: help setup build test check-metal bench fuzz golden lint clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: ## install packages, the tokenizers lib and the test model; build bin/gomps
+	bash tools/setup.sh
+
+build: ## build bin/gomps
+	$(GO) build -o bin/gomps ./cmd/gomps
+
+test: ## the whole suite, as CI runs it (setup, vet, race tests, fuzz, Metal checks)
+	bash tools/test.sh
+
+check-metal: ## the Linux checks of the Apple code (SDK_DIR enables the Objective-C part)
+	bash tools/check-metal.sh
+
+bench: ## benchmarks of the forward pass and the engine
+	$(GO) test -run='^$$' -bench=. -benchtime=3x ./gomps/... ./kernels/...
+
+fuzz: ## every fuzz target for FUZZTIME
+	FUZZTIME=$(FUZZTIME) bash tools/fuzz.sh
+
+golden: ## regenerate the PyTorch goldens (dev only, never in CI; needs a multi-GB venv)
+	bash tools/golden/run.sh
+
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+clean: ## remove build outputs
+	rm -rf bin

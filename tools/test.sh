@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# tools/test.sh: the whole test suite, in named stages, each under a timeout,
+# with a timing table at the end. It first runs tools/setup.sh (idempotent),
+# so it works on a clean clone. .ci/run calls exactly this.
+#
+#   bash tools/test.sh                 # everything
+#   FUZZTIME=30s bash tools/test.sh    # longer fuzzing
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+names=(); secs=(); results=()
+failed=0
+
+# stage NAME TIMEOUT_SECONDS CMD...: run one stage, record its time and result.
+stage() {
+    local name=$1 limit=$2; shift 2
+    printf '\n=== stage %s (timeout %ss): %s\n' "$name" "$limit" "$*"
+    local t0=$SECONDS rc
+    timeout --kill-after=30 "$limit" "$@"
+    rc=$?
+    names+=("$name"); secs+=($((SECONDS - t0)))
+    if [ $rc -eq 0 ]; then results+=(ok)
+    elif [ $rc -eq 124 ]; then results+=("TIMEOUT"); failed=1
+    else results+=("FAIL($rc)"); failed=1
+    fi
+    return 0
+}
+
+stage setup 1800 bash tools/setup.sh || true
+stage vet 600 go vet ./...
+stage test 2400 go test -race -count=1 -timeout 30m ./...
+stage fuzz 900 bash tools/fuzz.sh
+if [ -f tools/check-metal.sh ]; then
+    stage check-metal 900 bash tools/check-metal.sh
+fi
+
+printf '\n%-14s %8s  %s\n' stage seconds result
+total=0
+for i in "${!names[@]}"; do
+    printf '%-14s %8s  %s\n' "${names[$i]}" "${secs[$i]}" "${results[$i]}"
+    total=$((total + secs[i]))
+done
+printf '%-14s %8s\n' total "$total"
+exit $failed
