@@ -26,17 +26,23 @@ for tool in go cargo python3; do
     command -v "$tool" >/dev/null || die "$tool is required but not on PATH (install Go >= 1.26, Rust via rustup, Python 3)"
 done
 
-# --- 1. Debian packages --------------------------------------------------------
+# --- 1. Debian packages (Linux; on macOS the Metal backend needs none) ----------
 pkgs=()
+if [ "$(uname -s)" = Darwin ]; then
+    say "macOS: no Debian packages (the Metal backend uses the system frameworks)"
+elif ! command -v dpkg-query >/dev/null; then
+    die "this script installs oneDNN with apt (Debian/Ubuntu); on another Linux install oneDNN 2.6 (libdnnl) yourself, then set GOMPS_SKIP_APT=1"
+elif [ -z "${GOMPS_SKIP_APT:-}" ]; then
 for p in libdnnl-dev pkg-config; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || pkgs+=("$p")
 done
+fi
 if [ ${#pkgs[@]} -gt 0 ]; then
     say "installing Debian packages: ${pkgs[*]}"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-else
-    say "Debian packages present (libdnnl-dev $(dpkg-query -W -f='${Version}' libdnnl-dev))"
+elif command -v dpkg-query >/dev/null; then
+    say "Debian packages present (libdnnl-dev $(dpkg-query -W -f='${Version}' libdnnl-dev 2>/dev/null))"
 fi
 
 # --- 2. tokenizers static library ----------------------------------------------
