@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
+)
+
+// runCLI runs a gomps app made of fresh eval and version commands with args
+// and returns what it printed.
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	app := newApp()
+	app.Commands = []*cli.Command{newEvalCommand(), newVersionCommand()}
+	var out, errOut bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	err := app.Run(append([]string{"gomps"}, args...))
+	return out.String(), err
+}
+
+// evalSharedDir returns ../shared/data/trec-dl, or skips (fails under CI=true).
+func evalSharedDir(t *testing.T) string {
+	t.Helper()
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "data", "trec-dl"))
+	if _, err := os.Stat(filepath.Join(dir, "candidates.tsv")); err != nil {
+		if os.Getenv("CI") == "true" && os.Getenv("GOMPS_SHARED_OPTIONAL") != "1" {
+			t.Fatalf("shared data missing under CI=true: %v", err)
+		}
+		t.Skipf("shared data not found: %v", err)
+	}
+	return dir
+}
+
+// writeCandidateRun writes the (set, retriever) rows of candidates.tsv as a
+// 6-column TREC run and returns its path.
+func writeCandidateRun(t *testing.T, dir, set, retriever string) string {
+	t.Helper()
+	in, err := os.Open(filepath.Join(dir, "candidates.tsv"))
+	require.NoError(t, err)
+	defer in.Close()
+	path := filepath.Join(t.TempDir(), set+"."+retriever+".run")
+	var b strings.Builder
+	sc := bufio.NewScanner(in)
+	sc.Scan()
+	for sc.Scan() {
+		c := strings.Split(sc.Text(), "\t")
+		if c[0] == set && c[1] == retriever {
+			fmt.Fprintf(&b, "%s Q0 %s %s %s %s\n", c[2], c[3], c[4], c[5], retriever)
+		}
+	}
+	require.NoError(t, sc.Err())
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	return path
+}
+
+func TestEvalPublishedFigures(t *testing.T) {
+	dir := evalSharedDir(t)
+	for _, tc := range []struct{ set, retriever, qrels, want string }{
+		{"dl19", "bm25", "qrels.dl19-passage.txt", "0.5058"},
+		{"dl21", "bm25", "qrels.dl21-passage.txt", "0.4458"},
+		{"dl19", "splade-pp-ed", "qrels.dl19-passage.txt", "0.7308"},
+	} {
+		t.Run("set="+tc.set+"/run="+tc.retriever, func(t *testing.T) {
+			run := writeCandidateRun(t, dir, tc.set, tc.retriever)
+			out, err := runCLI(t, "eval", "--run", run, "--qrels", filepath.Join(dir, tc.qrels))
+			require.NoError(t, err)
+			assert.Regexp(t, `(?m)^ndcg_cut_10\s+\tall\t`+tc.want+`$`, out)
+			assert.Regexp(t, `(?m)^recip_rank_10\s+\tall\t0\.\d{4}$`, out)
+			assert.Regexp(t, `(?m)^recall_100\s+\tall\t0\.\d{4}$`, out)
+		})
+	}
+}
+
+func TestEvalFlagsAndErrors(t *testing.T) {
+	tmp := t.TempDir()
+	qrels := filepath.Join(tmp, "qrels")
+	require.NoError(t, os.WriteFile(qrels, []byte("1 0 a 1\n1 0 b 2\n2 Q0 c 1\n"), 0o644))
+	run := filepath.Join(tmp, "run")
+	require.NoError(t, os.WriteFile(run, []byte("1 Q0 a 1 1.0 t\n1 Q0 b 2 2.0 t\n2 Q0 x 1 9 t\n2 Q0 c 2 1 t\n"), 0o644))
+
+	out, err := runCLI(t, "eval", "--run", run, "--qrels", qrels, "--metric", "recip_rank,P_1", "--json", "-q")
+	require.NoError(t, err)
+	var got struct {
+		NumQ     int                           `json:"num_q"`
+		Metrics  map[string]float64            `json:"metrics"`
+		PerQuery map[string]map[string]float64 `json:"per_query"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	assert.Equal(t, 2, got.NumQ)
+	assert.InDelta(t, 0.75, got.Metrics["recip_rank"], 1e-12, "mean of 1 and 1/2")
+	assert.InDelta(t, 0.5, got.PerQuery["2"]["recip_rank"], 1e-12)
+	assert.InDelta(t, 0.5, got.Metrics["P_1"], 1e-12)
+
+	// --rel-threshold 2: only b counts; it ranks first for qid 1, qid 2 has none.
+	out, err = runCLI(t, "eval", "--run", run, "--qrels", qrels, "--metric", "recip_rank", "--rel-threshold", "2")
+	require.NoError(t, err)
+	assert.Contains(t, out, "recip_rank            \tall\t0.5000")
+
+	t.Setenv("GOMPS_RUN", run)
+	t.Setenv("GOMPS_QRELS", qrels)
+	t.Setenv("GOMPS_METRIC", "P_2")
+	out, err = runCLI(t, "eval")
+	require.NoError(t, err, "flags come from GOMPS_* env vars")
+	assert.Contains(t, out, "P_2                   \tall\t0.7500")
+
+	bad := filepath.Join(tmp, "bad")
+	require.NoError(t, os.WriteFile(bad, []byte("1 Q0 a 1 1.0 t\n1 Q0 b 2 x t\n"), 0o644))
+	_, err = runCLI(t, "eval", "--run", bad, "--qrels", qrels)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), bad+":2")
+	assert.NotContains(t, err.Error(), "\n", "one-line cause")
+
+	_, err = runCLI(t, "eval", "--run", run, "--qrels", qrels, "--metric", "map")
+	assert.ErrorContains(t, err, "unknown metric")
+	_, err = runCLI(t, "eval", "--run", run, "--qrels", qrels, "--rel-threshold", "0")
+	assert.ErrorContains(t, err, "rel-threshold")
+}
+
+func TestEvalRequiresFlags(t *testing.T) {
+	t.Setenv("GOMPS_RUN", "")
+	t.Setenv("GOMPS_QRELS", "")
+	_, err := runCLI(t, "eval")
+	assert.ErrorContains(t, err, "--run is empty")
+	require.NoError(t, os.Unsetenv("GOMPS_RUN"))
+	require.NoError(t, os.Unsetenv("GOMPS_QRELS"))
+	_, err = runCLI(t, "eval")
+	assert.ErrorContains(t, err, `Required flags "run, qrels" not set`)
+}
+
+func TestVersion(t *testing.T) {
+	out, err := runCLI(t, "version")
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^gomps \S+\ncommit  \S+.*\ngo      go1\.\d+.*\nos/arch \w+/\w+\n$`, out)
+
+	version, commit = "v9.8.7", "abc123"
+	t.Cleanup(func() { version, commit = "", "" })
+	out, err = runCLI(t, "version", "--json")
+	require.NoError(t, err)
+	var v buildVersion
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	assert.Equal(t, "v9.8.7", v.Version, "-ldflags value wins")
+	assert.Equal(t, "abc123", v.Commit)
+	assert.NotEmpty(t, v.Go)
+	assert.NotEmpty(t, v.OS)
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Set at link time, for example:
+//
+//	go build -ldflags "-X main.version=v0.1.0 -X main.commit=$(git rev-parse HEAD)" ./cmd/gomps
+//
+// When unset they come from the build information Go embeds in the binary.
+var (
+	version string
+	commit  string
+)
+
+// buildVersion describes this binary.
+type buildVersion struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Modified bool   `json:"modified"`
+	Go       string `json:"go"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+}
+
+// readVersion combines the link-time values with debug.ReadBuildInfo.
+func readVersion() buildVersion {
+	v := buildVersion{Version: version, Commit: commit, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v.Version == "" {
+			v.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if v.Commit == "" {
+					v.Commit = s.Value
+				}
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
+			}
+		}
+	}
+	if v.Version == "" {
+		v.Version = "(devel)"
+	}
+	if v.Commit == "" {
+		v.Commit = "unknown"
+	}
+	return v
+}
+
+func init() { register(newVersionCommand()) }
+
+func newVersionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the gomps version, commit, Go version and platform",
+		Description: `The version and commit are set at link time with
+-ldflags "-X main.version=... -X main.commit=...", and otherwise read from the
+build information Go embeds (module version, VCS revision, and whether the work
+tree had uncommitted changes).`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object", EnvVars: []string{"GOMPS_JSON"}},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("version: unexpected argument %q", c.Args().First())
+			}
+			v := readVersion()
+			if c.Bool("json") {
+				return json.NewEncoder(c.App.Writer).Encode(v)
+			}
+			mod := ""
+			if v.Modified {
+				mod = " (modified)"
+			}
+			_, err := fmt.Fprintf(c.App.Writer, "gomps %s\ncommit  %s%s\ngo      %s\nos/arch %s/%s\n",
+				v.Version, v.Commit, mod, v.Go, v.OS, v.Arch)
+			return err
+		},
+	}
+}
