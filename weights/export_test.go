@@ -1,0 +1,20 @@
+package weights
+
+// Hooks for the external tests (package weights_test).
+
+// ParseNativeBytes validates an in-memory native file.
+func ParseNativeBytes(name string, b []byte) (*Native, error) { return parseNative(name, bytesBlob(b)) }
+
+// ParseSafetensorsBytes validates an in-memory safetensors file.
+func ParseSafetensorsBytes(name string, b []byte) (*Safetensors, error) {
+	return parseSafetensors(name, bytesBlob(b))
+}
+
+// DecodeFloat32 widens F32, F16 or BF16 bytes.
+var DecodeFloat32 = decodeFloat32
+
+// HeaderCRC computes the native header checksum.
+var HeaderCRC = headerCRC
+
+// CRC32C is the Castagnoli CRC.
+var CRC32C = crc32c
