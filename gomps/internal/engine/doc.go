@@ -1,0 +1,112 @@
+// Package engine is gomps' serving engine: a tokenizer pool, a dynamic
+// batcher and a pool of backend instances, with per-request timings and
+// metrics. It knows nothing of cgo, tokenizers or models: the library plugs
+// in an Encoder (the tokenizer) and a NewInstanceFunc (one backend context
+// per pool slot) and gets concurrent, batched scoring.
+//
+// # Wiring (for gomps.Reranker)
+//
+//	eng, err := engine.New(engine.Config{
+//		Instances: 2,                       // pool slots, one context each over the shared model
+//		Threads:   runtime.NumCPU(),        // ONE budget for tokenization and all instances
+//		MaxBatch:  info.MaxBatch,           // the model's max rows per forward
+//		MaxSeq:    info.MaxSeq,             // 512 for MiniLM-L6, specials included
+//		ClsID:     101, SepID: 102,         // from the tokenizer's vocabulary
+//	}, encoder, func(slot int) (engine.Instance, error) {
+//		return newContext(model)            // gomps_context_init on the calling (locked) thread
+//	})
+//	res, err := eng.Score(ctx, query, passages) // res.Scores[i] is passage i's raw logit
+//	top := engine.Rank(res.Scores, k)           // Rank(ctx, query, docs, k) is these two lines
+//	prometheus.MustRegister(eng.Collector())    // for the server's /metrics
+//	err = eng.Shutdown(ctx)                     // or eng.Close()
+//
+// Encoder.EncodeQuery / EncodePassages return token ids WITHOUT special
+// tokens (daulet/tokenizers: EncodeWithOptions(text, false)); the engine
+// assembles [CLS] q [SEP] p [SEP] with token types 0/1 and truncates each
+// pair longest_first to MaxSeq exactly as Hugging Face tokenizers does
+// (AssemblePair, PairLengths; checked against tokenizers 0.22.1 on 1,264
+// length combinations). The Encoder is called from several goroutines at
+// once and must be safe for that.
+//
+// Instance is one backend context. Each slot's instance lives on one
+// goroutine locked to its OS thread (runtime.LockOSThread) for its whole
+// life: the factory, SetThreads, every Forward and Close run there, so a
+// per-thread OpenMP pool or a thread-local init error stays put. Forward gets
+// a padded Batch (Rows x Seq, Seq = the longest row, padding id 0 type 0) and
+// writes Rows raw logits. The Batch's buffers are the engine's and are reused:
+// read them only during the call. A Forward error fails every request with a
+// pair in that batch (ErrBackend wraps it); a panic does the same and the
+// instance is closed and rebuilt through the factory (if that fails the slot
+// is retired; with no slot left every call fails with ErrBackend).
+//
+// # Threads
+//
+// Config.Threads is one budget (a FIFO semaphore) shared by tokenization and
+// every instance: each instance is given max(1, Threads/Instances) threads
+// through SetThreads and holds that many budget threads for each forward;
+// each tokenization job holds one. So on 2 cores, 2 instances x 1 thread or
+// 1 instance x 2 threads, and a tokenization job runs only while a thread is
+// free: the cores are never oversubscribed by the engine's own work.
+//
+// # Batching
+//
+// Config.Mode selects the batcher; one goroutine owns the queue.
+//
+//   - ModeAdaptive (default). A batch is cut the moment an instance is idle,
+//     never on a timer. It always holds the oldest queued pair, then grows
+//     by the pairs of the window (the oldest Config.Window queued pairs,
+//     sorted by length) that add the least padding, while rows x longest row
+//     <= Config.TokenBudget and rows <= MaxBatch. Pairs of different requests
+//     and queries share batches; a large request is split across batches and
+//     its scores merged back in order. Taking the oldest pair each time bounds
+//     every pair's wait by the pairs queued before it.
+//   - ModeFixed (the original). FIFO batches of up to MaxBatch pairs, cut
+//     when full or when Config.Timeout has passed since the partial batch
+//     began collecting, then routed to an instance (where it may wait).
+//
+// Config.Routing: RouteLeastLoaded (default; adaptive: an idle instance,
+// fixed: the least queued padded tokens) or RouteRoundRobin (the original:
+// instances in turn; a batch may wait, one deep in adaptive mode, at a busy
+// instance while another is idle).
+//
+// # Admission, cancellation, lifecycle
+//
+// At most Config.MaxQueue pairs may be admitted and not yet started on a
+// backend; past that Score fails at once with ErrOverloaded (the server's
+// 429). When a caller's ctx ends, Score returns at once and the call's pairs
+// still queued are removed (Stats.PairsDropped); pairs already in a running
+// batch finish and are ignored. Shutdown(ctx) refuses new calls with
+// ErrClosed and lets admitted ones finish with scores; Close stops now, and
+// waits only for forward calls already running. Both are safe to call twice
+// and concurrently; afterwards every call returns ErrClosed.
+//
+// # Timings
+//
+// Every successful call returns Timings from its own clock reads:
+// Tokenize (hand-off to the tokenizer pool until its pairs are assembled,
+// waiting for a worker and a budget thread included), Queue (enqueue at the
+// batcher until the start of the first batch holding one of its pairs) and
+// Inference (that start until the end of the last batch holding one of its
+// pairs; when a call is split, the gaps between its batches count here).
+// Total is end to end; Unexplained() = Total - the three, computed only for
+// reporting (admission, hand-offs, result delivery).
+//
+// # Metrics
+//
+// Stats() snapshots one set of atomic counters and histograms; Collector()
+// exposes the same values to Prometheus under fixed, TEI-like names:
+// gomps_request_duration_seconds, gomps_tokenization_duration_seconds,
+// gomps_queue_duration_seconds, gomps_inference_duration_seconds,
+// gomps_batch_size, gomps_batch_tokens, gomps_padding_waste_ratio,
+// gomps_queue_size, gomps_requests_total, gomps_request_success_total,
+// gomps_request_failures_total{reason}, gomps_pairs_total,
+// gomps_pairs_dropped_total{reason}, gomps_batches_total,
+// gomps_batches_mixed_total and the real/padded token totals.
+//
+// # Cost
+//
+// Per call: the request, one flat id/type buffer pair, offsets and the
+// scores slice (plus what the Encoder allocates). Per batch: nothing in
+// steady state (jobs and the padded batch buffers are reused). The scheduler
+// sorts at most Window entries per adaptive batch.
+package engine

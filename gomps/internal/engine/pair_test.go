@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func seq(from, n int) []int32 {
+	s := make([]int32, n)
+	for i := range s {
+		s[i] = int32(from + i)
+	}
+	return s
+}
+
+// Hand-computed against the rule in tokenizers' truncation.rs. The first
+// block is that file's own longest_first table (max_length 7 for the two
+// sequences, i.e. maxLen 10 with the three specials); the rest are worked
+// out by hand below each case.
+func TestPairLengths(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		nq, np, maxLen int
+		kq, kp         int
+		cut            bool
+	}{
+		// tokenizers' table: lengths 0 (empty), 2 (short), 4 (medium), 8 (long), budget 7.
+		{0, 0, 10, 0, 0, false},
+		{0, 2, 10, 0, 2, false},
+		{0, 4, 10, 0, 4, false},
+		{0, 8, 10, 0, 7, true},
+		{2, 0, 10, 2, 0, false},
+		{2, 2, 10, 2, 2, false},
+		{2, 4, 10, 2, 4, false},
+		{2, 8, 10, 2, 5, true},
+		{4, 0, 10, 4, 0, false},
+		{4, 2, 10, 4, 2, false},
+		{4, 4, 10, 3, 4, true}, // tie: both halved, odd token to the passage
+		{4, 8, 10, 3, 4, true},
+		{8, 0, 10, 7, 0, true},
+		{8, 2, 10, 5, 2, true},
+		{8, 4, 10, 4, 3, true}, // query longer: it gets the odd token
+		{8, 8, 10, 3, 4, true},
+		// budget 509 (maxLen 512): typical query, long passage -> passage cut to 509-9 = 500.
+		{9, 600, 512, 9, 500, true},
+		// exactly fits: 9 + 500 = 509.
+		{9, 500, 512, 9, 500, false},
+		// one over: 9 + 501 -> passage loses one.
+		{9, 501, 512, 9, 500, true},
+		// both long, odd budget 509: n1 = 254, n2 = 255 to the longer side.
+		{300, 400, 512, 254, 255, true},
+		{400, 300, 512, 255, 254, true},
+		// equal and long: the passage (second) gets the odd token.
+		{300, 300, 512, 254, 255, true},
+		// even budget 508 (maxLen 511): exact halves.
+		{300, 400, 511, 254, 254, true},
+		// shorter side just over half the budget: n2 = max(n1, 509-n1) = n1, sum > 509 -> halves.
+		{255, 1000, 512, 254, 255, true},
+		// shorter side exactly half-ish: 254 + max(254, 255) = 509 fits -> keep 254, cut other to 255.
+		{254, 1000, 512, 254, 255, true},
+		// shorter side longer than the whole budget (n1 > budget special case).
+		{600, 700, 512, 254, 255, true},
+		// maxLen 3: budget 0, both sides emptied.
+		{5, 5, 3, 0, 0, true},
+		{0, 0, 3, 0, 0, false},
+		// maxLen 4: budget 1 -> n1 = 0, n2 = 1 on the longer side.
+		{2, 3, 4, 0, 1, true},
+		{3, 2, 4, 1, 0, true},
+		// short passage, long query: the query is cut.
+		{100, 5, 64, 56, 5, true},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("q=%d/p=%d/max=%d", c.nq, c.np, c.maxLen), func(t *testing.T) {
+			kq, kp, cut := PairLengths(c.nq, c.np, c.maxLen)
+			assert.Equal(t, c.kq, kq, "query tokens kept")
+			assert.Equal(t, c.kp, kp, "passage tokens kept")
+			assert.Equal(t, c.cut, cut, "truncated")
+			assert.LessOrEqual(t, kq+kp+3, max(c.maxLen, 3), "fits")
+		})
+	}
+}
+
+func TestAssemblePair(t *testing.T) {
+	t.Parallel()
+	t.Run("fits", func(t *testing.T) {
+		ids, types, cut := AssemblePair([]int32{7, 8}, []int32{20, 21, 22}, 512, 101, 102)
+		assert.Equal(t, []int32{101, 7, 8, 102, 20, 21, 22, 102}, ids)
+		assert.Equal(t, []int32{0, 0, 0, 0, 1, 1, 1, 1}, types)
+		assert.False(t, cut)
+	})
+	t.Run("longest_first", func(t *testing.T) {
+		// budget 7: q 4, p 8 -> 3 and 4, keeping each side's first tokens.
+		ids, types, cut := AssemblePair(seq(10, 4), seq(50, 8), 10, 101, 102)
+		assert.Equal(t, []int32{101, 10, 11, 12, 102, 50, 51, 52, 53, 102}, ids)
+		assert.Equal(t, []int32{0, 0, 0, 0, 0, 1, 1, 1, 1, 1}, types)
+		assert.True(t, cut)
+	})
+	t.Run("empty", func(t *testing.T) {
+		ids, types, cut := AssemblePair(nil, nil, 512, 101, 102)
+		assert.Equal(t, []int32{101, 102, 102}, ids)
+		assert.Equal(t, []int32{0, 0, 1}, types)
+		assert.False(t, cut)
+	})
+	t.Run("append reuses", func(t *testing.T) {
+		ids := make([]int32, 0, 64)
+		types := make([]int32, 0, 64)
+		ids, types, _ = AppendPair(ids, types, []int32{1}, []int32{2}, 512, 101, 102)
+		ids2, types2, _ := AppendPair(ids, types, []int32{3}, []int32{4, 5}, 512, 101, 102)
+		require.Len(t, ids2, 5+6)
+		assert.Equal(t, []int32{101, 1, 102, 2, 102, 101, 3, 102, 4, 5, 102}, ids2)
+		assert.Equal(t, []int32{0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1}, types2)
+		assert.Equal(t, &ids[:1][0], &ids2[:1][0], "no reallocation within capacity")
+	})
+}
+
+func TestRank(t *testing.T) {
+	t.Parallel()
+	nan := float32(0)
+	nan = nan / nan
+	scores := []float32{0.5, 2, nan, 2, -1, 0.5}
+	got := Rank(scores, 0)
+	want := []int{1, 3, 0, 5, 4, 2}
+	require.Len(t, got, len(want))
+	for i, w := range want {
+		assert.Equal(t, w, got[i].Index, "position %d", i)
+	}
+	assert.Equal(t, float32(2), got[0].Score)
+	top := Rank(scores, 3)
+	assert.Equal(t, []Ranked{{1, 2}, {3, 2}, {0, 0.5}}, top)
+	assert.Len(t, Rank(scores, 100), 6)
+	assert.Empty(t, Rank(nil, 5))
+}

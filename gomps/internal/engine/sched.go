@@ -1,0 +1,546 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// pairRef is one queued pair: the request it belongs to, its index there and
+// its assembled length in tokens. r == nil marks a removed entry.
+type pairRef struct {
+	r   *request
+	idx int32
+	n   int32
+}
+
+// job is one batch on its way to an instance and back. Job values and their
+// refs slices are recycled through the scheduler's free list.
+type job struct {
+	refs  []pairRef
+	seq   int  // padded length: the longest row
+	real  int  // real tokens
+	mixed bool // pairs of more than one request
+	slot  int
+
+	// set by the worker
+	start, end time.Time
+	err        error
+	panicked   bool
+	dead       bool // the slot's instance could not be replaced
+}
+
+type slotState struct {
+	work    chan *job // capacity 1; sent to only while the slot is idle
+	running *job
+	pending []*job
+	load    int // padded tokens of running and pending jobs
+	dead    bool
+}
+
+func (s *slotState) idle() bool { return !s.dead && s.running == nil && len(s.pending) == 0 }
+
+type winEntry struct {
+	n   int32
+	pos int32
+}
+
+// scheduler is the batcher: ONE goroutine owns the queue, the slots and
+// every request's scheduling fields. Callers, tokenizer workers and instance
+// workers talk to it through channels only.
+type scheduler struct {
+	e    *Engine
+	cfg  Config
+	in   chan *request
+	done chan *job
+	wake chan struct{}
+
+	q     []pairRef // FIFO; q[head:] holds the live entries and holes
+	head  int
+	live  int
+	slots []slotState
+	rr    int
+	free  []*job
+	stamp uint64
+	win   []winEntry
+
+	// fixed mode
+	timer     *time.Timer
+	timerAt   time.Time
+	armed     bool
+	openSince time.Time // when the current partial batch started collecting
+	draining  bool
+	brokenErr error // every slot is dead
+}
+
+func newScheduler(e *Engine) *scheduler {
+	s := &scheduler{
+		e:     e,
+		cfg:   e.cfg,
+		in:    make(chan *request, 64),
+		done:  make(chan *job, e.cfg.Instances),
+		wake:  make(chan struct{}, 1),
+		slots: make([]slotState, e.cfg.Instances),
+	}
+	for i := range s.slots {
+		s.slots[i].work = make(chan *job, 1)
+	}
+	return s
+}
+
+// poke asks the scheduler to sweep cancelled requests out of the queue.
+// Never blocks.
+func (s *scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *scheduler) run() {
+	defer s.e.goroutines.Done()
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
+	defer s.timer.Stop()
+	drain := s.e.drain
+	for {
+		select {
+		case r := <-s.in:
+			s.enqueue(r)
+		case j := <-s.done:
+			s.complete(j)
+		case <-s.wake:
+			s.sweep()
+		case <-s.timer.C:
+			s.armed = false
+		case <-drain:
+			s.draining = true
+			drain = nil
+		case <-s.e.quit:
+			return
+		}
+		// Take in everything else that is ready before cutting batches, so
+		// a batch sees as many candidates as possible.
+	absorb:
+		for {
+			select {
+			case r := <-s.in:
+				s.enqueue(r)
+			case j := <-s.done:
+				s.complete(j)
+			default:
+				break absorb
+			}
+		}
+		s.dispatch()
+	}
+}
+
+func (s *scheduler) enqueue(r *request) {
+	if r.cancelled.Load() {
+		s.e.c.queued.Add(-int64(r.n))
+		s.e.c.dropped.Add(uint64(r.n))
+		return
+	}
+	if s.brokenErr != nil {
+		s.e.c.queued.Add(-int64(r.n))
+		s.e.c.abandoned.Add(uint64(r.n))
+		r.err, r.reason = s.brokenErr, ReasonBackend
+		r.finished = true
+		close(r.done)
+		return
+	}
+	if s.live == 0 {
+		s.openSince = time.Now()
+	}
+	r.remaining = r.n
+	for i := range r.n {
+		s.q = append(s.q, pairRef{r: r, idx: int32(i), n: r.off[i+1] - r.off[i]})
+	}
+	s.live += r.n
+}
+
+// sweep removes queued pairs of cancelled and already-failed requests.
+func (s *scheduler) sweep() {
+	for i := s.head; i < len(s.q); i++ {
+		if r := s.q[i].r; r != nil && (r.finished || r.cancelled.Load()) {
+			s.removeAt(i)
+		}
+	}
+	s.advance()
+}
+
+// removeAt drops queued entry i, which never reached a backend.
+func (s *scheduler) removeAt(i int) {
+	r := s.q[i].r
+	s.q[i].r = nil
+	s.live--
+	r.remaining--
+	s.e.c.queued.Add(-1)
+	if r.cancelled.Load() && !r.finished {
+		s.e.c.dropped.Add(1)
+	} else {
+		s.e.c.abandoned.Add(1)
+	}
+}
+
+// advance moves head past removed entries and compacts the queue when the
+// dead prefix is large.
+func (s *scheduler) advance() {
+	for s.head < len(s.q) && s.q[s.head].r == nil {
+		s.head++
+	}
+	if s.head == len(s.q) {
+		clear(s.q)
+		s.q, s.head = s.q[:0], 0
+		return
+	}
+	if s.head > 1024 && s.head > len(s.q)/2 {
+		n := copy(s.q, s.q[s.head:])
+		clear(s.q[n:])
+		s.q, s.head = s.q[:n], 0
+	}
+}
+
+func (s *scheduler) finish(r *request) {
+	r.finished = true
+	close(r.done)
+}
+
+func (s *scheduler) newJob() *job {
+	if n := len(s.free); n > 0 {
+		j := s.free[n-1]
+		s.free = s.free[:n-1]
+		return j
+	}
+	return &job{refs: make([]pairRef, 0, s.cfg.MaxBatch)}
+}
+
+func (s *scheduler) recycle(j *job) {
+	clear(j.refs)
+	*j = job{refs: j.refs[:0]}
+	s.free = append(s.free, j)
+}
+
+// take moves queued entry i into j.
+func (s *scheduler) take(j *job, i int) {
+	ref := s.q[i]
+	s.q[i].r = nil
+	s.live--
+	j.refs = append(j.refs, ref)
+	j.real += int(ref.n)
+	j.seq = max(j.seq, int(ref.n))
+	if ref.r.stamp != s.stamp {
+		ref.r.stamp = s.stamp
+		ref.r.batches++
+		if len(j.refs) > 1 {
+			j.mixed = true
+		}
+	}
+}
+
+func (s *scheduler) dispatch() {
+	if s.brokenErr != nil {
+		return
+	}
+	if s.cfg.Mode == ModeFixed {
+		s.dispatchFixed()
+		return
+	}
+	for s.live > 0 {
+		slot := s.pickIdle()
+		if slot < 0 {
+			return
+		}
+		j := s.formAdaptive()
+		if j == nil {
+			return
+		}
+		s.assign(slot, j)
+	}
+}
+
+// pickIdle returns the slot the next adaptive batch goes to, or -1 if no
+// instance is idle (then no batch is cut: one is cut the moment an instance
+// frees, never on a timer).
+func (s *scheduler) pickIdle() int {
+	first := -1
+	for i := range s.slots {
+		if s.slots[i].idle() {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return -1
+	}
+	if s.cfg.Routing == RouteLeastLoaded {
+		return first
+	}
+	// Round-robin: the next live slot in turn gets the batch even if it is
+	// busy (it waits there, one deep), as the original did.
+	for k := range s.slots {
+		i := (s.rr + k) % len(s.slots)
+		if s.slots[i].dead {
+			continue
+		}
+		if len(s.slots[i].pending) > 0 {
+			return -1
+		}
+		s.rr = (i + 1) % len(s.slots)
+		return i
+	}
+	return -1
+}
+
+// formAdaptive cuts one batch: it always holds the oldest queued pair (so no
+// pair waits behind more than the pairs ahead of it), plus the pairs of the
+// window, sorted by length, that add the least padding, while rows x longest
+// row stays within the token budget and rows within MaxBatch.
+func (s *scheduler) formAdaptive() *job {
+	s.win = s.win[:0]
+	for i := s.head; i < len(s.q) && len(s.win) < s.cfg.Window; i++ {
+		ref := s.q[i]
+		if ref.r == nil {
+			continue
+		}
+		if ref.r.finished || ref.r.cancelled.Load() {
+			s.removeAt(i)
+			continue
+		}
+		s.win = append(s.win, winEntry{n: ref.n, pos: int32(i)})
+	}
+	s.advance()
+	if len(s.win) == 0 {
+		return nil
+	}
+	oldest := s.win[0].pos
+	slices.SortFunc(s.win, func(a, b winEntry) int {
+		if c := cmp.Compare(a.n, b.n); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pos, b.pos)
+	})
+	h := slices.IndexFunc(s.win, func(w winEntry) bool { return w.pos == oldest })
+	lo, hi := h, h
+	longest := int(s.win[h].n)
+	rows := 1
+	budget := s.cfg.TokenBudget
+	for rows < s.cfg.MaxBatch {
+		canL := lo > 0 && (rows+1)*longest <= budget
+		canR := hi+1 < len(s.win) && (rows+1)*int(s.win[hi+1].n) <= budget
+		if !canL && !canR {
+			break
+		}
+		goLeft := canL
+		if canL && canR {
+			costL := longest - int(s.win[lo-1].n)          // padding of the new, shorter row
+			costR := rows * (int(s.win[hi+1].n) - longest) // padding added to every row so far
+			goLeft = costL < costR || (costL == costR && s.win[lo-1].pos < s.win[hi+1].pos)
+		}
+		if goLeft {
+			lo--
+		} else {
+			hi++
+			longest = int(s.win[hi].n)
+		}
+		rows++
+	}
+	s.stamp++
+	j := s.newJob()
+	for k := lo; k <= hi; k++ {
+		s.take(j, int(s.win[k].pos))
+	}
+	s.advance()
+	return j
+}
+
+// formFixed cuts the oldest up to MaxBatch pairs in FIFO order.
+func (s *scheduler) formFixed() *job {
+	s.stamp++
+	j := s.newJob()
+	for i := s.head; i < len(s.q) && len(j.refs) < s.cfg.MaxBatch; i++ {
+		ref := s.q[i]
+		if ref.r == nil {
+			continue
+		}
+		if ref.r.finished || ref.r.cancelled.Load() {
+			s.removeAt(i)
+			continue
+		}
+		s.take(j, i)
+	}
+	s.advance()
+	if len(j.refs) == 0 {
+		s.recycle(j)
+		return nil
+	}
+	return j
+}
+
+func (s *scheduler) dispatchFixed() {
+	now := time.Now()
+	for s.live > 0 {
+		due := s.live >= s.cfg.MaxBatch || s.draining || !now.Before(s.openSince.Add(s.cfg.Timeout))
+		if !due {
+			break
+		}
+		j := s.formFixed()
+		if j == nil {
+			break
+		}
+		s.assign(s.route(), j)
+		s.openSince = now
+	}
+	if s.live == 0 {
+		if s.armed {
+			s.timer.Stop()
+			s.armed = false
+		}
+		return
+	}
+	at := s.openSince.Add(s.cfg.Timeout)
+	if !s.armed || !at.Equal(s.timerAt) {
+		s.timer.Reset(at.Sub(now))
+		s.timerAt, s.armed = at, true
+	}
+}
+
+// route picks the slot for a fixed-mode batch.
+func (s *scheduler) route() int {
+	if s.cfg.Routing == RouteRoundRobin {
+		for k := range s.slots {
+			i := (s.rr + k) % len(s.slots)
+			if !s.slots[i].dead {
+				s.rr = (i + 1) % len(s.slots)
+				return i
+			}
+		}
+	}
+	best := -1
+	for i := range s.slots {
+		if !s.slots[i].dead && (best < 0 || s.slots[i].load < s.slots[best].load) {
+			best = i
+		}
+	}
+	return best
+}
+
+func (s *scheduler) assign(slot int, j *job) {
+	j.slot = slot
+	st := &s.slots[slot]
+	st.load += len(j.refs) * j.seq
+	if st.running == nil {
+		s.start(st, j)
+		return
+	}
+	st.pending = append(st.pending, j)
+}
+
+// start hands j to its idle slot's worker. Its pairs leave the queue (and
+// the MaxQueue count) here, not when the batch was cut, so batches waiting at
+// a busy slot still count as queued.
+func (s *scheduler) start(st *slotState, j *job) {
+	s.e.c.queued.Add(-int64(len(j.refs)))
+	st.running = j
+	st.work <- j
+}
+
+// complete books a finished batch and resolves its requests.
+func (s *scheduler) complete(j *job) {
+	c := s.e.c
+	rows := len(j.refs)
+	padded := rows * j.seq
+	c.batches.Add(1)
+	c.rows.Add(uint64(rows))
+	c.realTokens.Add(uint64(j.real))
+	c.paddedTokens.Add(uint64(padded))
+	if j.mixed {
+		c.mixed.Add(1)
+	}
+	c.batchRows.observe(float64(rows))
+	c.batchTokens.observe(float64(padded))
+	c.waste.observe(1 - float64(j.real)/float64(padded))
+	if j.err != nil {
+		c.failedBatch.Add(1)
+		if j.panicked {
+			c.panics.Add(1)
+		}
+	} else {
+		c.scored.Add(uint64(rows))
+	}
+	failed := false
+	for _, ref := range j.refs {
+		r := ref.r
+		r.remaining--
+		if r.finished {
+			continue
+		}
+		if r.firstStart.IsZero() || j.start.Before(r.firstStart) {
+			r.firstStart = j.start
+		}
+		if j.end.After(r.lastEnd) {
+			r.lastEnd = j.end
+		}
+		if j.err != nil {
+			r.err, r.reason = j.err, ReasonBackend
+			s.finish(r)
+			failed = true
+			continue
+		}
+		if r.remaining == 0 && !r.cancelled.Load() {
+			s.finish(r)
+		}
+	}
+	st := &s.slots[j.slot]
+	st.load -= padded
+	st.running = nil
+	dead := j.dead
+	s.recycle(j)
+	if dead {
+		s.killSlot(st)
+	} else if len(st.pending) > 0 {
+		next := st.pending[0]
+		st.pending = slices.Delete(st.pending, 0, 1)
+		s.start(st, next)
+	}
+	if failed {
+		s.sweep()
+	}
+}
+
+// killSlot retires a slot whose instance could not be replaced: its pending
+// batches fail, and if no slot is left every queued call fails.
+func (s *scheduler) killSlot(st *slotState) {
+	st.dead = true
+	err := fmt.Errorf("%w: instance lost and could not be rebuilt", ErrBackend)
+	for _, j := range st.pending {
+		for _, ref := range j.refs {
+			r := ref.r
+			r.remaining--
+			if !r.finished {
+				r.err, r.reason = err, ReasonBackend
+				s.finish(r)
+			}
+		}
+		s.e.c.queued.Add(-int64(len(j.refs)))
+		s.e.c.abandoned.Add(uint64(len(j.refs)))
+		s.recycle(j)
+	}
+	st.pending = nil
+	for i := range s.slots {
+		if !s.slots[i].dead {
+			s.sweep()
+			return
+		}
+	}
+	s.brokenErr = err
+	for i := s.head; i < len(s.q); i++ {
+		if r := s.q[i].r; r != nil && !r.finished {
+			r.err, r.reason = err, ReasonBackend
+			s.finish(r)
+		}
+	}
+	s.sweep()
+}
