@@ -263,21 +263,22 @@ func tensorOff(b []byte, k int) int {
 	return int(binary.LittleEndian.Uint64(b[entry0+entrySz*k+88:]))
 }
 
-func TestNativeRules(t *testing.T) {
-	t.Parallel()
-	valid := nativeFixture(t)
-	n, err := weights.ParseNativeBytes("valid", valid)
-	require.NoError(t, err, "fixture is valid")
-	last := len(n.Tensors()) - 1
+type nativeRuleCase struct {
+	name   string
+	mutate func([]byte) []byte
+	keep   bool // keep the header CRC as it was
+	rule   error
+	names  string // the field or tensor the error names
+}
+
+// nativeRuleCases has one named negative case per rule of FORMAT.md, as
+// mutations of a valid file whose last tensor is classifier.bias; they also
+// seed FuzzNative.
+func nativeRuleCases(valid []byte) []nativeRuleCase {
+	last := int(binary.LittleEndian.Uint32(valid[36:])) - 1
 	tokOff := int(binary.LittleEndian.Uint64(valid[88:]))
 	tokSize := int(binary.LittleEndian.Uint64(valid[96:]))
-	for _, c := range []struct {
-		name   string
-		mutate func([]byte) []byte
-		keep   bool // keep the header CRC as it was
-		rule   error
-		names  string // the field or tensor the error names
-	}{
+	return []nativeRuleCase{
 		{"rule=size/256", func(b []byte) []byte { return b[:255] }, true, weights.ErrNativeTooSmall, ""},
 		{"rule=magic", setByte(0, 'X'), true, weights.ErrNativeMagic, "magic"},
 		{"rule=version", put32(8, 2), false, weights.ErrNativeVersion, "version"},
@@ -341,7 +342,15 @@ func TestNativeRules(t *testing.T) {
 		{"rule=padding/tensor_slot", func(b []byte) []byte { b[tensorOff(b, last)+4] = 1; return b }, true, weights.ErrNativePadding, "classifier.bias"},
 		{"rule=checksum/tokenizer_sha256", func(b []byte) []byte { b[tokOff+1] ^= 1; return b }, true, weights.ErrNativeTokenizerSum, "tokenizer_sha256"},
 		{"rule=checksum/tensor_crc32c", func(b []byte) []byte { b[tensorOff(b, 9)+7] ^= 0x10; return b }, true, weights.ErrNativeTensorCRC, "layer.0.attn_ln.gamma"},
-	} {
+	}
+}
+
+func TestNativeRules(t *testing.T) {
+	t.Parallel()
+	valid := nativeFixture(t)
+	_, err := weights.ParseNativeBytes("valid", valid)
+	require.NoError(t, err, "fixture is valid")
+	for _, c := range nativeRuleCases(valid) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			b := c.mutate(bytes.Clone(valid))

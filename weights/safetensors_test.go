@@ -151,9 +151,15 @@ func sortedDTypes() []string { return slices.Sorted(maps.Keys(dtypeBits)) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// TestSafetensorsRules has one named negative case per validation rule.
-func TestSafetensorsRules(t *testing.T) {
-	t.Parallel()
+type stRuleCase struct {
+	name string
+	file []byte
+	rule error
+}
+
+// stRuleCases has one named negative case per validation rule; they also
+// seed FuzzSafetensors.
+func stRuleCases() []stRuleCase {
 	hugeLen := binary.LittleEndian.AppendUint64(nil, MaxSafetensorsHeader+1)
 	hugeLen = append(hugeLen, '{', '}')
 	pastEOF := binary.LittleEndian.AppendUint64(nil, 1000)
@@ -162,11 +168,7 @@ func TestSafetensorsRules(t *testing.T) {
 	u8 := func(name, offs string) string {
 		return `"` + name + `":{"dtype":"U8","shape":[1],"data_offsets":` + offs + `}`
 	}
-	for _, c := range []struct {
-		name string
-		file []byte
-		rule error
-	}{
+	return []stRuleCase{
 		{"rule=file_too_small", []byte{1, 0, 0}, ErrSTTooSmall},
 		{"rule=header_too_large", hugeLen, ErrSTHeaderTooLarge},
 		{"rule=header_too_large/u64_max", maxLen, ErrSTHeaderTooLarge},
@@ -207,7 +209,13 @@ func TestSafetensorsRules(t *testing.T) {
 		{"rule=non_overlapping/same_range", stFile(`{`+u8("a", "[0,1]")+`,`+u8("b", "[0,1]")+`}`, []byte{1}), ErrSTNotContiguous},
 		{"rule=covers_data/trailing_bytes", stFile(`{`+u8("a", "[0,1]")+`}`, []byte{1, 2}), ErrSTIncompleteData},
 		{"rule=covers_data/no_tensors", stFile(`{}`, []byte{1}), ErrSTIncompleteData},
-	} {
+	}
+}
+
+// TestSafetensorsRules checks each rule's negative case.
+func TestSafetensorsRules(t *testing.T) {
+	t.Parallel()
+	for _, c := range stRuleCases() {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s, err := parseSafetensors("x.safetensors", bytesBlob(c.file))
