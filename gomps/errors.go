@@ -1,0 +1,133 @@
+package gomps
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors of the library. Every error a Reranker returns matches one of these
+// (or context.Canceled / context.DeadlineExceeded) with errors.Is.
+var (
+	// ErrClosed: the Reranker was closed before or during the call.
+	ErrClosed = errors.New("gomps: reranker closed")
+	// ErrEmptyQuery: the query is "" (an empty passage is valid).
+	ErrEmptyQuery = errors.New("gomps: empty query")
+	// ErrInvalidUTF8: a query or passage is not valid UTF-8.
+	ErrInvalidUTF8 = errors.New("gomps: text is not valid UTF-8")
+	// ErrTooLong: with WithTruncation(false), a pair is longer than the
+	// maximum length. The error is a *TooLongError.
+	ErrTooLong = errors.New("gomps: pair longer than the maximum length")
+	// ErrOverloaded: admitting the call would put more pairs in the queue
+	// than WithMaxQueue allows. Returned at once, without waiting.
+	ErrOverloaded = errors.New("gomps: overloaded")
+	// ErrNoModel: no model was given and none of the defaults exists.
+	ErrNoModel = errors.New("gomps: no model found")
+	// ErrNoCgo: the binary was built without cgo, so no native backend exists.
+	ErrNoCgo = errors.New("gomps: built without cgo: no native backend (rebuild with CGO_ENABLED=1)")
+	// ErrABIMismatch: the linked backend implements another version of the
+	// native ABI (kernels/gomps.h) than this package was compiled against.
+	ErrABIMismatch = errors.New("gomps: native ABI version mismatch")
+)
+
+// Sentinels of the native status classes (kernels/gomps.h gomps_status). An
+// *Error from the backend matches the sentinel of its Code with errors.Is.
+var (
+	ErrInvalidArg  = errors.New("gomps: invalid argument")
+	ErrOutOfMemory = errors.New("gomps: out of memory")
+	ErrIO          = errors.New("gomps: I/O error")
+	ErrFormat      = errors.New("gomps: bad weights file")
+	ErrUnsupported = errors.New("gomps: unsupported")
+	ErrDevice      = errors.New("gomps: device failure")
+	ErrInternal    = errors.New("gomps: internal error")
+)
+
+// Code is a native status (gomps_status): 0 is ok, negative values name a
+// class of failure.
+type Code int32
+
+// The native status codes, equal to the GOMPS_* values of kernels/gomps.h
+// (checked against the header in the cgo binding).
+const (
+	CodeOK          Code = 0
+	CodeInvalidArg  Code = -1
+	CodeOutOfMemory Code = -2
+	CodeIO          Code = -3
+	CodeFormat      Code = -4
+	CodeUnsupported Code = -5
+	CodeDevice      Code = -6
+	CodeInternal    Code = -7
+)
+
+var codeSentinels = map[Code]error{
+	CodeInvalidArg:  ErrInvalidArg,
+	CodeOutOfMemory: ErrOutOfMemory,
+	CodeIO:          ErrIO,
+	CodeFormat:      ErrFormat,
+	CodeUnsupported: ErrUnsupported,
+	CodeDevice:      ErrDevice,
+	CodeInternal:    ErrInternal,
+}
+
+func (c Code) String() string {
+	switch c {
+	case CodeOK:
+		return "ok"
+	case CodeInvalidArg:
+		return "invalid argument"
+	case CodeOutOfMemory:
+		return "out of memory"
+	case CodeIO:
+		return "I/O error"
+	case CodeFormat:
+		return "bad weights file"
+	case CodeUnsupported:
+		return "unsupported"
+	case CodeDevice:
+		return "device failure"
+	case CodeInternal:
+		return "internal error"
+	}
+	return fmt.Sprintf("status %d", int32(c))
+}
+
+// Error is a failure reported by the native backend: its status Code, the
+// operation that failed (Op: "model_init", "context_init", "forward", ...)
+// and the backend's detail text.
+type Error struct {
+	Code Code
+	Op   string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Msg == "" {
+		return fmt.Sprintf("gomps: %s: %s", e.Op, e.Code)
+	}
+	return fmt.Sprintf("gomps: %s: %s: %s", e.Op, e.Code, e.Msg)
+}
+
+// Is reports whether target is the sentinel of e's Code.
+func (e *Error) Is(target error) bool {
+	s, ok := codeSentinels[e.Code]
+	return ok && s == target
+}
+
+// TooLongError says which pair is too long. It matches ErrTooLong.
+type TooLongError struct {
+	Index     int // index of the pair (the passage in Score, the pair in ScorePairs)
+	Tokens    int // tokens of the pair including [CLS] and two [SEP]
+	MaxLength int // the limit in force
+}
+
+func (e *TooLongError) Error() string {
+	return fmt.Sprintf("gomps: pair %d: %d tokens, longer than the maximum length %d (truncation is off)",
+		e.Index, e.Tokens, e.MaxLength)
+}
+
+// Unwrap returns ErrTooLong.
+func (e *TooLongError) Unwrap() error { return ErrTooLong }
+
+var (
+	_ error = (*Error)(nil)
+	_ error = (*TooLongError)(nil)
+)

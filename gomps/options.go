@@ -1,0 +1,180 @@
+package gomps
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	"github.com/gomps/gomps/gomps/internal/engine"
+)
+
+// Option configures Open.
+type Option func(*options) error
+
+type options struct {
+	sigmoid   bool
+	truncate  bool
+	precision string
+	maxLength int // tokens per pair incl. specials; 0 = the model's max positions
+	maxBatch  int // pairs per forward; 0 = 32
+	threads   int // total native threads over all instances; 0 = runtime.NumCPU()
+	instances int // contexts (concurrent forwards); 0 = 1
+	mode      engine.Mode
+	maxQueue  int // pairs admitted and not yet forwarded; 0 = 65536
+	notices   io.Writer
+}
+
+func defaultOptions() options {
+	return options{truncate: true, precision: "f32", notices: os.Stderr}
+}
+
+// resolved fills the defaults that depend on the machine and the mode.
+func (o options) resolved() options {
+	if o.maxBatch == 0 {
+		o.maxBatch = 64 // adaptive: rows also bounded by a token budget
+		if o.mode == engine.ModeFixed {
+			o.maxBatch = 32
+		}
+	}
+	if o.maxQueue == 0 {
+		o.maxQueue = 65536
+	}
+	if o.instances == 0 {
+		o.instances = 1
+	}
+	if o.threads == 0 {
+		o.threads = runtime.NumCPU()
+	}
+	return o
+}
+
+// WithSigmoid makes scores sigmoid(logit), in (0, 1), instead of the raw
+// logit the model outputs (the default, as sentence-transformers prints).
+func WithSigmoid() Option {
+	return func(o *options) error { o.sigmoid = true; return nil }
+}
+
+// WithTruncation sets whether pairs longer than the maximum length are
+// truncated (longest_first, as the Hugging Face fast tokenizer does; the
+// default) or refused with a *TooLongError matching ErrTooLong.
+func WithTruncation(on bool) Option {
+	return func(o *options) error { o.truncate = on; return nil }
+}
+
+// WithPrecision selects the native compute precision: "f32" (the exact
+// default, within 1e-4 of PyTorch), "bf16" (CPU: bf16 matrix products, fast
+// on AMX) or "f16" (Metal). A backend without it fails Open with
+// ErrUnsupported.
+func WithPrecision(p string) Option {
+	return func(o *options) error {
+		if _, ok := precisions[p]; !ok {
+			return fmt.Errorf("gomps: precision %q: want f32, bf16 or f16", p)
+		}
+		o.precision = p
+		return nil
+	}
+}
+
+// Precisions, equal to gomps_precision (checked in the cgo binding).
+const (
+	precisionF32  = 0
+	precisionBF16 = 1
+	precisionF16  = 2
+)
+
+var precisions = map[string]int32{"f32": precisionF32, "bf16": precisionBF16, "f16": precisionF16}
+
+func precisionName(p int) string {
+	for name, v := range precisions {
+		if int(v) == p {
+			return name
+		}
+	}
+	return fmt.Sprintf("precision(%d)", p)
+}
+
+// WithMaxLength sets the maximum tokens per pair, [CLS] and both [SEP]
+// included (default: the model's max positions, 512 for MiniLM). 3 at least.
+func WithMaxLength(n int) Option {
+	return func(o *options) error {
+		if n < 3 || n > 65536 {
+			return fmt.Errorf("gomps: max length %d: want 3..65536", n)
+		}
+		o.maxLength = n
+		return nil
+	}
+}
+
+// WithMaxBatch sets the most pairs per native forward call (default 64 with
+// the adaptive batcher, 32 with the fixed one).
+// Larger batches amortise per-call cost but pad more; memory per instance
+// grows with maxBatch x maxLength.
+func WithMaxBatch(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 4096 {
+			return fmt.Errorf("gomps: max batch %d: want 1..4096", n)
+		}
+		o.maxBatch = n
+		return nil
+	}
+}
+
+// WithThreads sets the total native threads, split evenly over the instances
+// (default: runtime.NumCPU()).
+func WithThreads(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 1024 {
+			return fmt.Errorf("gomps: threads %d: want 1..1024", n)
+		}
+		o.threads = n
+		return nil
+	}
+}
+
+// WithInstances sets how many native contexts run forward passes at once
+// (default 1). Each holds its own scratch memory; the weights are shared.
+func WithInstances(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 256 {
+			return fmt.Errorf("gomps: instances %d: want 1..256", n)
+		}
+		o.instances = n
+		return nil
+	}
+}
+
+// WithBatcher selects how pairs are cut into batches: "adaptive" (the
+// default: pairs of similar length under a padded-token budget, dispatched
+// as soon as an instance is free) or "fixed" (FIFO batches of max batch
+// pairs, flushed when full or after 100 ms).
+func WithBatcher(mode string) Option {
+	return func(o *options) error {
+		m, err := engine.ParseMode(mode)
+		if err != nil {
+			return fmt.Errorf("gomps: batcher %q: want adaptive or fixed", mode)
+		}
+		o.mode = m
+		return nil
+	}
+}
+
+// WithMaxQueue bounds the pairs admitted and not yet forwarded, over all
+// concurrent calls (default 65536). A call that would pass it fails at once
+// with ErrOverloaded. Score splits its input into chunks of 1024 pairs, so
+// one large call never trips it alone.
+func WithMaxQueue(n int) Option {
+	return func(o *options) error {
+		if n < chunkPairs {
+			return fmt.Errorf("gomps: max queue %d: want at least %d", n, chunkPairs)
+		}
+		o.maxQueue = n
+		return nil
+	}
+}
+
+// WithNotices sets where Open writes one-line notices, such as "scores come
+// from the test model" (default os.Stderr; nil silences them).
+func WithNotices(w io.Writer) Option {
+	return func(o *options) error { o.notices = w; return nil }
+}

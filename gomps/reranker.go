@@ -1,0 +1,457 @@
+package gomps
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"github.com/gomps/gomps/gomps/internal/engine"
+	"github.com/gomps/gomps/weights"
+)
+
+// Pair is one (query, passage) to score.
+type Pair struct {
+	Query   string
+	Passage string
+}
+
+// Info describes an open Reranker.
+type Info struct {
+	Model     string         // model name recorded in the weights file
+	SHA256    string         // hex SHA-256 of the source model.safetensors ("" if the file does not record it)
+	Path      string         // the file or directory loaded
+	Kind      SourceKind     // what Path is
+	TestModel bool           // the default test model, not the real reranker
+	Config    weights.Config // the model's shape
+	Backend   string         // "cpu", "metal"
+	ISA       string         // the instruction set the backend runs on ("avx512_core_amx", "apple-m2", ...)
+	Precision string         // "f32", "bf16", "f16"
+	Threads   int            // native threads over all instances
+	Instances int            // native contexts (concurrent forward passes)
+	MaxLength int            // tokens per pair incl. [CLS] and two [SEP]
+	MaxBatch  int            // pairs per forward call
+	Batcher   string         // "adaptive" or "fixed"
+	Sigmoid   bool           // scores are sigmoid(logit)
+	Truncate  bool           // too-long pairs are truncated (else refused)
+}
+
+// Reranker scores (query, passage) pairs with a cross-encoder through a
+// native backend, via the serving engine: a tokenizer pool, a batcher that
+// groups pairs of similar length from all concurrent calls, and a pool of
+// Info().Instances native contexts over one shared model.
+//
+// Concurrency: every method is safe for concurrent use. Concurrent Score and
+// ScorePairs calls share batches and instances. Close may be called from any
+// goroutine, any number of times.
+type Reranker struct {
+	opts options
+	info Info
+	tok  *tokenizer
+	eng  *engine.Engine
+	res  *resources
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ io.Closer = (*Reranker)(nil)
+
+// resources are the native handles of a Reranker, freed once by Close or, as
+// a safety net for a Reranker never closed, by a runtime cleanup. The engine
+// owns and closes the contexts.
+type resources struct {
+	once  sync.Once
+	eng   *engine.Engine
+	model *nativeModel
+	tok   *tokenizer
+}
+
+// Live native handles of this process, for leak tests.
+var liveModels, liveContexts atomic.Int64
+
+func (r *resources) free() error {
+	var err error
+	r.once.Do(func() {
+		if r.eng != nil {
+			err = r.eng.Close() // waits for running forwards, closes every instance
+		}
+		if r.model != nil {
+			r.model.free()
+			liveModels.Add(-1)
+		}
+		if r.tok != nil {
+			r.tok.Close()
+		}
+	})
+	return err
+}
+
+// instance is one native context as an engine.Instance. The engine drives it
+// from one locked OS thread.
+type instance struct{ c *nativeContext }
+
+var _ engine.Instance = (*instance)(nil)
+
+func (i *instance) SetThreads(n int) error { return i.c.setThreads(n) }
+
+func (i *instance) Forward(b *engine.Batch, logits []float32) error {
+	if err := i.c.forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits); err != nil {
+		return err
+	}
+	for k, x := range logits[:b.Rows] {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return &Error{Code: CodeInternal, Op: "forward", Msg: fmt.Sprintf("row %d: non-finite logit %v", k, x)}
+		}
+	}
+	return nil
+}
+
+func (i *instance) Close() error {
+	i.c.free()
+	liveContexts.Add(-1)
+	return nil
+}
+
+// Open loads a model and starts its engine. model is resolved by
+// ResolveModel ("" = the defaults; a native file, a Hugging Face model
+// directory, or a model id in the Hugging Face cache). A Hugging Face
+// directory is converted to a temporary native file first (about a second
+// for MiniLM-L6). When the default test model is used, Open writes a
+// one-line notice (see WithNotices).
+//
+// Cost: reads the whole weights file and packs it for the backend; each
+// instance allocates scratch memory for max batch x max length; starts the
+// engine's goroutines (one per instance, the tokenizer workers and the
+// batcher), which Close stops. ctx is checked before loading; loading itself
+// is not interruptible.
+func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	o = o.resolved()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	src, err := ResolveModel(model)
+	if err != nil {
+		return nil, err
+	}
+	path := src.Path
+	if src.Kind == SourceHFDir {
+		tmp, err := os.MkdirTemp("", "gomps-convert-*")
+		if err != nil {
+			return nil, fmt.Errorf("gomps: %w", err)
+		}
+		defer os.RemoveAll(tmp) // the backend has read the file by then
+		path = filepath.Join(tmp, "model.gomps")
+		if _, err := weights.Convert(src.Path, path, weights.ConvertOptions{Name: src.ModelID}); err != nil {
+			return nil, fmt.Errorf("gomps: converting %s: %w", src.Path, err)
+		}
+	}
+	nf, err := weights.OpenNative(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, name, sum := nf.Config(), nf.Name(), nf.SourceSHA256()
+	tokJSON := nf.Tokenizer() // a copy, valid after Close
+	if err := nf.Close(); err != nil {
+		return nil, err
+	}
+	maxLen := o.maxLength
+	if maxLen == 0 {
+		maxLen = cfg.MaxPosition
+	}
+	if maxLen > cfg.MaxPosition {
+		return nil, fmt.Errorf("gomps: max length %d is more than the model's %d positions", maxLen, cfg.MaxPosition)
+	}
+
+	res := &resources{}
+	fail := func(err error) (*Reranker, error) {
+		res.free()
+		return nil, err
+	}
+	if res.tok, err = newTokenizer(tokJSON); err != nil {
+		return fail(err)
+	}
+	if res.model, err = loadModel(path, precisions[o.precision], o.maxBatch, maxLen); err != nil {
+		return fail(err)
+	}
+	liveModels.Add(1)
+	ecfg := engine.Config{
+		Instances:       o.instances,
+		Threads:         o.threads,
+		Mode:            o.mode,
+		MaxBatch:        o.maxBatch,
+		MaxQueue:        o.maxQueue,
+		MaxSeq:          maxLen,
+		ClsID:           res.tok.cls,
+		SepID:           res.tok.sep,
+		TruncationError: !o.truncate,
+	}
+	perInstance := ecfg.ThreadsPerInstance()
+	m := res.model
+	res.eng, err = engine.New(ecfg, encoder{res.tok}, func(int) (engine.Instance, error) {
+		c, err := m.newContext(perInstance)
+		if err != nil {
+			return nil, err
+		}
+		liveContexts.Add(1)
+		return &instance{c}, nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	mi := res.model.info
+	r := &Reranker{
+		opts: o,
+		tok:  res.tok,
+		eng:  res.eng,
+		res:  res,
+		info: Info{
+			Model:     name,
+			Path:      src.Path,
+			Kind:      src.Kind,
+			TestModel: src.TestModel,
+			Config:    cfg,
+			Backend:   mi.backend,
+			ISA:       mi.isa,
+			Precision: precisionName(mi.precision),
+			Threads:   perInstance * o.instances,
+			Instances: o.instances,
+			MaxLength: maxLen,
+			MaxBatch:  o.maxBatch,
+			Batcher:   o.mode.String(),
+			Sigmoid:   o.sigmoid,
+			Truncate:  o.truncate,
+		},
+	}
+	if sum != [32]byte{} {
+		r.info.SHA256 = hex.EncodeToString(sum[:])
+	}
+	runtime.AddCleanup(r, func(res *resources) { res.free() }, res)
+	if n := src.Notice(); n != "" && o.notices != nil {
+		fmt.Fprintln(o.notices, n)
+	}
+	return r, nil
+}
+
+// encoder adapts the tokenizer to engine.Encoder.
+type encoder struct{ t *tokenizer }
+
+func (e encoder) EncodeQuery(q string) ([]int32, error) { return e.t.encode(q) }
+
+func (e encoder) EncodePassages(ps []string) ([][]int32, error) {
+	out := make([][]int32, len(ps))
+	for i, p := range ps {
+		ids, err := e.t.encode(p)
+		if err != nil {
+			return nil, fmt.Errorf("passage %d: %w", i, err)
+		}
+		out[i] = ids
+	}
+	return out, nil
+}
+
+// Info describes the loaded model and the settings in force. Cost: a copy.
+func (r *Reranker) Info() Info { return r.info }
+
+// Close stops the engine: calls in progress return ErrClosed (forward passes
+// already running on a backend finish first), then the instances, the model
+// and the tokenizer are freed. It is idempotent and safe from several
+// goroutines: every call returns after the resources are freed, with the
+// same error. Methods called after Close return ErrClosed.
+func (r *Reranker) Close() error {
+	r.closeOnce.Do(func() {
+		r.closed.Store(true)
+		r.closeErr = r.res.free()
+	})
+	return r.closeErr
+}
+
+// chunkPairs is the most pairs one engine call carries; larger inputs are
+// split so a big file never trips the engine's queue bound, and chunks
+// overlap (one tokenizes while another runs).
+const chunkPairs = 1024
+
+// job is one engine call: a query and a run of passages with their indices
+// in the caller's input.
+type job struct {
+	query    string
+	passages []string
+	index    []int // index[k] = input position of passages[k]
+}
+
+// Score returns one score per passage for query, in passage order: the raw
+// logit, or its sigmoid with WithSigmoid. An empty passages slice gives an
+// empty result; an empty passage is valid. The query is tokenized once per
+// chunk of 1024 passages.
+//
+// Errors: ErrEmptyQuery, ErrInvalidUTF8 (naming the passage), *TooLongError
+// (ErrTooLong, with WithTruncation(false)), ErrOverloaded, ErrClosed,
+// ctx.Err(), or a backend failure matching a native sentinel (*Error).
+// Cost: tokenization linear in the text; forward passes over batches the
+// engine cuts from pairs of similar length, shared with concurrent calls.
+// Blocks until every score is ready, ctx ends or the Reranker closes.
+func (r *Reranker) Score(ctx context.Context, query string, passages []string) ([]float32, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if query == "" {
+		return nil, ErrEmptyQuery
+	}
+	if !utf8.ValidString(query) {
+		return nil, fmt.Errorf("query: %w", ErrInvalidUTF8)
+	}
+	for i, p := range passages {
+		if !utf8.ValidString(p) {
+			return nil, fmt.Errorf("passage %d: %w", i, ErrInvalidUTF8)
+		}
+	}
+	var jobs []job
+	for start := 0; start < len(passages); start += chunkPairs {
+		end := min(start+chunkPairs, len(passages))
+		idx := make([]int, end-start)
+		for k := range idx {
+			idx[k] = start + k
+		}
+		jobs = append(jobs, job{query: query, passages: passages[start:end], index: idx})
+	}
+	return r.run(ctx, jobs, len(passages))
+}
+
+// ScorePairs scores pairs that may have different queries, in pair order.
+// Pairs are grouped by query, so each distinct query is tokenized once per
+// group chunk; groups run concurrently. Errors and cost as Score;
+// ErrEmptyQuery, ErrInvalidUTF8 and *TooLongError name the pair.
+func (r *Reranker) ScorePairs(ctx context.Context, pairs []Pair) ([]float32, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var jobs []job
+	open := map[string]int{} // query -> index of its job still filling
+	for i, p := range pairs {
+		if p.Query == "" {
+			return nil, fmt.Errorf("pair %d: %w", i, ErrEmptyQuery)
+		}
+		if !utf8.ValidString(p.Query) || !utf8.ValidString(p.Passage) {
+			return nil, fmt.Errorf("pair %d: %w", i, ErrInvalidUTF8)
+		}
+		j, ok := open[p.Query]
+		if !ok || len(jobs[j].passages) == chunkPairs {
+			j = len(jobs)
+			jobs = append(jobs, job{query: p.Query})
+			open[p.Query] = j
+		}
+		jobs[j].passages = append(jobs[j].passages, p.Passage)
+		jobs[j].index = append(jobs[j].index, i)
+	}
+	return r.run(ctx, jobs, len(pairs))
+}
+
+// run sends jobs to the engine from a few goroutines (enough to keep every
+// instance fed) and scatters the scores. The first failure cancels the rest.
+func (r *Reranker) run(ctx context.Context, jobs []job, n int) ([]float32, error) {
+	out := make([]float32, n)
+	if len(jobs) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := min(len(jobs), 2*r.info.Instances+2)
+	next := make(chan int, len(jobs))
+	for j := range jobs {
+		next <- j
+	}
+	close(next)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				if ctx.Err() != nil {
+					return
+				}
+				res, err := r.eng.Score(ctx, jobs[j].query, jobs[j].passages)
+				if err == nil && len(res.Scores) != len(jobs[j].passages) {
+					err = &Error{Code: CodeInternal, Op: "score", Msg: fmt.Sprintf("engine returned %d scores for %d pairs", len(res.Scores), len(jobs[j].passages))}
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = r.mapError(err, jobs[j])
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				for k, s := range res.Scores {
+					out[jobs[j].index[k]] = s
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		// A job cancelled because another failed reports the cause, not
+		// context.Canceled; the caller's own cancellation wins.
+		return nil, first
+	}
+	if r.opts.sigmoid {
+		for i, x := range out {
+			out[i] = float32(1 / (1 + math.Exp(-float64(x))))
+		}
+	}
+	return out, nil
+}
+
+// mapError turns an engine error into this package's: ErrClosed,
+// ErrOverloaded and *TooLongError (the pair found again by re-tokenizing
+// the job, a cost paid only on this error path). Backend errors keep their
+// *Error, context errors their context sentinel.
+func (r *Reranker) mapError(err error, j job) error {
+	switch {
+	case errors.Is(err, engine.ErrClosed):
+		return ErrClosed
+	case errors.Is(err, engine.ErrOverloaded):
+		return fmt.Errorf("%w: %w", ErrOverloaded, err)
+	case errors.Is(err, engine.ErrTooLong):
+		q, qerr := r.tok.encode(j.query)
+		if qerr == nil {
+			for k, p := range j.passages {
+				ids, perr := r.tok.encode(p)
+				if perr != nil {
+					break
+				}
+				if n := len(q) + len(ids) + 3; n > r.info.MaxLength {
+					return &TooLongError{Index: j.index[k], Tokens: n, MaxLength: r.info.MaxLength}
+				}
+			}
+		}
+		return fmt.Errorf("%w: %w", ErrTooLong, err)
+	}
+	return err
+}
