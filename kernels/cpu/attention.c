@@ -1,0 +1,138 @@
+/*
+ * attention.c: masked multi-head self-attention and its softmax.
+ *
+ * Keys past a row's real length are excluded outright, which is exactly what
+ * Hugging Face's additive mask does (exp(finfo.min - max) is 0 in f32).
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "internal.h"
+
+void gomps_ref_softmax_masked_f32(const float *x, int64_t rows, int64_t n, int64_t valid,
+                                  float *y) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        float mx = xr[0];
+        for (int64_t j = 1; j < valid; j++) mx = xr[j] > mx ? xr[j] : mx;
+        float sum = 0;
+        for (int64_t j = 0; j < valid; j++) {
+            yr[j] = expf(xr[j] - mx);
+            sum += yr[j];
+        }
+        float inv = 1.0f / sum;
+        for (int64_t j = 0; j < valid; j++) yr[j] *= inv;
+        for (int64_t j = valid; j < n; j++) yr[j] = 0;
+    }
+}
+
+void gomps_ref_attention_f32(const float *qkv, int32_t batch, int32_t seq, int32_t heads,
+                             int32_t head_dim, const int32_t *lengths, float *scratch,
+                             float *ctx) {
+    const int64_t H = (int64_t)heads * head_dim, H3 = 3 * H;
+    const float scale = sqrtf((float)head_dim);
+    for (int32_t b = 0; b < batch; b++) {
+        const int32_t len = lengths[b];
+        const float *base = qkv + (int64_t)b * seq * H3;
+        for (int32_t i = 0; i < seq; i++) {
+            float *out_row = ctx + ((int64_t)b * seq + i) * H;
+            if (i >= len) {
+                memset(out_row, 0, (size_t)H * sizeof(float));
+                continue;
+            }
+            for (int32_t h = 0; h < heads; h++) {
+                const float *q = base + (int64_t)i * H3 + (int64_t)h * head_dim;
+                for (int32_t j = 0; j < len; j++) {
+                    const float *k = base + (int64_t)j * H3 + H + (int64_t)h * head_dim;
+                    float dot = 0;
+                    for (int32_t d = 0; d < head_dim; d++) dot += q[d] * k[d];
+                    scratch[j] = dot / scale;
+                }
+                gomps_ref_softmax_masked_f32(scratch, 1, len, len, scratch);
+                float *out = out_row + (int64_t)h * head_dim;
+                for (int32_t d = 0; d < head_dim; d++) out[d] = 0;
+                for (int32_t j = 0; j < len; j++) {
+                    const float *v = base + (int64_t)j * H3 + 2 * H + (int64_t)h * head_dim;
+                    for (int32_t d = 0; d < head_dim; d++) out[d] += scratch[j] * v[d];
+                }
+            }
+        }
+    }
+}
+
+/* exp for x in [-inf, 0] (softmax after max subtraction): Cody-Waite range
+ * reduction and the Cephes degree-6 polynomial, about 1 ulp; pure arithmetic
+ * so the loop below vectorises. Inputs under -87.3 give ~1e-38, not 0, which
+ * does not change a softmax whose sum is >= 1. */
+static inline float exp_nonpos(float x) {
+    x = x < -87.33654f ? -87.33654f : x;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &e, 4);
+    return p * s;
+}
+
+CPU_MULTIVERSION
+void cpu_softmax_row_fast(float *x, int64_t n) {
+    float mx16[16];
+    int64_t j = 0;
+    for (int k = 0; k < 16; k++) mx16[k] = x[0];
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) mx16[k] = x[j + k] > mx16[k] ? x[j + k] : mx16[k];
+    float mx = mx16[0];
+    for (int k = 1; k < 16; k++) mx = mx16[k] > mx ? mx16[k] : mx;
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    float acc[16] = {0};
+    for (j = 0; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) {
+            float e = exp_nonpos(x[j + k] - mx);
+            x[j + k] = e;
+            acc[k] += e;
+        }
+    float sum = 0;
+    for (int k = 0; k < 16; k++) sum += acc[k];
+    for (; j < n; j++) {
+        x[j] = exp_nonpos(x[j] - mx);
+        sum += x[j];
+    }
+    float inv = 1.0f / sum;
+    for (j = 0; j < n; j++) x[j] *= inv;
+}
+
+/* One (row, head) per task: S = Q K^T / sqrt(d) with dnnl_sgemm straight from
+ * the fused QKV rows (sgemm packs its operands, so the stride costs nothing),
+ * softmax, then ctx = S V. Inside the parallel region oneDNN's sgemm runs on the
+ * calling thread. */
+void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
+                        const int64_t *offsets, int32_t heads, int32_t head_dim, int cls_only,
+                        float *out) {
+    const int64_t H = (int64_t)heads * head_dim, H3 = 3 * H;
+    const int64_t smax = (int64_t)ctx->model->max_seq * ctx->model->max_seq;
+    const float scale = 1.0f / sqrtf((float)head_dim);
+    const int64_t tasks = (int64_t)batch * heads;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->n_threads)
+    for (int64_t task = 0; task < tasks; task++) {
+        int32_t b = (int32_t)(task / heads), h = (int32_t)(task % heads);
+        int64_t len = offsets[b + 1] - offsets[b];
+        int64_t nq = cls_only ? 1 : len;
+        float *s = ctx->scores + (int64_t)omp_get_thread_num() * smax;
+        const float *q = qkv + offsets[b] * H3 + (int64_t)h * head_dim;
+        const float *k = q + H, *v = q + 2 * H;
+        float *o = (cls_only ? out + (int64_t)b * H : out + offsets[b] * H) + (int64_t)h * head_dim;
+        dnnl_sgemm('N', 'T', nq, len, head_dim, scale, q, H3, k, H3, 0.0f, s, len);
+        for (int64_t i = 0; i < nq; i++) cpu_softmax_row_fast(s + i * len, len);
+        dnnl_sgemm('N', 'N', nq, head_dim, len, 1.0f, s, len, v, H3, 0.0f, o, H);
+    }
+}

@@ -1,0 +1,487 @@
+/*
+ * backend.c: the native ABI (kernels/gomps.h) for the CPU.
+ *
+ * A model maps and validates the weights file, converts F16 to f32, and in the
+ * fast path reorders every linear weight once into oneDNN's blocked layout; all
+ * of its contexts share that. A context owns scratch sized at init for
+ * max_batch x max_seq tokens, an oneDNN stream and its cached matmul primitives.
+ *
+ * The fast path works on packed rows: the real tokens of all rows one after the
+ * other, so padding is never computed and can never change a result. In the
+ * last layer only each row's [CLS] token goes on past attention.
+ *
+ * GOMPS_CPU_PLAIN=1 (read at model init) selects the plain reference C path of
+ * ops.h instead (no oneDNN; slow; for tests).
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static _Thread_local char init_error[1024];
+
+gomps_status cpu_init_errorf(gomps_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(init_error, sizeof init_error, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+gomps_status cpu_ctx_errorf(gomps_context_t *ctx, gomps_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+uint32_t gomps_abi_version(void) { return GOMPS_ABI_VERSION; }
+
+const char *gomps_last_init_error(void) { return init_error; }
+
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+    switch (isa) {
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_sse41: return "sse41";
+    default: return "unknown";
+    }
+}
+
+/* Points every tensor of the model at its f32 data. */
+static gomps_status model_bind(gomps_model_t *m) {
+    cpu_file *f = &m->file;
+    const float **t = calloc(f->n_tensors, sizeof *t);
+    if (!t) return cpu_init_errorf(GOMPS_ERR_OOM, "cpu: %s: out of memory", m->path);
+    if (f->dtype == 0) {
+        for (uint32_t i = 0; i < f->n_tensors; i++) t[i] = f->tensor_data[i];
+    } else {
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < f->n_tensors; i++) total += (f->tensor_elems[i] + 15) / 16 * 16;
+        m->owned = aligned_alloc(64, total * sizeof(float));
+        if (!m->owned) {
+            free(t);
+            return cpu_init_errorf(GOMPS_ERR_OOM,
+                                   "cpu: %s: out of memory converting F16 weights to f32 (%llu bytes)",
+                                   m->path, (unsigned long long)(total * 4));
+        }
+        float *p = m->owned;
+        for (uint32_t i = 0; i < f->n_tensors; i++) {
+            cpu_f16_to_f32(f->tensor_data[i], p, f->tensor_elems[i]);
+            t[i] = p;
+            p += (f->tensor_elems[i] + 15) / 16 * 16;
+        }
+    }
+    const int32_t H = f->hidden_size, I = f->intermediate_size, L = f->num_layers;
+    m->word = t[0];
+    m->position = t[1];
+    m->token_type = t[2];
+    m->emb_ln_gamma = t[3];
+    m->emb_ln_beta = t[4];
+    m->layers = calloc((size_t)L, sizeof *m->layers);
+    if (!m->layers) {
+        free(t);
+        return cpu_init_errorf(GOMPS_ERR_OOM, "cpu: %s: out of memory", m->path);
+    }
+    for (int32_t l = 0; l < L; l++) {
+        const float **lt = t + 5 + 12 * l;
+        cpu_layer *ly = &m->layers[l];
+        ly->lin[CPU_LINEAR_QKV] = (cpu_linear){.n_out = 3 * H, .n_in = H, .w = lt[0], .b = lt[1]};
+        ly->lin[CPU_LINEAR_ATTN_OUT] = (cpu_linear){.n_out = H, .n_in = H, .w = lt[2], .b = lt[3]};
+        ly->attn_ln_gamma = lt[4];
+        ly->attn_ln_beta = lt[5];
+        ly->lin[CPU_LINEAR_FFN_UP] = (cpu_linear){.n_out = I, .n_in = H, .w = lt[6], .b = lt[7]};
+        ly->lin[CPU_LINEAR_FFN_DOWN] = (cpu_linear){.n_out = H, .n_in = I, .w = lt[8], .b = lt[9]};
+        ly->ffn_ln_gamma = lt[10];
+        ly->ffn_ln_beta = lt[11];
+    }
+    const float **ht = t + 5 + 12 * L;
+    m->pooler_w = ht[0];
+    m->pooler_b = ht[1];
+    m->cls_w = ht[2];
+    m->cls_b = ht[3];
+    free(t);
+    return GOMPS_OK;
+}
+
+gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
+                              gomps_model_t **out) {
+    init_error[0] = 0;
+    if (!out) return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: out is NULL");
+    *out = NULL;
+    if (!path) return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: path is NULL");
+    gomps_model_options o = {0};
+    if (opts) {
+        if (opts->struct_size < offsetof(gomps_model_options, buckets) + sizeof(opts->buckets))
+            return cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
+                                   "cpu: model init: options struct_size %u is too small (want %zu)",
+                                   opts->struct_size, sizeof(gomps_model_options));
+        o = *opts;
+    }
+    if (o.buckets)
+        return cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
+                               "cpu: model init: the CPU backend has no shape buckets; buckets must be NULL");
+    if (o.precision != GOMPS_PRECISION_F32 && o.precision != GOMPS_PRECISION_BF16 &&
+        o.precision != GOMPS_PRECISION_F16)
+        return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: unknown precision %d",
+                               o.precision);
+    if (o.precision == GOMPS_PRECISION_F16)
+        return cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
+                               "cpu: precision f16 is Metal's; the CPU backend offers f32 and bf16");
+    if (o.precision == GOMPS_PRECISION_BF16)
+        return cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
+                               "cpu: precision bf16 is not implemented yet; use f32");
+    if (o.max_batch < 0 || o.max_batch > 65536)
+        return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: max_batch %d is outside [0, 65536]",
+                               o.max_batch);
+    if (o.max_seq < 0)
+        return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: max_seq %d is negative", o.max_seq);
+
+    gomps_model_t *m = calloc(1, sizeof *m);
+    if (!m) return cpu_init_errorf(GOMPS_ERR_OOM, "cpu: model init: out of memory");
+    snprintf(m->path, sizeof m->path, "%s", path);
+    gomps_status st = cpu_file_open(path, &m->file);
+    if (st) {
+        free(m);
+        return st;
+    }
+    m->precision = o.precision;
+    m->max_batch = o.max_batch ? o.max_batch : 64;
+    m->max_seq = o.max_seq ? o.max_seq : m->file.max_position;
+    if (m->max_seq > m->file.max_position) {
+        st = cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
+                             "cpu: %s: max_seq %d exceeds the model's max_position %d", path,
+                             m->max_seq, m->file.max_position);
+        goto fail;
+    }
+    m->eps = (float)m->file.layer_norm_eps;
+    const char *plain = getenv("GOMPS_CPU_PLAIN");
+    m->plain = plain && strcmp(plain, "1") == 0;
+    if ((st = model_bind(m))) goto fail;
+    if (m->plain) {
+        snprintf(m->isa, sizeof m->isa, "plain-c");
+    } else {
+        snprintf(m->isa, sizeof m->isa, "%s", isa_name(dnnl_get_effective_cpu_isa()));
+        if (dnnl_engine_create(&m->engine, dnnl_cpu, 0) != dnnl_success) {
+            m->engine = NULL;
+            st = cpu_init_errorf(GOMPS_ERR_DEVICE, "cpu: %s: oneDNN CPU engine could not be created", path);
+            goto fail;
+        }
+        for (int32_t l = 0; l < m->file.num_layers; l++)
+            for (int k = 0; k < CPU_LINEAR_KINDS; k++)
+                if ((st = cpu_linear_pack(m, &m->layers[l].lin[k]))) goto fail;
+    }
+    *out = m;
+    return GOMPS_OK;
+fail:
+    gomps_model_free(m);
+    return st;
+}
+
+void gomps_model_free(gomps_model_t *m) {
+    if (!m) return;
+    if (m->layers)
+        for (int32_t l = 0; l < m->file.num_layers; l++)
+            for (int k = 0; k < CPU_LINEAR_KINDS; k++) cpu_linear_unpack(&m->layers[l].lin[k]);
+    free(m->layers);
+    if (m->engine) dnnl_engine_destroy(m->engine);
+    free(m->owned);
+    cpu_file_close(&m->file);
+    free(m);
+}
+
+gomps_status gomps_model_info_get(const gomps_model_t *m, gomps_model_info *out) {
+    if (!m || !out) return GOMPS_ERR_INVALID_ARG;
+    if (out->struct_size < sizeof(gomps_model_info)) return GOMPS_ERR_INVALID_ARG;
+    gomps_model_info info = {0};
+    info.struct_size = sizeof info;
+    info.vocab_size = m->file.vocab_size;
+    info.hidden_size = m->file.hidden_size;
+    info.num_layers = m->file.num_layers;
+    info.num_heads = m->file.num_heads;
+    info.intermediate_size = m->file.intermediate_size;
+    info.max_position = m->file.max_position;
+    info.type_vocab_size = m->file.type_vocab_size;
+    info.precision = m->precision;
+    info.max_batch = m->max_batch;
+    info.max_seq = m->max_seq;
+    snprintf(info.backend, sizeof info.backend, "cpu");
+    snprintf(info.isa, sizeof info.isa, "%s", m->isa);
+    *out = info;
+    return GOMPS_OK;
+}
+
+/* Context ------------------------------------------------------------------*/
+
+static int32_t default_threads(void) {
+    int n = omp_get_num_procs();
+    return n > 0 ? n : 1;
+}
+
+static void *alloc_f32(int64_t n) { return calloc((size_t)n, sizeof(float)); }
+
+static gomps_status scores_alloc(gomps_context_t *ctx) {
+    int64_t per = (int64_t)ctx->model->max_seq * ctx->model->max_seq;
+    if (ctx->model->plain) per = ctx->model->max_seq;
+    free(ctx->scores);
+    ctx->scores = alloc_f32(per * ctx->n_threads);
+    ctx->scores_threads = ctx->scores ? ctx->n_threads : 0;
+    return ctx->scores ? GOMPS_OK : GOMPS_ERR_OOM;
+}
+
+static int64_t round_grain(int64_t n) {
+    return (n + CPU_ROWS_GRAIN - 1) / CPU_ROWS_GRAIN * CPU_ROWS_GRAIN;
+}
+
+gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_context_t **out) {
+    init_error[0] = 0;
+    if (!out) return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: context init: out is NULL");
+    *out = NULL;
+    if (!m) return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: context init: model is NULL");
+    if (n_threads > 1024)
+        return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: context init: %d threads is too many",
+                               n_threads);
+    gomps_context_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return cpu_init_errorf(GOMPS_ERR_OOM, "cpu: context init: out of memory");
+    ctx->model = m;
+    ctx->n_threads = n_threads > 0 ? n_threads : default_threads();
+    const int64_t H = m->file.hidden_size, I = m->file.intermediate_size;
+    const int64_t chunk = CPU_ROWS_CHUNK > m->max_batch ? CPU_ROWS_CHUNK : round_grain(m->max_batch);
+    ctx->rows_cap = round_grain((int64_t)m->max_batch * m->max_seq);
+    ctx->hidden = alloc_f32(ctx->rows_cap * H);
+    ctx->qkv = alloc_f32(ctx->rows_cap * 3 * H);
+    ctx->attn = alloc_f32(ctx->rows_cap * H);
+    ctx->tmp = alloc_f32(chunk * H);
+    ctx->inter = alloc_f32(chunk * I);
+    ctx->cls_hidden = alloc_f32(round_grain(m->max_batch) * H);
+    ctx->cls_attn = alloc_f32(round_grain(m->max_batch) * H);
+    ctx->pooled = alloc_f32((int64_t)m->max_batch * H);
+    ctx->offsets = calloc((size_t)m->max_batch + 1, sizeof *ctx->offsets);
+    gomps_status st = GOMPS_OK;
+    if (!ctx->hidden || !ctx->qkv || !ctx->attn || !ctx->tmp || !ctx->inter || !ctx->cls_hidden ||
+        !ctx->cls_attn || !ctx->pooled || !ctx->offsets || scores_alloc(ctx)) {
+        st = cpu_init_errorf(GOMPS_ERR_OOM,
+                             "cpu: context init: out of memory for %d x %d tokens of scratch",
+                             m->max_batch, m->max_seq);
+        goto fail;
+    }
+    if (!m->plain && dnnl_stream_create(&ctx->stream, m->engine, dnnl_stream_default_flags)) {
+        ctx->stream = NULL;
+        st = cpu_init_errorf(GOMPS_ERR_DEVICE, "cpu: context init: oneDNN stream could not be created");
+        goto fail;
+    }
+    *out = ctx;
+    return GOMPS_OK;
+fail:
+    gomps_context_free(ctx);
+    return st;
+}
+
+void gomps_context_free(gomps_context_t *ctx) {
+    if (!ctx) return;
+    cpu_prims_free(ctx);
+    if (ctx->stream) dnnl_stream_destroy(ctx->stream);
+    free(ctx->scratchpad);
+    free(ctx->hidden);
+    free(ctx->qkv);
+    free(ctx->attn);
+    free(ctx->tmp);
+    free(ctx->inter);
+    free(ctx->cls_hidden);
+    free(ctx->cls_attn);
+    free(ctx->pooled);
+    free(ctx->offsets);
+    free(ctx->scores);
+    free(ctx);
+}
+
+gomps_status gomps_context_set_threads(gomps_context_t *ctx, int32_t n_threads) {
+    if (!ctx) return GOMPS_ERR_INVALID_ARG;
+    if (n_threads > 1024)
+        return cpu_ctx_errorf(ctx, GOMPS_ERR_INVALID_ARG, "cpu: set threads: %d is too many", n_threads);
+    int32_t n = n_threads > 0 ? n_threads : default_threads();
+    if (n == ctx->n_threads) return GOMPS_OK;
+    int32_t old = ctx->n_threads;
+    ctx->n_threads = n;
+    if (n > ctx->scores_threads && scores_alloc(ctx)) {
+        ctx->n_threads = old;
+        scores_alloc(ctx);
+        return cpu_ctx_errorf(ctx, GOMPS_ERR_OOM, "cpu: set threads: out of memory");
+    }
+    /* oneDNN primitives keep the thread count they were made with */
+    cpu_prims_free(ctx);
+    return GOMPS_OK;
+}
+
+const char *gomps_context_last_error(const gomps_context_t *ctx) { return ctx ? ctx->err : ""; }
+
+/* Forward ------------------------------------------------------------------*/
+
+static gomps_status forward_plain(gomps_context_t *ctx, int32_t batch, int32_t seq,
+                                  const int32_t *ids, const int32_t *type_ids,
+                                  const int32_t *lengths, float *logits) {
+    const gomps_model_t *m = ctx->model;
+    const int64_t H = m->file.hidden_size, I = m->file.intermediate_size;
+    const int64_t rows = (int64_t)batch * seq;
+    gomps_ref_embeddings_f32(m->word, m->position, m->token_type, m->emb_ln_gamma, m->emb_ln_beta,
+                             m->eps, H, ids, type_ids, batch, seq, lengths, ctx->hidden);
+    for (int32_t l = 0; l < m->file.num_layers; l++) {
+        const cpu_layer *ly = &m->layers[l];
+        const cpu_linear *lin = ly->lin;
+        gomps_ref_linear_f32(ctx->hidden, rows, H, lin[CPU_LINEAR_QKV].w, lin[CPU_LINEAR_QKV].b,
+                             3 * H, ctx->qkv);
+        gomps_ref_attention_f32(ctx->qkv, batch, seq, m->file.num_heads,
+                                m->file.hidden_size / m->file.num_heads, lengths, ctx->scores,
+                                ctx->attn);
+        for (int64_t c = 0; c < rows; c += CPU_ROWS_CHUNK) {
+            int64_t n = rows - c < CPU_ROWS_CHUNK ? rows - c : CPU_ROWS_CHUNK;
+            float *h = ctx->hidden + c * H;
+            gomps_ref_linear_f32(ctx->attn + c * H, n, H, lin[CPU_LINEAR_ATTN_OUT].w,
+                                 lin[CPU_LINEAR_ATTN_OUT].b, H, ctx->tmp);
+            gomps_ref_layernorm_f32(ctx->tmp, h, ly->attn_ln_gamma, ly->attn_ln_beta, m->eps, n, H, h);
+            gomps_ref_linear_f32(h, n, H, lin[CPU_LINEAR_FFN_UP].w, lin[CPU_LINEAR_FFN_UP].b, I,
+                                 ctx->inter);
+            gomps_ref_gelu_erf_f32(ctx->inter, n * I, ctx->inter);
+            gomps_ref_linear_f32(ctx->inter, n, I, lin[CPU_LINEAR_FFN_DOWN].w,
+                                 lin[CPU_LINEAR_FFN_DOWN].b, H, ctx->tmp);
+            gomps_ref_layernorm_f32(ctx->tmp, h, ly->ffn_ln_gamma, ly->ffn_ln_beta, m->eps, n, H, h);
+        }
+    }
+    for (int32_t b = 0; b < batch; b++)
+        memcpy(ctx->cls_hidden + (int64_t)b * H, ctx->hidden + (int64_t)b * seq * H,
+               (size_t)H * sizeof(float));
+    gomps_ref_head_f32(ctx->cls_hidden, batch, H, m->pooler_w, m->pooler_b, m->cls_w, m->cls_b,
+                       ctx->pooled, logits);
+    return GOMPS_OK;
+}
+
+/* Attention output, residual + LayerNorm and the FFN over rows of attn and
+ * hidden (updated in place), one chunk of rows at a time. */
+static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, const float *attn,
+                                    float *hidden, int64_t rows) {
+    const gomps_model_t *m = ctx->model;
+    const int64_t H = m->file.hidden_size;
+    const cpu_linear *lin = ly->lin;
+    gomps_status st;
+    for (int64_t c = 0; c < rows; c += CPU_ROWS_CHUNK) {
+        int64_t n = rows - c < CPU_ROWS_CHUNK ? rows - c : CPU_ROWS_CHUNK;
+        float *h = hidden + c * H;
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_ATTN_OUT, &lin[CPU_LINEAR_ATTN_OUT], attn + c * H,
+                                 n, h, ctx->tmp)))
+            return st;
+        cpu_layernorm_fast(ctx->tmp, NULL, ly->attn_ln_gamma, ly->attn_ln_beta, m->eps, n, H, h);
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_UP, &lin[CPU_LINEAR_FFN_UP], h, n, NULL,
+                                 ctx->inter)))
+            return st;
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_DOWN, &lin[CPU_LINEAR_FFN_DOWN], ctx->inter, n,
+                                 h, ctx->tmp)))
+            return st;
+        cpu_layernorm_fast(ctx->tmp, NULL, ly->ffn_ln_gamma, ly->ffn_ln_beta, m->eps, n, H, h);
+    }
+    return GOMPS_OK;
+}
+
+static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t seq,
+                                 const int32_t *ids, const int32_t *type_ids, float *logits) {
+    const gomps_model_t *m = ctx->model;
+    const int64_t H = m->file.hidden_size;
+    const int32_t heads = m->file.num_heads, hd = m->file.hidden_size / m->file.num_heads;
+    const int64_t *off = ctx->offsets;
+    const int64_t total = off[batch];
+    gomps_status st;
+    cpu_embeddings_packed(m, ids, type_ids, batch, seq, off, ctx->n_threads, ctx->hidden);
+    /* rows past the real tokens up to the row grain are read by the matmuls
+     * (their results are never used); keep them finite */
+    memset(ctx->hidden + total * H, 0, (size_t)((round_grain(total) - total) * H) * sizeof(float));
+    const int32_t L = m->file.num_layers;
+    for (int32_t l = 0; l < L; l++) {
+        const cpu_layer *ly = &m->layers[l];
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_QKV, &ly->lin[CPU_LINEAR_QKV], ctx->hidden, total,
+                                 NULL, ctx->qkv)))
+            return st;
+        if (l < L - 1) {
+            cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 0, ctx->attn);
+            if ((st = layer_tail_fast(ctx, ly, ctx->attn, ctx->hidden, total))) return st;
+        } else {
+            cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 1, ctx->cls_attn);
+            for (int32_t b = 0; b < batch; b++)
+                memcpy(ctx->cls_hidden + (int64_t)b * H, ctx->hidden + off[b] * H,
+                       (size_t)H * sizeof(float));
+            if ((st = layer_tail_fast(ctx, ly, ctx->cls_attn, ctx->cls_hidden, batch))) return st;
+        }
+    }
+    /* pooler: one small GEMM over the [CLS] rows, then tanh and the classifier */
+    dnnl_status_t ds = dnnl_sgemm('N', 'T', batch, H, H, 1.0f, ctx->cls_hidden, H, m->pooler_w, H,
+                                  0.0f, ctx->pooled, H);
+    if (ds)
+        return cpu_ctx_errorf(ctx, GOMPS_ERR_DEVICE, "cpu: pooler sgemm failed: status %d", (int)ds);
+    for (int32_t b = 0; b < batch; b++) {
+        const float *p = ctx->pooled + (int64_t)b * H;
+        float acc = 0;
+        for (int64_t j = 0; j < H; j++) acc += tanhf(p[j] + m->pooler_b[j]) * m->cls_w[j];
+        logits[b] = acc + m->cls_b[0];
+    }
+    return GOMPS_OK;
+}
+
+void gomps_ref_head_f32(const float *cls, int64_t rows, int64_t hidden, const float *pooler_w,
+                        const float *pooler_b, const float *cls_w, const float *cls_b,
+                        float *scratch, float *logits) {
+    for (int64_t r = 0; r < rows; r++) {
+        gomps_ref_linear_f32(cls + r * hidden, 1, hidden, pooler_w, pooler_b, hidden, scratch);
+        float acc = 0;
+        for (int64_t j = 0; j < hidden; j++) acc += tanhf(scratch[j]) * cls_w[j];
+        logits[r] = acc + cls_b[0];
+    }
+}
+
+gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq,
+                                   const int32_t *ids, const int32_t *type_ids,
+                                   const int32_t *lengths, float *logits) {
+    if (!ctx) return GOMPS_ERR_INVALID_ARG;
+    ctx->err[0] = 0;
+    const gomps_model_t *m = ctx->model;
+    if (!ids || !type_ids || !lengths || !logits)
+        return cpu_ctx_errorf(ctx, GOMPS_ERR_INVALID_ARG, "cpu: forward: a buffer is NULL");
+    if (batch < 1 || batch > m->max_batch)
+        return cpu_ctx_errorf(ctx, GOMPS_ERR_INVALID_ARG, "cpu: forward: batch %d is outside [1, %d]",
+                              batch, m->max_batch);
+    if (seq < 1 || seq > m->max_seq)
+        return cpu_ctx_errorf(ctx, GOMPS_ERR_INVALID_ARG, "cpu: forward: seq %d is outside [1, %d]",
+                              seq, m->max_seq);
+    int64_t *off = ctx->offsets;
+    off[0] = 0;
+    for (int32_t b = 0; b < batch; b++) {
+        int32_t len = lengths[b];
+        if (len < 1 || len > seq)
+            return cpu_ctx_errorf(ctx, GOMPS_ERR_INVALID_ARG,
+                                  "cpu: forward: lengths[%d] = %d is outside [1, seq = %d]", b, len, seq);
+        for (int32_t t = 0; t < len; t++) {
+            int64_t i = (int64_t)b * seq + t;
+            if (ids[i] < 0 || ids[i] >= m->file.vocab_size)
+                return cpu_ctx_errorf(ctx, GOMPS_ERR_INVALID_ARG,
+                                      "cpu: forward: ids[%d][%d] = %d is outside [0, vocab_size %d)",
+                                      b, t, ids[i], m->file.vocab_size);
+            if (type_ids[i] < 0 || type_ids[i] >= m->file.type_vocab_size)
+                return cpu_ctx_errorf(ctx, GOMPS_ERR_INVALID_ARG,
+                                      "cpu: forward: type_ids[%d][%d] = %d is outside [0, %d)", b, t,
+                                      type_ids[i], m->file.type_vocab_size);
+        }
+        off[b + 1] = off[b] + len;
+    }
+    /* the thread count of this context, on this calling thread, every time */
+    omp_set_num_threads(ctx->n_threads);
+    if (m->plain) return forward_plain(ctx, batch, seq, ids, type_ids, lengths, logits);
+    return forward_fast(ctx, batch, seq, ids, type_ids, logits);
+}

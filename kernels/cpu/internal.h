@@ -1,0 +1,178 @@
+/*
+ * internal.h: the CPU backend's private structures, shared by its .c files.
+ * Nothing outside kernels/cpu includes this file.
+ */
+#ifndef GOMPS_CPU_INTERNAL_H
+#define GOMPS_CPU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_version.h>
+
+#include "../gomps.h"
+#include "ops.h"
+
+#if !defined(DNNL_VERSION_MAJOR)
+#error "gomps cpu: oneDNN headers without DNNL_VERSION_MAJOR; install libdnnl-dev 2.x (Debian: apt-get install libdnnl-dev)"
+#elif DNNL_VERSION_MAJOR != 2
+#error "gomps cpu: unsupported oneDNN major version; this backend is written against the oneDNN 2.x C API (Debian libdnnl-dev 2.6). oneDNN 3.x changed memory descriptors and is not supported yet"
+#endif
+
+#if !defined(DNNL_CPU_RUNTIME) || DNNL_CPU_RUNTIME != DNNL_RUNTIME_OMP
+#error "gomps cpu: oneDNN must be built with the OpenMP CPU runtime (Debian's is); the thread count per context relies on it"
+#endif
+
+/* Our own vector loops are compiled for AVX-512, AVX2+FMA and baseline x86-64
+ * and picked at load by the CPU (GCC function multiversioning); elsewhere they
+ * are plain C. The committed flags never use -march=native. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CPU_MULTIVERSION __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define CPU_MULTIVERSION
+#endif
+
+/* Errors -------------------------------------------------------------------*/
+
+/* Sets the thread-local init error (printf-style) and returns st. */
+gomps_status cpu_init_errorf(gomps_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Sets ctx's last error (printf-style) and returns st. */
+gomps_status cpu_ctx_errorf(gomps_context_t *ctx, gomps_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Model file ---------------------------------------------------------------*/
+
+enum {
+    CPU_FILE_ALIGN      = 16384,
+    CPU_FILE_PREAMBLE   = 256,
+    CPU_FILE_ENTRY      = 128,
+    CPU_TENSORS_FIXED   = 9,  /* 5 embedding tensors + pooler(2) + classifier(2) */
+    CPU_TENSORS_PER_LAYER = 12
+};
+
+/* The validated content of a native weights file, mapped read-only. */
+typedef struct cpu_file {
+    void    *map;
+    size_t   map_size;
+    uint32_t dtype; /* 0 = F32, 1 = F16 */
+    int32_t  vocab_size, hidden_size, num_layers, num_heads, intermediate_size;
+    int32_t  max_position, type_vocab_size, pad_token_id;
+    double   layer_norm_eps;
+    char     name[81];
+    uint32_t n_tensors;
+    /* per tensor: pointer into the map and element count */
+    const void **tensor_data;
+    uint64_t   *tensor_elems;
+} cpu_file;
+
+/* Maps and validates path; on failure sets the init error and returns non-OK
+ * with nothing left open. */
+gomps_status cpu_file_open(const char *path, cpu_file *f);
+void cpu_file_close(cpu_file *f);
+
+/* CRC-32C (Castagnoli) of n bytes; SSE4.2 when the CPU has it. */
+uint32_t cpu_crc32c(uint32_t crc, const void *data, size_t n);
+/* SHA-256 of n bytes into out[32]. */
+void cpu_sha256(const void *data, size_t n, uint8_t out[32]);
+/* IEEE half to float, n elements. */
+void cpu_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+
+/* Linear layers (gemm.c) ---------------------------------------------------*/
+
+typedef enum cpu_linear_kind {
+    CPU_LINEAR_QKV = 0,   /* + bias                        */
+    CPU_LINEAR_ATTN_OUT,  /* + bias + residual             */
+    CPU_LINEAR_FFN_UP,    /* + bias, then exact GELU       */
+    CPU_LINEAR_FFN_DOWN,  /* + bias + residual             */
+    CPU_LINEAR_KINDS
+} cpu_linear_kind;
+
+/* y = x W^T + b [+ residual | then gelu]; W is [n_out, n_in] row-major. */
+typedef struct cpu_linear {
+    int32_t      n_out, n_in;
+    const float *w;        /* plain f32 [n_out, n_in]                         */
+    const float *b;        /* f32 [n_out]                                      */
+    void        *w_packed; /* oneDNN layout of W^T ([n_in, n_out] logical); NULL in plain mode */
+    dnnl_memory_desc_t w_md;
+} cpu_linear;
+
+typedef struct cpu_layer {
+    cpu_linear   lin[CPU_LINEAR_KINDS];
+    const float *attn_ln_gamma, *attn_ln_beta, *ffn_ln_gamma, *ffn_ln_beta;
+} cpu_layer;
+
+/* Rows per oneDNN matmul call; a shorter last chunk is rounded up to
+ * CPU_ROWS_GRAIN (the extra rows are scratch and never read back). */
+enum { CPU_ROWS_CHUNK = 512, CPU_ROWS_GRAIN = 16,
+       CPU_ROW_BUCKETS = CPU_ROWS_CHUNK / CPU_ROWS_GRAIN };
+
+struct gomps_model {
+    cpu_file     file;
+    char         path[512];
+    int32_t      precision, max_batch, max_seq;
+    int          plain;      /* 1: the plain reference C path, no oneDNN      */
+    float        eps;
+    float       *owned;      /* f32 copy of every tensor for F16 files        */
+    const float *word, *position, *token_type, *emb_ln_gamma, *emb_ln_beta;
+    cpu_layer   *layers;
+    const float *pooler_w, *pooler_b, *cls_w, *cls_b;
+    dnnl_engine_t engine;    /* NULL in plain mode                            */
+    char         isa[48];
+};
+
+/* One cached matmul primitive (a kind at a row bucket). */
+typedef struct cpu_prim {
+    dnnl_primitive_t prim;
+    dnnl_memory_t    src, wei, bias, dst, res, scratch;
+} cpu_prim;
+
+struct gomps_context {
+    gomps_model_t *model;
+    int32_t        n_threads;
+    char           err[512];
+    int64_t        rows_cap;   /* rows of hidden/qkv/ctx buffers             */
+    float         *hidden;     /* [rows_cap, H]                               */
+    float         *qkv;        /* [rows_cap, 3H]                              */
+    float         *attn;       /* [rows_cap, H] attention context            */
+    float         *tmp;        /* [max(CPU_ROWS_CHUNK, max_batch) + grain, H] */
+    float         *inter;      /* [CPU_ROWS_CHUNK, I]                          */
+    float         *cls_hidden; /* [max_batch + grain, H]                       */
+    float         *cls_attn;   /* [max_batch + grain, H]                       */
+    float         *pooled;     /* [max_batch, H]                               */
+    int64_t       *offsets;    /* [max_batch + 1] row starts in packed tokens  */
+    float         *scores;     /* [n_threads, max_seq * max_seq] attention     */
+    int32_t        scores_threads;
+    dnnl_stream_t  stream;
+    cpu_prim       prims[CPU_LINEAR_KINDS][CPU_ROW_BUCKETS];
+    void          *scratchpad;
+    size_t         scratchpad_size;
+};
+
+/* gemm.c */
+gomps_status cpu_linear_pack(gomps_model_t *m, cpu_linear *lin);
+void cpu_linear_unpack(cpu_linear *lin);
+/* Runs kind over rows [0, rows) of x (row stride n_in) into y; residual (may be
+ * NULL unless the kind needs it) has the same shape as y. */
+gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cpu_linear *lin,
+                            const float *x, int64_t rows, const float *residual, float *y);
+void cpu_prims_free(gomps_context_t *ctx);
+
+/* attention.c: fast attention over packed rows (see ops.h for the layout). */
+void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
+                        const int64_t *offsets, int32_t heads, int32_t head_dim,
+                        int cls_only, float *out);
+
+/* layernorm.c: vectorised y = LN(x + res); res may be NULL. */
+void cpu_layernorm_fast(const float *x, const float *res, const float *gamma, const float *beta,
+                        float eps, int64_t rows, int64_t n, float *y);
+/* embeddings.c: embeddings + LayerNorm of the real tokens, packed. */
+void cpu_embeddings_packed(const gomps_model_t *m, const int32_t *ids, const int32_t *type_ids,
+                           int32_t batch, int32_t seq, const int64_t *offsets, int n_threads,
+                           float *y);
+/* softmax over one row of n, in place (attention.c). */
+void cpu_softmax_row_fast(float *x, int64_t n);
+
+#endif /* GOMPS_CPU_INTERNAL_H */

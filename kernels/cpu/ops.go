@@ -1,0 +1,223 @@
+package cpu
+
+/*
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+// Runs the fast attention on packed rows outside a model, for the op tests.
+static void op_attention_fast(const float *qkv, int32_t batch, const int64_t *offsets,
+                              int32_t heads, int32_t head_dim, int cls_only, int32_t max_seq,
+                              int32_t threads, float *out) {
+    gomps_model_t m;
+    memset(&m, 0, sizeof m);
+    m.max_seq = max_seq;
+    gomps_context_t c;
+    memset(&c, 0, sizeof c);
+    c.model = &m;
+    c.n_threads = threads;
+    c.scores = calloc((size_t)max_seq * max_seq * threads, sizeof(float));
+    if (!c.scores) return;
+    omp_set_num_threads(threads);
+    cpu_attention_fast(&c, qkv, batch, offsets, heads, head_dim, cls_only, out);
+    free(c.scores);
+}
+
+// Runs one fast linear kind (oneDNN, weights packed as a model would) over
+// rows rows, for the op tests. Returns a gomps_status; err gets the text.
+static int op_linear_fast(int kind, const float *x, int64_t rows, int32_t n_in, const float *w,
+                          const float *b, int32_t n_out, const float *res, float *y,
+                          int32_t threads, char *err, size_t errlen) {
+    int64_t cap = (rows + CPU_ROWS_GRAIN - 1) / CPU_ROWS_GRAIN * CPU_ROWS_GRAIN;
+    gomps_model_t *m = calloc(1, sizeof *m);
+    gomps_context_t *c = calloc(1, sizeof *c);
+    float *xs = calloc((size_t)(cap * n_in), sizeof(float));
+    float *rs = calloc((size_t)(cap * n_out), sizeof(float));
+    float *ys = calloc((size_t)(cap * n_out), sizeof(float));
+    cpu_linear lin = {.n_out = n_out, .n_in = n_in, .w = w, .b = b};
+    gomps_status st = GOMPS_ERR_OOM;
+    snprintf(err, errlen, "op linear: out of memory");
+    if (!m || !c || !xs || !rs || !ys) goto out;
+    snprintf(m->path, sizeof m->path, "op-test");
+    omp_set_num_threads(threads);
+    st = GOMPS_ERR_DEVICE;
+    if (dnnl_engine_create(&m->engine, dnnl_cpu, 0)) { m->engine = NULL; goto out; }
+    if (dnnl_stream_create(&c->stream, m->engine, dnnl_stream_default_flags)) { c->stream = NULL; goto out; }
+    c->model = m;
+    c->n_threads = threads;
+    if ((st = cpu_linear_pack(m, &lin))) { snprintf(err, errlen, "%s", gomps_last_init_error()); goto out; }
+    memcpy(xs, x, (size_t)(rows * n_in) * sizeof(float));
+    if (res) memcpy(rs, res, (size_t)(rows * n_out) * sizeof(float));
+    st = cpu_linear_run(c, (cpu_linear_kind)kind, &lin, xs, rows, res ? rs : NULL, ys);
+    if (st) { snprintf(err, errlen, "%s", c->err); goto out; }
+    memcpy(y, ys, (size_t)(rows * n_out) * sizeof(float));
+    err[0] = 0;
+out:
+    if (c) {
+        cpu_prims_free(c);
+        if (c->stream) dnnl_stream_destroy(c->stream);
+        free(c->scratchpad);
+    }
+    cpu_linear_unpack(&lin);
+    if (m && m->engine) dnnl_engine_destroy(m->engine);
+    free(m); free(c); free(xs); free(rs); free(ys);
+    return st;
+}
+
+// Fast embeddings of packed rows with tables outside a model, for the op tests.
+static void op_embeddings_fast(const float *word, const float *position, const float *token_type,
+                               const float *gamma, const float *beta, float eps, int32_t hidden,
+                               const int32_t *ids, const int32_t *type_ids, int32_t batch,
+                               int32_t seq, const int64_t *offsets, int32_t threads, float *y) {
+    gomps_model_t m;
+    memset(&m, 0, sizeof m);
+    m.file.hidden_size = hidden;
+    m.word = word; m.position = position; m.token_type = token_type;
+    m.emb_ln_gamma = gamma; m.emb_ln_beta = beta; m.eps = eps;
+    cpu_embeddings_packed(&m, ids, type_ids, batch, seq, offsets, threads, y);
+}
+*/
+import "C"
+
+import (
+	"os"
+	"unsafe"
+)
+
+// Linear kinds of the fast path (the post-ops fused into each matmul).
+const (
+	LinearQKV     = int(C.CPU_LINEAR_QKV)      // + bias
+	LinearAttnOut = int(C.CPU_LINEAR_ATTN_OUT) // + bias + residual
+	LinearFFNUp   = int(C.CPU_LINEAR_FFN_UP)   // + bias, then erf GELU
+	LinearFFNDown = int(C.CPU_LINEAR_FFN_DOWN) // + bias + residual
+)
+
+func fp(s []float32) *C.float {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&s[0]))
+}
+
+func ip(s []int32) *C.int32_t {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.int32_t)(unsafe.Pointer(&s[0]))
+}
+
+func i64p(s []int64) *C.int64_t {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.int64_t)(unsafe.Pointer(&s[0]))
+}
+
+// RefLinear is gomps_ref_linear_f32: y[rows,nOut] = x W^T + b (b may be nil).
+func RefLinear(x []float32, rows, nIn int, w, b []float32, nOut int, y []float32) {
+	C.gomps_ref_linear_f32(fp(x), C.int64_t(rows), C.int64_t(nIn), fp(w), fp(b), C.int64_t(nOut), fp(y))
+}
+
+// FastLinear runs one fast-path linear kind through oneDNN with weights
+// packed as a model packs them; res is the residual for the kinds that add one.
+func FastLinear(kind int, x []float32, rows, nIn int, w, b []float32, nOut int, res, y []float32, threads int) error {
+	var errBuf [512]C.char
+	st := C.op_linear_fast(C.int(kind), fp(x), C.int64_t(rows), C.int32_t(nIn), fp(w), fp(b),
+		C.int32_t(nOut), fp(res), fp(y), C.int32_t(threads), &errBuf[0], C.size_t(len(errBuf)))
+	if st != 0 {
+		return &Error{Code: int(st), Msg: C.GoString(&errBuf[0])}
+	}
+	return nil
+}
+
+// RefLayerNorm is gomps_ref_layernorm_f32 (res may be nil).
+func RefLayerNorm(x, res, gamma, beta []float32, eps float32, rows, n int, y []float32) {
+	C.gomps_ref_layernorm_f32(fp(x), fp(res), fp(gamma), fp(beta), C.float(eps), C.int64_t(rows), C.int64_t(n), fp(y))
+}
+
+// FastLayerNorm is the vectorised LayerNorm of the fast path (res may be nil).
+func FastLayerNorm(x, res, gamma, beta []float32, eps float32, rows, n int, y []float32) {
+	C.cpu_layernorm_fast(fp(x), fp(res), fp(gamma), fp(beta), C.float(eps), C.int64_t(rows), C.int64_t(n), fp(y))
+}
+
+// RefSoftmaxMasked is gomps_ref_softmax_masked_f32.
+func RefSoftmaxMasked(x []float32, rows, n, valid int, y []float32) {
+	C.gomps_ref_softmax_masked_f32(fp(x), C.int64_t(rows), C.int64_t(n), C.int64_t(valid), fp(y))
+}
+
+// FastSoftmaxRow is the fast path's in-place softmax of one row.
+func FastSoftmaxRow(x []float32) {
+	C.cpu_softmax_row_fast(fp(x), C.int64_t(len(x)))
+}
+
+// RefGELU is gomps_ref_gelu_erf_f32.
+func RefGELU(x, y []float32) {
+	C.gomps_ref_gelu_erf_f32(fp(x), C.int64_t(len(x)), fp(y))
+}
+
+// RefEmbeddings is gomps_ref_embeddings_f32 over a padded batch.
+func RefEmbeddings(word, position, tokenType, gamma, beta []float32, eps float32, hidden int,
+	ids, types []int32, batch, seq int, lengths []int32, y []float32) {
+	C.gomps_ref_embeddings_f32(fp(word), fp(position), fp(tokenType), fp(gamma), fp(beta), C.float(eps),
+		C.int64_t(hidden), ip(ids), ip(types), C.int32_t(batch), C.int32_t(seq), ip(lengths), fp(y))
+}
+
+// FastEmbeddings is the fast path's embeddings of a padded batch into packed
+// rows (offsets[b] = first packed row of row b; offsets[batch] = total).
+func FastEmbeddings(word, position, tokenType, gamma, beta []float32, eps float32, hidden int,
+	ids, types []int32, batch, seq int, offsets []int64, threads int, y []float32) {
+	C.op_embeddings_fast(fp(word), fp(position), fp(tokenType), fp(gamma), fp(beta), C.float(eps),
+		C.int32_t(hidden), ip(ids), ip(types), C.int32_t(batch), C.int32_t(seq), i64p(offsets),
+		C.int32_t(threads), fp(y))
+}
+
+// RefAttention is gomps_ref_attention_f32 over a padded batch.
+func RefAttention(qkv []float32, batch, seq, heads, headDim int, lengths []int32, ctx []float32) {
+	scratch := make([]float32, seq)
+	C.gomps_ref_attention_f32(fp(qkv), C.int32_t(batch), C.int32_t(seq), C.int32_t(heads),
+		C.int32_t(headDim), ip(lengths), fp(scratch), fp(ctx))
+}
+
+// FastAttention is the fast path's attention over packed rows; clsOnly
+// computes only each row's first query, into out[batch, H].
+func FastAttention(qkv []float32, batch int, offsets []int64, heads, headDim int, clsOnly bool, maxSeq, threads int, out []float32) {
+	cls := 0
+	if clsOnly {
+		cls = 1
+	}
+	C.op_attention_fast(fp(qkv), C.int32_t(batch), i64p(offsets), C.int32_t(heads), C.int32_t(headDim),
+		C.int(cls), C.int32_t(maxSeq), C.int32_t(threads), fp(out))
+}
+
+// RefHead is gomps_ref_head_f32: pooler tanh and classifier over CLS rows.
+func RefHead(cls []float32, rows, hidden int, poolerW, poolerB, clsW, clsB []float32, logits []float32) {
+	scratch := make([]float32, hidden)
+	C.gomps_ref_head_f32(fp(cls), C.int64_t(rows), C.int64_t(hidden), fp(poolerW), fp(poolerB),
+		fp(clsW), fp(clsB), fp(scratch), fp(logits))
+}
+
+// CRC32C is the backend's CRC-32C; portable forces the table path.
+func CRC32C(data []byte, portable bool) uint32 {
+	if portable {
+		os.Setenv("GOMPS_CPU_CRC", "portable")
+		defer os.Unsetenv("GOMPS_CPU_CRC")
+	}
+	var p unsafe.Pointer
+	if len(data) > 0 {
+		p = unsafe.Pointer(&data[0])
+	}
+	return uint32(C.cpu_crc32c(0, p, C.size_t(len(data))))
+}
+
+// SHA256 is the backend's SHA-256.
+func SHA256(data []byte) [32]byte {
+	var out [32]byte
+	var p unsafe.Pointer
+	if len(data) > 0 {
+		p = unsafe.Pointer(&data[0])
+	}
+	C.cpu_sha256(p, C.size_t(len(data)), (*C.uint8_t)(unsafe.Pointer(&out[0])))
+	return out
+}

@@ -1,0 +1,70 @@
+/*
+ * ops.h: the CPU backend's per-op reference functions in plain C.
+ *
+ * INTERNAL: not part of the native ABI (kernels/gomps.h) and never included by
+ * gomps/. It exists so that kernel tests (the Go tests in kernels/cpu and the
+ * Metal shim tests in tools/) can run the reference op on the same inputs as a
+ * faster kernel. Every function is single-threaded, allocation-free, plain C99
+ * with f32 storage and f32 accumulation, and writes only its output.
+ *
+ * Layouts are row-major. A "padded batch" is [batch, seq] tokens of which row r
+ * has lengths[r] real tokens at its start (1 <= lengths[r] <= seq).
+ */
+#ifndef GOMPS_CPU_OPS_H
+#define GOMPS_CPU_OPS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* y[rows, n_out] = x[rows, n_in] W^T + b, with W row-major [n_out, n_in]
+ * (Hugging Face orientation); b may be NULL. */
+void gomps_ref_linear_f32(const float *x, int64_t rows, int64_t n_in, const float *w,
+                          const float *b, int64_t n_out, float *y);
+
+/* y[rows, n] = LayerNorm(x + res) * gamma + beta over each row of n, with the
+ * biased variance and eps inside the square root (as PyTorch); res may be NULL.
+ * y may equal x. */
+void gomps_ref_layernorm_f32(const float *x, const float *res, const float *gamma,
+                             const float *beta, float eps, int64_t rows, int64_t n, float *y);
+
+/* Softmax of each row of x[rows, n] over its first valid entries; entries at
+ * index >= valid are written as 0 (exactly as an additive mask of -inf would
+ * give). 1 <= valid <= n. y may equal x. */
+void gomps_ref_softmax_masked_f32(const float *x, int64_t rows, int64_t n, int64_t valid,
+                                  float *y);
+
+/* y = x * 0.5 * (1 + erf(x / sqrt(2))) over n elements (exact GELU). y may equal x. */
+void gomps_ref_gelu_erf_f32(const float *x, int64_t n, float *y);
+
+/* Embeddings of a padded batch: y[b*seq + t] = LayerNorm(word[ids] + position[t]
+ * + token_type[type_ids]) for t < lengths[b]; padded rows of y are written as 0.
+ * Tables are [*, hidden]. ids and type_ids must be in range for real tokens
+ * (the caller checks). */
+void gomps_ref_embeddings_f32(const float *word, const float *position, const float *token_type,
+                              const float *gamma, const float *beta, float eps, int64_t hidden,
+                              const int32_t *ids, const int32_t *type_ids, int32_t batch,
+                              int32_t seq, const int32_t *lengths, float *y);
+
+/* Multi-head self-attention of a padded batch. qkv is [batch*seq, 3*heads*head_dim]
+ * with each token's Q, K, V (each [heads, head_dim]) side by side, as the fused
+ * QKV projection gives. ctx[batch*seq, heads*head_dim] = softmax(Q K^T /
+ * sqrt(head_dim)) V per (row, head), keys restricted to the row's real tokens.
+ * Padded query rows of ctx are written as 0. scratch holds seq floats. */
+void gomps_ref_attention_f32(const float *qkv, int32_t batch, int32_t seq, int32_t heads,
+                             int32_t head_dim, const int32_t *lengths, float *scratch,
+                             float *ctx);
+
+/* The pooler and classifier on CLS vectors: logit[r] = cls_w . tanh(pooler_w
+ * cls[r] + pooler_b) + cls_b; cls is [rows, hidden]; scratch holds hidden floats. */
+void gomps_ref_head_f32(const float *cls, int64_t rows, int64_t hidden, const float *pooler_w,
+                        const float *pooler_b, const float *cls_w, const float *cls_b,
+                        float *scratch, float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GOMPS_CPU_OPS_H */

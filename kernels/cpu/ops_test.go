@@ -1,0 +1,322 @@
+package cpu
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var opShapes = []int{1, 7, 127, 128, 129, 512}
+
+const (
+	maxNMSE    = 1e-7
+	guardLen   = 16
+	guardValue = 0x7fc0dead // a NaN no op produces
+)
+
+// guarded returns an output slice of n floats with guard words on both sides.
+func guarded(n int) (buf, out []float32) {
+	buf = make([]float32, n+2*guardLen)
+	for i := range buf {
+		buf[i] = math.Float32frombits(guardValue)
+	}
+	return buf, buf[guardLen : guardLen+n]
+}
+
+// checkOut checks NaN/Inf first, then the guard words, then the error.
+func checkOut(t *testing.T, buf []float32, n int, want []float64) {
+	t.Helper()
+	out := buf[guardLen : guardLen+n]
+	for i, v := range out {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			require.Failf(t, "non-finite output", "out[%d] = %v", i, v)
+		}
+	}
+	for i := 0; i < guardLen; i++ {
+		assert.Equal(t, uint32(guardValue), math.Float32bits(buf[i]), "guard before output overwritten at %d", i)
+		assert.Equal(t, uint32(guardValue), math.Float32bits(buf[guardLen+n+i]), "guard after output overwritten at %d", i)
+	}
+	e := nmse(out, want)
+	assert.LessOrEqual(t, e, maxNMSE, "normalized MSE")
+}
+
+func randSlice(rng *rand.Rand, n int, scale float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(scale * rng.NormFloat64())
+	}
+	return x
+}
+
+func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 7)) }
+
+func TestCRC32CMatchesCastagnoli(t *testing.T) {
+	rng := newRNG(1)
+	data := make([]byte, 1<<20+13)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 63, 64, 1000, len(data)} {
+		want := crc32.Checksum(data[:n], castagnoli)
+		assert.Equal(t, want, CRC32C(data[:n], false), "hardware/default path, n=%d", n)
+		assert.Equal(t, want, CRC32C(data[:n], true), "portable path, n=%d", n)
+	}
+	assert.Equal(t, uint32(0xe3069283), CRC32C([]byte("123456789"), false), "standard check value")
+}
+
+func TestSHA256MatchesStdlib(t *testing.T) {
+	rng := newRNG(2)
+	data := make([]byte, 300)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	for n := 0; n <= len(data); n++ {
+		assert.Equal(t, sha256.Sum256(data[:n]), SHA256(data[:n]), "n=%d", n)
+	}
+}
+
+func TestOpLinear(t *testing.T) {
+	kinds := []struct {
+		name string
+		kind int
+	}{{"qkv", LinearQKV}, {"attn_out", LinearAttnOut}, {"ffn_up", LinearFFNUp}, {"ffn_down", LinearFFNDown}}
+	type dims struct{ rows, nIn, nOut int }
+	var cases []dims
+	for _, s := range opShapes {
+		cases = append(cases, dims{s, 64, 96}, dims{7, s, s})
+	}
+	cases = append(cases, dims{1100, 384, 1152}) // more than one row chunk
+	for _, c := range cases {
+		rng := newRNG(uint64(c.rows*1000003 + c.nIn*1009 + c.nOut))
+		x := randSlice(rng, c.rows*c.nIn, 1)
+		w := randSlice(rng, c.nOut*c.nIn, 1/math.Sqrt(float64(c.nIn)))
+		b := randSlice(rng, c.nOut, 0.5)
+		res := randSlice(rng, c.rows*c.nOut, 1)
+		plain := refLinear64(f64(x), c.rows, c.nIn, w, b, c.nOut)
+		t.Run(fmt.Sprintf("op=linear/impl=ref/m=%d/k=%d/n=%d", c.rows, c.nIn, c.nOut), func(t *testing.T) {
+			buf, out := guarded(c.rows * c.nOut)
+			RefLinear(x, c.rows, c.nIn, w, b, c.nOut, out)
+			checkOut(t, buf, len(out), plain)
+		})
+		for _, k := range kinds {
+			t.Run(fmt.Sprintf("op=linear/impl=onednn/kind=%s/m=%d/k=%d/n=%d", k.name, c.rows, c.nIn, c.nOut), func(t *testing.T) {
+				want := make([]float64, len(plain))
+				for i, v := range plain {
+					switch k.kind {
+					case LinearFFNUp:
+						v = refGELU64(v)
+					case LinearAttnOut, LinearFFNDown:
+						v += float64(res[i])
+					}
+					want[i] = v
+				}
+				buf, out := guarded(c.rows * c.nOut)
+				require.NoError(t, FastLinear(k.kind, x, c.rows, c.nIn, w, b, c.nOut, res, out, 2))
+				checkOut(t, buf, len(out), want)
+			})
+		}
+	}
+}
+
+func TestOpLayerNorm(t *testing.T) {
+	type dims struct{ rows, n int }
+	var cases []dims
+	for _, s := range opShapes {
+		cases = append(cases, dims{7, s}, dims{s, 384})
+	}
+	for _, c := range cases {
+		for _, withRes := range []bool{false, true} {
+			rng := newRNG(uint64(c.rows*7919 + c.n))
+			x := randSlice(rng, c.rows*c.n, 2)
+			for i := range x {
+				x[i] += 3 // a non-zero mean exercises the centring
+			}
+			res := randSlice(rng, c.rows*c.n, 1)
+			gamma := randSlice(rng, c.n, 0.2)
+			for i := range gamma {
+				gamma[i]++
+			}
+			beta := randSlice(rng, c.n, 0.2)
+			in := f64(x)
+			var resArg []float32
+			if withRes {
+				resArg = res
+				for i := range in {
+					in[i] = float64(x[i] + res[i])
+				}
+			}
+			want := refLayerNorm64(in, c.rows, c.n, gamma, beta, 1e-12)
+			impls := []struct {
+				name string
+				fn   func(x, res, gamma, beta []float32, eps float32, rows, n int, y []float32)
+			}{{"ref", RefLayerNorm}, {"fast", FastLayerNorm}}
+			for _, im := range impls {
+				t.Run(fmt.Sprintf("op=layernorm/impl=%s/rows=%d/n=%d/residual=%v", im.name, c.rows, c.n, withRes), func(t *testing.T) {
+					buf, out := guarded(c.rows * c.n)
+					im.fn(x, resArg, gamma, beta, 1e-12, c.rows, c.n, out)
+					checkOut(t, buf, len(out), want)
+				})
+			}
+		}
+	}
+}
+
+func TestOpSoftmax(t *testing.T) {
+	for _, n := range opShapes {
+		for _, valid := range []int{1, n/2 + 1, n} {
+			rng := newRNG(uint64(n*31 + valid))
+			rows := 3
+			x := randSlice(rng, rows*n, 4)
+			want := make([]float64, rows*n)
+			for r := 0; r < rows; r++ {
+				copy(want[r*n:], refSoftmax64(f64(x[r*n:r*n+valid])))
+			}
+			t.Run(fmt.Sprintf("op=softmax_masked/impl=ref/n=%d/valid=%d", n, valid), func(t *testing.T) {
+				buf, out := guarded(rows * n)
+				RefSoftmaxMasked(x, rows, n, valid, out)
+				checkOut(t, buf, len(out), want)
+			})
+		}
+		rng := newRNG(uint64(n))
+		x := randSlice(rng, n, 30) // wide range: exp underflows for some entries
+		t.Run(fmt.Sprintf("op=softmax/impl=fast/n=%d", n), func(t *testing.T) {
+			buf, out := guarded(n)
+			copy(out, x)
+			FastSoftmaxRow(out)
+			checkOut(t, buf, n, refSoftmax64(f64(x)))
+		})
+	}
+}
+
+func TestOpGELU(t *testing.T) {
+	for _, n := range opShapes {
+		rng := newRNG(uint64(n + 5))
+		x := randSlice(rng, n, 3)
+		want := make([]float64, n)
+		for i, v := range x {
+			want[i] = refGELU64(float64(v))
+		}
+		t.Run(fmt.Sprintf("op=gelu_erf/impl=ref/n=%d", n), func(t *testing.T) {
+			buf, out := guarded(n)
+			RefGELU(x, out)
+			checkOut(t, buf, n, want)
+		})
+	}
+}
+
+func TestOpEmbeddings(t *testing.T) {
+	const hidden, vocab, types, batch = 96, 50, 2, 3
+	for _, seq := range opShapes {
+		rng := newRNG(uint64(seq + 11))
+		word := randSlice(rng, vocab*hidden, 1)
+		pos := randSlice(rng, seq*hidden, 1)
+		typ := randSlice(rng, types*hidden, 1)
+		gamma := randSlice(rng, hidden, 0.1)
+		beta := randSlice(rng, hidden, 0.1)
+		ids := make([]int32, batch*seq)
+		tys := make([]int32, batch*seq)
+		lengths := []int32{int32(seq), int32((seq + 1) / 2), 1}
+		offsets := []int64{0}
+		for b := 0; b < batch; b++ {
+			offsets = append(offsets, offsets[b]+int64(lengths[b]))
+			for t := 0; t < seq; t++ {
+				ids[b*seq+t] = int32(rng.IntN(vocab))
+				tys[b*seq+t] = int32(rng.IntN(types))
+			}
+		}
+		want := make([]float64, batch*seq*hidden) // padded layout, zero rows for padding
+		var packed []float64
+		for b := 0; b < batch; b++ {
+			for t := 0; t < int(lengths[b]); t++ {
+				i := b*seq + t
+				row := make([]float64, hidden)
+				for j := range row {
+					row[j] = float64(word[int(ids[i])*hidden+j]) + float64(typ[int(tys[i])*hidden+j]) + float64(pos[t*hidden+j])
+				}
+				ln := refLayerNorm64(row, 1, hidden, gamma, beta, 1e-12)
+				copy(want[i*hidden:], ln)
+				packed = append(packed, ln...)
+			}
+		}
+		t.Run(fmt.Sprintf("op=embeddings/impl=ref/seq=%d", seq), func(t *testing.T) {
+			buf, out := guarded(len(want))
+			RefEmbeddings(word, pos, typ, gamma, beta, 1e-12, hidden, ids, tys, batch, seq, lengths, out)
+			checkOut(t, buf, len(out), want)
+		})
+		t.Run(fmt.Sprintf("op=embeddings/impl=fast/seq=%d", seq), func(t *testing.T) {
+			buf, out := guarded(len(packed))
+			FastEmbeddings(word, pos, typ, gamma, beta, 1e-12, hidden, ids, tys, batch, seq, offsets, 2, out)
+			checkOut(t, buf, len(out), packed)
+		})
+	}
+}
+
+func TestOpAttention(t *testing.T) {
+	const heads, hd, batch = 3, 32, 3
+	const H = heads * hd
+	for _, seq := range opShapes {
+		rng := newRNG(uint64(seq + 17))
+		qkv := randSlice(rng, batch*seq*3*H, 1)
+		lengths := []int32{int32(seq), int32((seq + 1) / 2), 1}
+		offsets := []int64{0}
+		var packedQKV []float32
+		var wantPacked, wantCLS []float64
+		wantPadded := make([]float64, batch*seq*H)
+		for b := 0; b < batch; b++ {
+			n := int(lengths[b])
+			offsets = append(offsets, offsets[b]+int64(n))
+			rowQKV := qkv[b*seq*3*H : (b*seq+n)*3*H]
+			packedQKV = append(packedQKV, rowQKV...)
+			o := refAttention64(f64(rowQKV), n, heads, hd)
+			copy(wantPadded[b*seq*H:], o)
+			wantPacked = append(wantPacked, o...)
+			wantCLS = append(wantCLS, o[:H]...)
+		}
+		t.Run(fmt.Sprintf("op=attention/impl=ref/seq=%d", seq), func(t *testing.T) {
+			buf, out := guarded(len(wantPadded))
+			RefAttention(qkv, batch, seq, heads, hd, lengths, out)
+			checkOut(t, buf, len(out), wantPadded)
+		})
+		t.Run(fmt.Sprintf("op=attention/impl=fast/seq=%d", seq), func(t *testing.T) {
+			buf, out := guarded(len(wantPacked))
+			FastAttention(packedQKV, batch, offsets, heads, hd, false, seq, 2, out)
+			checkOut(t, buf, len(out), wantPacked)
+		})
+		t.Run(fmt.Sprintf("op=attention/impl=fast_cls/seq=%d", seq), func(t *testing.T) {
+			buf, out := guarded(len(wantCLS))
+			FastAttention(packedQKV, batch, offsets, heads, hd, true, seq, 2, out)
+			checkOut(t, buf, len(out), wantCLS)
+		})
+	}
+}
+
+func TestOpHead(t *testing.T) {
+	for _, hidden := range opShapes {
+		rng := newRNG(uint64(hidden + 23))
+		rows := 5
+		cls := randSlice(rng, rows*hidden, 1)
+		pw := randSlice(rng, hidden*hidden, 1/math.Sqrt(float64(hidden)))
+		pb := randSlice(rng, hidden, 0.1)
+		cw := randSlice(rng, hidden, 1)
+		cb := randSlice(rng, 1, 1)
+		want := make([]float64, rows)
+		for r := 0; r < rows; r++ {
+			p := refLinear64(f64(cls[r*hidden:(r+1)*hidden]), 1, hidden, pw, pb, hidden)
+			for i := range p {
+				p[i] = math.Tanh(p[i])
+			}
+			want[r] = refLinear64(p, 1, hidden, cw, cb, 1)[0]
+		}
+		t.Run(fmt.Sprintf("op=head/impl=ref/hidden=%d", hidden), func(t *testing.T) {
+			buf, out := guarded(rows)
+			RefHead(cls, rows, hidden, pw, pb, cw, cb, out)
+			checkOut(t, buf, rows, want)
+		})
+	}
+}
