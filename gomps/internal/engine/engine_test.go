@@ -1,0 +1,303 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func startEngine(t *testing.T, cfg Config, fb *fakeBackend) *Engine {
+	t.Helper()
+	enc := &fakeEncoder{inUse: fb.inUse, peak: fb.peak}
+	e, err := New(cfg, enc, fb.factory)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+// words returns n space-separated ids, the first one being tag.
+func words(tag, n int, rng *rand.Rand) string {
+	var sb strings.Builder
+	sb.WriteString(strconv.Itoa(tag))
+	for i := 1; i < n; i++ {
+		sb.WriteByte(' ')
+		sb.WriteString(strconv.Itoa(1000 + rng.IntN(29000)))
+	}
+	return sb.String()
+}
+
+// want scores (q, p) unbatched: the pair alone in a 1-row batch through a
+// separate fakeInstance.
+func want(t *testing.T, cfg Config, q, p string) float32 {
+	t.Helper()
+	qi, err := fakeWords(q)
+	require.NoError(t, err)
+	pi, err := fakeWords(p)
+	require.NoError(t, err)
+	ids, types, _ := AssemblePair(qi, pi, cfg.MaxSeq, 101, 102)
+	inst := &fakeInstance{fb: newFakeBackend()}
+	out := make([]float32, 1)
+	require.NoError(t, inst.Forward(&Batch{Rows: 1, Seq: len(ids), IDs: ids, Types: types, Lengths: []int32{int32(len(ids))}}, out))
+	return out[0]
+}
+
+type call struct {
+	query    string
+	passages []string
+}
+
+func makeCalls(seed uint64, n, maxPassages, maxWords int) []call {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	calls := make([]call, n)
+	for c := range calls {
+		np := 1 + rng.IntN(maxPassages)
+		calls[c].query = words(500+c%400, 1+rng.IntN(20), rng)
+		calls[c].passages = make([]string, np)
+		for i := range np {
+			calls[c].passages[i] = words(1_000_000+c*1000+i, 1+rng.IntN(maxWords), rng)
+		}
+	}
+	return calls
+}
+
+// Every score returns to its caller, in input order, bit-identical to the
+// pair scored alone (the fake is a per-row function of the row's real
+// tokens, so batching and padding cannot change a bit).
+func TestScoreConcurrent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mode      Mode
+		routing   Routing
+		instances int
+	}{
+		{ModeAdaptive, RouteLeastLoaded, 1},
+		{ModeAdaptive, RouteLeastLoaded, 2},
+		{ModeAdaptive, RouteRoundRobin, 2},
+		{ModeFixed, RouteRoundRobin, 2},
+		{ModeFixed, RouteLeastLoaded, 1},
+	} {
+		name := fmt.Sprintf("mode=%v/routing=%v/instances=%d", tc.mode, tc.routing, tc.instances)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fb := newFakeBackend()
+			fb.cost = func(b *Batch) time.Duration { return time.Duration(b.Rows*b.Seq) * 20 * time.Nanosecond }
+			cfg := Config{Mode: tc.mode, Routing: tc.routing, Instances: tc.instances, Threads: 2,
+				MaxSeq: 128, TokenBudget: 2048, Timeout: 2 * time.Millisecond}
+			e := startEngine(t, cfg, fb)
+			const callers, rounds = 64, 3
+			calls := makeCalls(uint64(tc.instances)*31+uint64(tc.mode)*7+uint64(tc.routing), callers*rounds, 48, 200)
+			var wg sync.WaitGroup
+			errs := make([]error, len(calls))
+			results := make([]Result, len(calls))
+			for c := range callers {
+				wg.Go(func() {
+					for k := range rounds {
+						i := c*rounds + k
+						results[i], errs[i] = e.Score(context.Background(), calls[i].query, calls[i].passages)
+					}
+				})
+			}
+			wg.Wait()
+			pairs := 0
+			for i, c := range calls {
+				require.NoError(t, errs[i], "call %d", i)
+				require.Len(t, results[i].Scores, len(c.passages), "call %d", i)
+				for j, p := range c.passages {
+					w := want(t, e.Config(), c.query, p)
+					if math.Float32bits(w) != math.Float32bits(results[i].Scores[j]) {
+						t.Fatalf("call %d passage %d: got %v want %v", i, j, results[i].Scores[j], w)
+					}
+				}
+				assert.GreaterOrEqual(t, results[i].Timings.Batches, 1)
+				assert.GreaterOrEqual(t, results[i].Timings.Total, results[i].Timings.Queue+results[i].Timings.Inference)
+				pairs += len(c.passages)
+			}
+			s := e.Stats()
+			assert.Equal(t, uint64(len(calls)), s.Succeeded, "succeeded")
+			assert.Equal(t, uint64(pairs), s.Pairs, "pairs admitted")
+			assert.Equal(t, uint64(pairs), s.PairsScored, "pairs scored")
+			assert.Equal(t, uint64(pairs), s.Rows, "rows forwarded")
+			assert.Zero(t, s.QueueSize, "queue drained")
+			assert.Positive(t, s.MixedBatches, "batches mixed several requests")
+			assert.Greater(t, s.Rows, s.Batches, "batches hold several pairs")
+			fb.mu.Lock()
+			assert.Zero(t, fb.padBad, "padding rows were id 0 / type 0")
+			assert.Zero(t, fb.typesBad, "token types 0...0 1...1")
+			fb.mu.Unlock()
+			t.Logf("%s: %d batches, %d rows, %d mixed, padding waste %.3f", name, s.Batches, s.Rows, s.MixedBatches, s.PaddingWasteRatio())
+		})
+	}
+}
+
+func TestThreadBudget(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ threads, instances, per int }{
+		{2, 1, 2}, {2, 2, 1}, {2, 3, 1}, {4, 2, 2},
+	} {
+		t.Run(fmt.Sprintf("threads=%d/instances=%d", tc.threads, tc.instances), func(t *testing.T) {
+			t.Parallel()
+			fb := newFakeBackend()
+			fb.cost = func(b *Batch) time.Duration { return 200 * time.Microsecond }
+			e, err := New(Config{Threads: tc.threads, Instances: tc.instances, MaxSeq: 64},
+				&fakeEncoder{inUse: fb.inUse, peak: fb.peak, hold: func() { time.Sleep(50 * time.Microsecond) }}, fb.factory)
+			require.NoError(t, err)
+			calls := makeCalls(9, 64, 16, 40)
+			var wg sync.WaitGroup
+			for _, c := range calls {
+				wg.Go(func() {
+					_, err := e.Score(context.Background(), c.query, c.passages)
+					assert.NoError(t, err)
+				})
+			}
+			wg.Wait()
+			require.NoError(t, e.Close())
+			fb.mu.Lock()
+			defer fb.mu.Unlock()
+			for slot := range tc.instances {
+				assert.Equal(t, tc.per, fb.threads[slot], "threads of slot %d", slot)
+			}
+			assert.LessOrEqual(t, fb.peak.Load(), int64(tc.threads), "threads busy at once never exceed the budget")
+			assert.Equal(t, tc.instances, fb.closes, "every instance closed once")
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	fb := newFakeBackend()
+	fb.failID = 777
+	e := startEngine(t, Config{MaxSeq: 16, Threads: 2}, fb)
+	ctx := context.Background()
+
+	_, err := e.Score(ctx, "1 2", []string{"3 4", "5 !fail"})
+	assert.ErrorIs(t, err, ErrTokenize)
+	assert.ErrorIs(t, err, errFakeEncode)
+	_, err = e.Score(ctx, "1 2 !panic", []string{"3 4"})
+	assert.ErrorIs(t, err, ErrTokenize)
+	_, err = e.Score(ctx, "1 2", []string{"3 777"})
+	assert.ErrorIs(t, err, ErrBackend)
+	assert.ErrorContains(t, err, "fake backend: refused batch")
+
+	res, err := e.Score(ctx, "1 2", []string{strings.Repeat("9 ", 20), "3"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Truncated)
+	assert.Equal(t, 16+6, res.Tokens)
+
+	res, err = e.Score(ctx, "1", nil)
+	require.NoError(t, err)
+	assert.Empty(t, res.Scores)
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = e.Score(cancelled, "1", []string{"2"})
+	assert.ErrorIs(t, err, context.Canceled)
+
+	s := e.Stats()
+	assert.Equal(t, uint64(2), s.Failures[ReasonTokenization])
+	assert.Equal(t, uint64(1), s.Failures[ReasonBackend])
+	assert.Equal(t, uint64(1), s.Failures[ReasonCancelled])
+	assert.Equal(t, uint64(1), s.FailedBatches)
+	assert.Equal(t, 1, fb.builds, "an error (not a panic) keeps the instance")
+
+	strict := startEngine(t, Config{MaxSeq: 16, TruncationError: true}, newFakeBackend())
+	_, err = strict.Score(ctx, "1 2", []string{"3", strings.Repeat("9 ", 20)})
+	assert.ErrorIs(t, err, ErrTooLong)
+	assert.ErrorContains(t, err, "passage 1")
+	assert.Equal(t, uint64(1), strict.Stats().Failures[ReasonTooLong])
+}
+
+func TestNewFails(t *testing.T) {
+	t.Parallel()
+	fb := newFakeBackend()
+	fb.buildErrAt = 2
+	_, err := New(Config{Instances: 2}, &fakeEncoder{}, fb.factory)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "build 2 refused")
+	assert.Equal(t, 1, fb.closes, "the instance that was built is closed again")
+	_, err = New(Config{MaxSeq: 2}, &fakeEncoder{}, fb.factory)
+	assert.Error(t, err)
+	_, err = ParseMode("bogus")
+	assert.Error(t, err)
+	_, err = ParseRouting("bogus")
+	assert.Error(t, err)
+	m, err := ParseMode("fixed")
+	require.NoError(t, err)
+	assert.Equal(t, ModeFixed, m)
+	r, err := ParseRouting("round-robin")
+	require.NoError(t, err)
+	assert.Equal(t, RouteRoundRobin, r)
+}
+
+// Close and Shutdown, twice and concurrently, while callers are busy.
+func TestCloseTwiceConcurrent(t *testing.T) {
+	t.Parallel()
+	fb := newFakeBackend()
+	fb.cost = func(b *Batch) time.Duration { return 100 * time.Microsecond }
+	e := startEngine(t, Config{Instances: 2, Threads: 2}, fb)
+	calls := makeCalls(3, 8, 32, 50)
+	var callers sync.WaitGroup
+	var closedSeen sync.Map
+	for i, c := range calls {
+		callers.Go(func() {
+			for {
+				_, err := e.Score(context.Background(), c.query, c.passages)
+				if err != nil {
+					closedSeen.Store(i, err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(5 * time.Millisecond)
+	var closers sync.WaitGroup
+	errs := make([]error, 4)
+	closers.Go(func() { errs[0] = e.Close() })
+	closers.Go(func() { errs[1] = e.Close() })
+	closers.Go(func() { errs[2] = e.Shutdown(context.Background()) })
+	closers.Go(func() { errs[3] = e.Shutdown(context.Background()) })
+	closers.Wait()
+	callers.Wait()
+	for i, err := range errs {
+		assert.NoError(t, err, "closer %d", i)
+	}
+	assert.NoError(t, e.Close(), "a later Close")
+	closedSeen.Range(func(k, v any) bool {
+		assert.ErrorIs(t, v.(error), ErrClosed, "caller %v", k)
+		return true
+	})
+	_, err := e.Score(context.Background(), "1", []string{"2"})
+	assert.ErrorIs(t, err, ErrClosed)
+	fb.mu.Lock()
+	assert.Equal(t, 2, fb.closes, "each instance closed exactly once")
+	fb.mu.Unlock()
+}
+
+func TestHistQuantile(t *testing.T) {
+	t.Parallel()
+	h := newHist(geometric(10e-6, math.Pow(2, 0.25), 96), 4)
+	for i := 1; i <= 1000; i++ {
+		h.observe(float64(i) / 1000) // 1 ms .. 1 s, uniform
+	}
+	s := h.snapshot()
+	assert.Equal(t, uint64(1000), s.Count)
+	assert.InDelta(t, 500.5, s.Sum, 1e-9)
+	assert.Equal(t, 1.0, s.Max)
+	assert.InEpsilon(t, 0.5, s.P50, 0.1, "p50 within a bucket")
+	assert.InEpsilon(t, 0.99, s.P99, 0.1, "p99 within a bucket")
+	assert.LessOrEqual(t, s.P99, s.Max)
+	assert.Zero(t, newHist([]float64{1}, 1).snapshot().P50)
+}
