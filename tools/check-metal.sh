@@ -152,7 +152,7 @@ part_b() {
     if [ -f "$SHIM/wfile-test.c" ]; then
         run_wfile() {
             gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
-                -Ikernels -Imetal "$SHIM/wfile-test.c" metal/gomps-wfile.c -o "$b/wfile" && "$b/wfile"
+                -Ikernels -Imetal "$SHIM/wfile-test.c" metal/gomps-wfile.c -o "$b/wfile" -lm && "$b/wfile"
         }
         check "(b) weight-file reader (ASan+UBSan)" "$b/wfile.log" run_wfile
         grep -E 'PASS|FAIL' "$b/wfile.log" | sed 's/^/    /'
