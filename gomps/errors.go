@@ -3,6 +3,7 @@ package gomps
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors of the library. Every error a Reranker returns matches one of these
@@ -127,7 +128,26 @@ func (e *TooLongError) Error() string {
 // Unwrap returns ErrTooLong.
 func (e *TooLongError) Unwrap() error { return ErrTooLong }
 
+// located is an error of this package with where it happened: its text is
+// "gomps: <where>: <err without its gomps: prefix>", and it unwraps to err.
+type located struct {
+	where string
+	err   error
+}
+
+func (e *located) Error() string {
+	return "gomps: " + e.where + ": " + strings.TrimPrefix(e.err.Error(), "gomps: ")
+}
+
+func (e *located) Unwrap() error { return e.err }
+
+// at returns err located at fmt.Sprintf(format, args...).
+func at(err error, format string, args ...any) error {
+	return &located{where: fmt.Sprintf(format, args...), err: err}
+}
+
 var (
+	_ error = (*located)(nil)
 	_ error = (*Error)(nil)
 	_ error = (*TooLongError)(nil)
 )

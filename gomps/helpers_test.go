@@ -236,4 +236,3 @@ func loadGoldens(t testing.TB, name string, needShared bool) []goldenCase {
 	}
 	return out
 }
-

@@ -190,9 +190,11 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 		return fail(err)
 	}
 	liveModels.Add(1)
+	perInstance := max(1, o.threads/o.instances)
 	ecfg := engine.Config{
 		Instances:       o.instances,
 		Threads:         o.threads,
+		InstanceThreads: perInstance,
 		Mode:            o.mode,
 		MaxBatch:        o.maxBatch,
 		MaxQueue:        o.maxQueue,
@@ -201,7 +203,6 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 		SepID:           res.tok.sep,
 		TruncationError: !o.truncate,
 	}
-	perInstance := ecfg.ThreadsPerInstance()
 	m := res.model
 	res.eng, err = engine.New(ecfg, encoder{res.tok}, func(int) (engine.Instance, error) {
 		c, err := m.newContext(perInstance)
@@ -316,11 +317,11 @@ func (r *Reranker) Score(ctx context.Context, query string, passages []string) (
 		return nil, ErrEmptyQuery
 	}
 	if !utf8.ValidString(query) {
-		return nil, fmt.Errorf("query: %w", ErrInvalidUTF8)
+		return nil, at(ErrInvalidUTF8, "query")
 	}
 	for i, p := range passages {
 		if !utf8.ValidString(p) {
-			return nil, fmt.Errorf("passage %d: %w", i, ErrInvalidUTF8)
+			return nil, at(ErrInvalidUTF8, "passage %d", i)
 		}
 	}
 	var jobs []job
@@ -346,15 +347,23 @@ func (r *Reranker) ScorePairs(ctx context.Context, pairs []Pair) ([]float32, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	for i, p := range pairs {
+		if p.Query == "" {
+			return nil, at(ErrEmptyQuery, "pair %d", i)
+		}
+		if !utf8.ValidString(p.Query) || !utf8.ValidString(p.Passage) {
+			return nil, at(ErrInvalidUTF8, "pair %d", i)
+		}
+	}
+	return r.run(ctx, groupPairs(pairs), len(pairs))
+}
+
+// groupPairs groups pairs by query, in order of first appearance, into jobs
+// of at most chunkPairs passages.
+func groupPairs(pairs []Pair) []job {
 	var jobs []job
 	open := map[string]int{} // query -> index of its job still filling
 	for i, p := range pairs {
-		if p.Query == "" {
-			return nil, fmt.Errorf("pair %d: %w", i, ErrEmptyQuery)
-		}
-		if !utf8.ValidString(p.Query) || !utf8.ValidString(p.Passage) {
-			return nil, fmt.Errorf("pair %d: %w", i, ErrInvalidUTF8)
-		}
 		j, ok := open[p.Query]
 		if !ok || len(jobs[j].passages) == chunkPairs {
 			j = len(jobs)
@@ -364,7 +373,7 @@ func (r *Reranker) ScorePairs(ctx context.Context, pairs []Pair) ([]float32, err
 		jobs[j].passages = append(jobs[j].passages, p.Passage)
 		jobs[j].index = append(jobs[j].index, i)
 	}
-	return r.run(ctx, jobs, len(pairs))
+	return jobs
 }
 
 // run sends jobs to the engine from a few goroutines (enough to keep every
