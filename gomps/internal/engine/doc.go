@@ -42,11 +42,13 @@
 // # Threads
 //
 // Config.Threads is one budget (a FIFO semaphore) shared by tokenization and
-// every instance: each instance is given max(1, Threads/Instances) threads
-// through SetThreads and holds that many budget threads for each forward;
-// each tokenization job holds one. So on 2 cores, 2 instances x 1 thread or
-// 1 instance x 2 threads, and a tokenization job runs only while a thread is
-// free: the cores are never oversubscribed by the engine's own work.
+// every instance: each instance is given Config.InstanceThreads (default
+// max(1, Threads/Instances)) threads through SetThreads and holds that many
+// budget threads for each forward; each tokenization job holds one. So on 2
+// cores, 2 instances x 1 thread or 1 instance x 2 threads, and a tokenization
+// job runs only while a thread is free (between forwards, with the default):
+// the cores are never oversubscribed by the engine's own work. The wait for a
+// thread counts in the call's Tokenize time.
 //
 // # Batching
 //

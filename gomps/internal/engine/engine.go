@@ -144,9 +144,14 @@ type Config struct {
 	// Instances is the number of pool slots (backend contexts). Default 1.
 	Instances int
 	// Threads is the budget of CPU threads shared by tokenization and all
-	// instances. Default runtime.NumCPU(). Each instance gets
-	// max(1, Threads/Instances) threads.
+	// instances. Default runtime.NumCPU().
 	Threads int
+	// InstanceThreads is each instance's thread count. Default
+	// max(1, Threads/Instances); clamped to Threads. A forward holds that
+	// many budget threads, so with the default a tokenization job waits for
+	// a forward to end; InstanceThreads < Threads/Instances keeps threads
+	// free for tokenization instead.
+	InstanceThreads int
 	// TokenizeWorkers is the number of tokenizer goroutines. Default
 	// min(Threads, 4). Each holds one budget thread while it encodes.
 	TokenizeWorkers int
@@ -186,6 +191,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Threads <= 0 {
 		c.Threads = runtime.NumCPU()
 	}
+	if c.InstanceThreads <= 0 {
+		c.InstanceThreads = max(1, c.Threads/c.Instances)
+	}
+	c.InstanceThreads = min(c.InstanceThreads, c.Threads)
 	if c.TokenizeWorkers <= 0 {
 		c.TokenizeWorkers = min(c.Threads, 4)
 	}
@@ -225,9 +234,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
-
-// ThreadsPerInstance is the thread count each instance is given.
-func (c Config) ThreadsPerInstance() int { return max(1, c.Threads/max(c.Instances, 1)) }
 
 // Timings splits one call's latency. Each span comes from its own clock
 // reads; none is computed as a remainder.
@@ -310,7 +316,7 @@ func New(cfg Config, enc Encoder, newInstance NewInstanceFunc) (*Engine, error) 
 	}
 	e := &Engine{
 		cfg:         cfg,
-		threadsPer:  cfg.ThreadsPerInstance(),
+		threadsPer:  cfg.InstanceThreads,
 		enc:         enc,
 		newInstance: newInstance,
 		c:           newCounters(),

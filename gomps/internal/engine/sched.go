@@ -161,7 +161,8 @@ func (s *scheduler) enqueue(r *request) {
 	s.live += r.n
 }
 
-// sweep removes queued pairs of cancelled and already-failed requests.
+// sweep removes queued pairs of cancelled and already-failed requests, from
+// the queue and from batches waiting at busy slots (fixed mode, round-robin).
 func (s *scheduler) sweep() {
 	for i := s.head; i < len(s.q); i++ {
 		if r := s.q[i].r; r != nil && (r.finished || r.cancelled.Load()) {
@@ -169,6 +170,21 @@ func (s *scheduler) sweep() {
 		}
 	}
 	s.advance()
+	for k := range s.slots {
+		st := &s.slots[k]
+		kept := st.pending[:0]
+		for _, j := range st.pending {
+			st.load -= len(j.refs) * j.seq
+			if s.prune(j) {
+				s.recycle(j)
+				continue
+			}
+			st.load += len(j.refs) * j.seq
+			kept = append(kept, j)
+		}
+		clear(st.pending[len(kept):])
+		st.pending = kept
+	}
 }
 
 // removeAt drops queued entry i, which never reached a backend.
@@ -176,6 +192,11 @@ func (s *scheduler) removeAt(i int) {
 	r := s.q[i].r
 	s.q[i].r = nil
 	s.live--
+	s.drop(r)
+}
+
+// drop books one pair of r removed before any backend saw it.
+func (s *scheduler) drop(r *request) {
 	r.remaining--
 	s.e.c.queued.Add(-1)
 	if r.cancelled.Load() && !r.finished {
@@ -183,6 +204,26 @@ func (s *scheduler) removeAt(i int) {
 	} else {
 		s.e.c.abandoned.Add(1)
 	}
+}
+
+// prune removes from a batch not yet started the pairs of cancelled and
+// failed requests, recomputing its shape. It reports whether j is now empty.
+func (s *scheduler) prune(j *job) bool {
+	kept := j.refs[:0]
+	j.seq, j.real, j.mixed = 0, 0, false
+	for _, ref := range j.refs {
+		if ref.r.finished || ref.r.cancelled.Load() {
+			s.drop(ref.r)
+			continue
+		}
+		kept = append(kept, ref)
+		j.seq = max(j.seq, int(ref.n))
+		j.real += int(ref.n)
+		j.mixed = j.mixed || ref.r != kept[0].r
+	}
+	clear(j.refs[len(kept):])
+	j.refs = kept
+	return len(kept) == 0
 }
 
 // advance moves head past removed entries and compacts the queue when the
@@ -449,27 +490,7 @@ func (s *scheduler) start(st *slotState, j *job) {
 
 // complete books a finished batch and resolves its requests.
 func (s *scheduler) complete(j *job) {
-	c := s.e.c
-	rows := len(j.refs)
-	padded := rows * j.seq
-	c.batches.Add(1)
-	c.rows.Add(uint64(rows))
-	c.realTokens.Add(uint64(j.real))
-	c.paddedTokens.Add(uint64(padded))
-	if j.mixed {
-		c.mixed.Add(1)
-	}
-	c.batchRows.observe(float64(rows))
-	c.batchTokens.observe(float64(padded))
-	c.waste.observe(1 - float64(j.real)/float64(padded))
-	if j.err != nil {
-		c.failedBatch.Add(1)
-		if j.panicked {
-			c.panics.Add(1)
-		}
-	} else {
-		c.scored.Add(uint64(rows))
-	}
+	padded := len(j.refs) * j.seq
 	failed := false
 	for _, ref := range j.refs {
 		r := ref.r
@@ -500,10 +521,19 @@ func (s *scheduler) complete(j *job) {
 	s.recycle(j)
 	if dead {
 		s.killSlot(st)
-	} else if len(st.pending) > 0 {
-		next := st.pending[0]
-		st.pending = slices.Delete(st.pending, 0, 1)
-		s.start(st, next)
+	} else {
+		for len(st.pending) > 0 {
+			next := st.pending[0]
+			st.pending = slices.Delete(st.pending, 0, 1)
+			st.load -= len(next.refs) * next.seq
+			if s.prune(next) { // every pair's caller gave up meanwhile
+				s.recycle(next)
+				continue
+			}
+			st.load += len(next.refs) * next.seq
+			s.start(st, next)
+			break
+		}
 	}
 	if failed {
 		s.sweep()

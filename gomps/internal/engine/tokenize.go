@@ -33,6 +33,12 @@ func (e *Engine) tokenize(r *request) {
 		return
 	default:
 	}
+	if r.cancelled.Load() { // cancelled while waiting for a thread
+		e.budget.release(th)
+		e.c.queued.Add(-int64(r.n))
+		e.c.dropped.Add(uint64(r.n))
+		return
+	}
 	err := e.encode(r)
 	e.budget.release(th)
 	r.passages = nil

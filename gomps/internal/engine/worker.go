@@ -96,6 +96,7 @@ func (w *worker) run(j *job) bool {
 	err := w.forward()
 	j.end = time.Now()
 	e.budget.release(th)
+	w.book(j, err)
 	if err == nil {
 		for k, ref := range j.refs {
 			ref.r.scores[ref.idx] = w.logits[k]
@@ -118,6 +119,32 @@ func (w *worker) run(j *job) bool {
 	}
 	e.sched.done <- j
 	return true
+}
+
+// book counts a forward call that ran (here, not in the scheduler, so a
+// batch still running when the engine closes is counted too).
+func (w *worker) book(j *job, err error) {
+	c := w.e.c
+	rows := len(j.refs)
+	padded := rows * j.seq
+	c.batches.Add(1)
+	c.rows.Add(uint64(rows))
+	c.realTokens.Add(uint64(j.real))
+	c.paddedTokens.Add(uint64(padded))
+	if j.mixed {
+		c.mixed.Add(1)
+	}
+	c.batchRows.observe(float64(rows))
+	c.batchTokens.observe(float64(padded))
+	c.waste.observe(1 - float64(j.real)/float64(padded))
+	if err != nil {
+		c.failedBatch.Add(1)
+		if _, ok := err.(*panicError); ok {
+			c.panics.Add(1)
+		}
+	} else {
+		c.scored.Add(uint64(rows))
+	}
 }
 
 // pack lays the batch's pairs out as rows of w.batch, padded with id 0 and
