@@ -88,8 +88,8 @@ func (m *Model) Close() {
 // Info is what the backend reports about a loaded model.
 type Info struct {
 	Vocab, Hidden, Layers, Heads, Intermediate, MaxPosition, TypeVocab int
-	Precision, MaxBatch, MaxSeq                                         int
-	Backend, ISA                                                        string
+	Precision, MaxBatch, MaxSeq                                        int
+	Backend, ISA                                                       string
 }
 
 // Info returns the model's shape and options.

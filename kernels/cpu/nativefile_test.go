@@ -85,7 +85,8 @@ func (t testTensor) elems() int {
 
 // randomModel fills every tensor with seeded values scaled so activations stay
 // O(1) through the layers (weights ~ N(0, 1/fan_in), LayerNorm gamma near 1),
-// which keeps the logits in a range where 1e-4 is a meaningful bound.
+// and the classifier wide, which keeps the logits spread over a range where
+// 1e-4 is a meaningful bound.
 func randomModel(cfg nativeConfig, seed uint64) *testModel {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	m := &testModel{cfg: cfg, tensors: tensorSpecs(cfg)}
@@ -96,6 +97,8 @@ func randomModel(cfg nativeConfig, seed uint64) *testModel {
 		switch {
 		case t.shape[1] != 0 && i < 3:
 			scale = 0.5
+		case t.name == "classifier.weight":
+			scale = 1 // logits with a spread of about 1
 		case t.shape[1] != 0:
 			scale = 1 / math.Sqrt(float64(t.shape[1]))
 		case filepath.Ext(t.name) == ".gamma":
