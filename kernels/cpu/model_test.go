@@ -230,7 +230,11 @@ func TestModelInitRejectsBadFiles(t *testing.T) {
 		{"tokenizer_sha", func(b []byte) []byte { b[dataOf(b, 0)-16384] ^= 1; return b }, StatusFormat, []string{"tokenizer_sha256"}},
 		{"tensor_name", func(b []byte) []byte { b[entry(3)] = 'X'; resealHeader(b); return b }, StatusFormat, []string{"tensor 3", "embeddings.ln.gamma"}},
 		{"tensor_shape", func(b []byte) []byte { le.PutUint64(b[entry(5)+72:], 7); resealHeader(b); return b }, StatusFormat, []string{"layer.0.qkv.weight", "shape"}},
-		{"tensor_offset", func(b []byte) []byte { le.PutUint64(b[entry(6)+88:], le.Uint64(b[entry(6)+88:])+16384); resealHeader(b); return b }, StatusFormat, []string{"layer.0.qkv.bias", "offset"}},
+		{"tensor_offset", func(b []byte) []byte {
+			le.PutUint64(b[entry(6)+88:], le.Uint64(b[entry(6)+88:])+16384)
+			resealHeader(b)
+			return b
+		}, StatusFormat, []string{"layer.0.qkv.bias", "offset"}},
 		{"tensor_crc", func(b []byte) []byte { b[dataOf(b, 8)+5] ^= 0x40; return b }, StatusFormat, []string{"layer.0.attn_out.bias", "crc32c"}},
 		{"last_tensor_crc", func(b []byte) []byte { b[dataOf(b, len(tm.tensors)-1)] ^= 1; return b }, StatusFormat, []string{"classifier.bias", "crc32c"}},
 		{"slot_padding", func(b []byte) []byte { b[dataOf(b, 4)+64*4+3] = 1; return b }, StatusFormat, []string{"embeddings.ln.beta", "padding"}},
