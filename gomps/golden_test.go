@@ -1,0 +1,299 @@
+package gomps
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/weights"
+)
+
+// goldenBound is the CPU fp32 tolerance against the PyTorch goldens
+// (ARCHITECTURE.md, Tolerances).
+const goldenBound = 1e-4
+
+// scoreCases scores every case through the engine. It bypasses Score's
+// empty-query check: the goldens include empty queries on purpose.
+func scoreCases(t testing.TB, r *Reranker, cases []goldenCase) []float32 {
+	t.Helper()
+	pairs := make([]Pair, len(cases))
+	for i, c := range cases {
+		pairs[i] = Pair{c.Query, c.Passage}
+	}
+	got, err := r.run(context.Background(), groupPairs(pairs), len(pairs))
+	require.NoError(t, err)
+	require.Len(t, got, len(cases))
+	return got
+}
+
+// maxGoldenDiff returns the largest |got - golden| and its case index.
+func maxGoldenDiff(cases []goldenCase, got []float32) (float64, int) {
+	worst, at := 0.0, -1
+	for i, c := range cases {
+		d := math.Abs(float64(got[i]) - c.Logit)
+		if math.IsNaN(d) || d > worst {
+			worst, at = d, i
+			if math.IsNaN(d) {
+				worst = math.Inf(1)
+			}
+		}
+	}
+	return worst, at
+}
+
+func checkGoldens(t *testing.T, r *Reranker, cases []goldenCase) []float32 {
+	t.Helper()
+	got := scoreCases(t, r, cases)
+	bad := 0
+	for i, c := range cases {
+		if d := math.Abs(float64(got[i]) - c.Logit); !(d <= goldenBound) {
+			bad++
+			if bad <= 20 {
+				t.Errorf("%s: logit %v, golden %v, |diff| %.3g > %g", c.id(i), got[i], c.Logit, d, goldenBound)
+			}
+		}
+	}
+	worst, at := maxGoldenDiff(cases, got)
+	assert.Zero(t, bad, "cases outside %g", goldenBound)
+	t.Logf("%d cases, max |logit - golden| = %.3g (%s)", len(cases), worst, cases[at].id(at))
+	return got
+}
+
+// TestGoldenTiny: the tiny model (converted from testdata/tiny in the test)
+// gives every golden logit within 1e-4.
+func TestGoldenTiny(t *testing.T) {
+	cases := loadGoldens(t, "tiny", true)
+	r := openTiny(t, WithInstances(2), WithThreads(2))
+	checkGoldens(t, r, cases)
+}
+
+// TestGoldenTestModel: the real-shape test model gives every golden logit
+// within 1e-4, and its logits on real pairs spread with 1 <= std <= 3 (so a
+// model that outputs a near-constant cannot pass by luck).
+func TestGoldenTestModel(t *testing.T) {
+	path := testModelPath(t)
+	cases := loadGoldens(t, "testmodel", true)
+	r, err := Open(context.Background(), path)
+	require.NoError(t, err)
+	defer r.Close()
+	got := checkGoldens(t, r, cases)
+	var real []float64
+	for i, c := range cases {
+		if c.Transform == "none" {
+			real = append(real, float64(got[i]))
+		}
+	}
+	if len(real) == 0 {
+		real = make([]float64, len(got))
+		for i, x := range got {
+			real[i] = float64(x)
+		}
+	}
+	sd := stddev(real)
+	t.Logf("std of %d logits: %.4f", len(real), sd)
+	assert.GreaterOrEqual(t, sd, 1.0, "std(logits)")
+	assert.LessOrEqual(t, sd, 3.0, "std(logits)")
+}
+
+func stddev(xs []float64) float64 {
+	var mean float64
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	return math.Sqrt(ss / float64(len(xs)))
+}
+
+// TestGoldenSensitivity shows the golden bound has teeth: seeded noise of
+// 1e-3 x RMS on ONE tensor of each kind, in the first and the last layer,
+// must move some golden logit by more than 1e-4. The perturbed models go
+// through the real path: native -> Hugging Face dir -> weights.Convert ->
+// Open. An unperturbed round trip must stay within the bound first.
+func TestGoldenSensitivity(t *testing.T) {
+	for _, m := range []struct {
+		name string
+		path func(testing.TB) string
+	}{
+		{"model=tiny", tinyModelPath},
+		{"model=testmodel", testModelPath},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			golden := "tiny"
+			if m.name == "model=testmodel" {
+				golden = "testmodel"
+			}
+			path := m.path(t)
+			cases := loadGoldens(t, golden, false) // the synthetic cases: no shared data needed
+			exp := exportHF(t, path)
+			L := exp.cfg.NumLayers
+
+			score := func(t *testing.T, tensors map[string][]float32) float64 {
+				dir := t.TempDir()
+				exp.writeDir(t, dir, tensors)
+				native := filepath.Join(dir, "model.gomps")
+				_, err := weights.Convert(dir, native, weights.ConvertOptions{Name: "perturbed"})
+				require.NoError(t, err)
+				r, err := Open(context.Background(), native)
+				require.NoError(t, err)
+				defer r.Close()
+				worst, _ := maxGoldenDiff(cases, scoreCases(t, r, cases))
+				return worst
+			}
+
+			base := score(t, exp.tensors)
+			require.LessOrEqual(t, base, goldenBound, "unperturbed round trip through a HF dir")
+
+			targets := []string{"embeddings.word", "embeddings.ln.gamma"}
+			for _, l := range []int{0, L - 1} {
+				for _, k := range []string{"qkv.weight", "attn_out.weight", "ffn_up.weight", "ffn_down.weight", "attn_ln.gamma", "ffn_ln.gamma"} {
+					targets = append(targets, fmt.Sprintf("layer.%d.%s", l, k))
+				}
+			}
+			targets = append(targets, "pooler.weight", "classifier.weight")
+			for k, name := range targets {
+				t.Run("tensor="+name, func(t *testing.T) {
+					orig := exp.tensors[name]
+					require.NotNil(t, orig)
+					noisy := make([]float32, len(orig))
+					var ss float64
+					for _, v := range orig {
+						ss += float64(v) * float64(v)
+					}
+					rms := math.Sqrt(ss / float64(len(orig)))
+					rng := rand.New(rand.NewPCG(20261127, uint64(k)))
+					for i, v := range orig {
+						noisy[i] = v + float32(1e-3*rms*rng.NormFloat64())
+					}
+					tensors := make(map[string][]float32, len(exp.tensors))
+					for n, v := range exp.tensors {
+						tensors[n] = v
+					}
+					tensors[name] = noisy
+					worst := score(t, tensors)
+					t.Logf("max |logit - golden| = %.3g", worst)
+					assert.Greater(t, worst, goldenBound, "noise of 1e-3 x RMS on %s must break the bound", name)
+				})
+			}
+		})
+	}
+}
+
+// hfExport is a native model's tensors by native name, plus what is needed
+// to write it back as a Hugging Face directory.
+type hfExport struct {
+	cfg       weights.Config
+	tokenizer []byte
+	tensors   map[string][]float32
+}
+
+func exportHF(t testing.TB, path string) *hfExport {
+	t.Helper()
+	n, err := weights.OpenNative(path)
+	require.NoError(t, err)
+	defer n.Close()
+	e := &hfExport{cfg: n.Config(), tokenizer: n.Tokenizer(), tensors: map[string][]float32{}}
+	for _, s := range e.cfg.Tensors() {
+		e.tensors[s.Name], err = n.Float32(s.Name)
+		require.NoError(t, err, s.Name)
+	}
+	return e
+}
+
+// hfName maps a native tensor (not qkv) to its Hugging Face name.
+func hfName(native string) string {
+	r := strings.NewReplacer(
+		"embeddings.word", "bert.embeddings.word_embeddings.weight",
+		"embeddings.position", "bert.embeddings.position_embeddings.weight",
+		"embeddings.token_type", "bert.embeddings.token_type_embeddings.weight",
+		"embeddings.ln.gamma", "bert.embeddings.LayerNorm.weight",
+		"embeddings.ln.beta", "bert.embeddings.LayerNorm.bias",
+		"pooler.weight", "bert.pooler.dense.weight",
+		"pooler.bias", "bert.pooler.dense.bias",
+	)
+	if strings.HasPrefix(native, "classifier.") {
+		return native
+	}
+	if l, rest, ok := strings.Cut(strings.TrimPrefix(native, "layer."), "."); ok && strings.HasPrefix(native, "layer.") {
+		m := map[string]string{
+			"attn_out.weight": "attention.output.dense.weight", "attn_out.bias": "attention.output.dense.bias",
+			"attn_ln.gamma": "attention.output.LayerNorm.weight", "attn_ln.beta": "attention.output.LayerNorm.bias",
+			"ffn_up.weight": "intermediate.dense.weight", "ffn_up.bias": "intermediate.dense.bias",
+			"ffn_down.weight": "output.dense.weight", "ffn_down.bias": "output.dense.bias",
+			"ffn_ln.gamma": "output.LayerNorm.weight", "ffn_ln.beta": "output.LayerNorm.bias",
+		}
+		return "bert.encoder.layer." + l + "." + m[rest]
+	}
+	return r.Replace(native)
+}
+
+// writeDir writes tensors (by native name) as a Hugging Face directory:
+// config.json, model.safetensors (F32, Q/K/V split again) and tokenizer.json.
+func (e *hfExport) writeDir(t testing.TB, dir string, tensors map[string][]float32) {
+	t.Helper()
+	c := e.cfg
+	config := map[string]any{
+		"architectures": []string{"BertForSequenceClassification"}, "model_type": "bert",
+		"vocab_size": c.VocabSize, "hidden_size": c.HiddenSize, "num_hidden_layers": c.NumLayers,
+		"num_attention_heads": c.NumHeads, "intermediate_size": c.IntermediateSize,
+		"max_position_embeddings": c.MaxPosition, "type_vocab_size": c.TypeVocabSize,
+		"layer_norm_eps": c.LayerNormEps, "pad_token_id": c.PadTokenID, "hidden_act": "gelu",
+		"position_embedding_type": "absolute", "id2label": map[string]string{"0": "LABEL_0"},
+	}
+	cj, err := json.Marshal(config)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer.json"), e.tokenizer, 0o644))
+
+	f32 := func(v []float32) []byte {
+		b := make([]byte, 4*len(v))
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+		}
+		return b
+	}
+	var out []weights.STWrite
+	H := c.HiddenSize
+	for _, s := range c.Tensors() {
+		v := tensors[s.Name]
+		shape := make([]int64, len(s.Shape))
+		for i, d := range s.Shape {
+			shape[i] = int64(d)
+		}
+		if l, ok := strings.CutSuffix(s.Name, ".qkv.weight"); ok {
+			p := "bert.encoder.layer." + strings.TrimPrefix(l, "layer.") + ".attention.self."
+			for k, part := range []string{"query", "key", "value"} {
+				out = append(out, weights.STWrite{Name: p + part + ".weight", DType: "F32", Shape: []int64{int64(H), int64(H)}, Data: f32(v[k*H*H : (k+1)*H*H])})
+			}
+			continue
+		}
+		if l, ok := strings.CutSuffix(s.Name, ".qkv.bias"); ok {
+			p := "bert.encoder.layer." + strings.TrimPrefix(l, "layer.") + ".attention.self."
+			for k, part := range []string{"query", "key", "value"} {
+				out = append(out, weights.STWrite{Name: p + part + ".bias", DType: "F32", Shape: []int64{int64(H)}, Data: f32(v[k*H : (k+1)*H])})
+			}
+			continue
+		}
+		out = append(out, weights.STWrite{Name: hfName(s.Name), DType: "F32", Shape: shape, Data: f32(v)})
+	}
+	f, err := os.Create(filepath.Join(dir, "model.safetensors"))
+	require.NoError(t, err)
+	w := bufio.NewWriterSize(f, 1<<20)
+	require.NoError(t, weights.WriteSafetensors(w, out, map[string]string{"format": "pt"}))
+	require.NoError(t, w.Flush())
+	require.NoError(t, f.Close())
+}
