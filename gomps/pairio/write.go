@@ -93,12 +93,12 @@ func FormatScore(s float64) string {
 	return strconv.FormatFloat(s, 'g', -1, 64)
 }
 
-var tsvClean = strings.NewReplacer("\t", " ", "\r", " ", "\n", " ")
+var tsvClean = strings.NewReplacer("\t", " ", "\n", " ")
 
 // TSVWriter writes `query<TAB>passage<TAB>score` for items without ids (the
 // TSV input's columns plus the score) and
 // `qid<TAB>docid<TAB>query<TAB>passage<TAB>score` for items with ids; the
-// first item fixes the columns of the file. Tabs and line breaks inside texts
+// first item fixes the columns of the file. Tabs and line feeds inside texts
 // become spaces.
 type TSVWriter struct {
 	w     *bufio.Writer

@@ -62,12 +62,12 @@ func TestTSVWriterRoundTrip(t *testing.T) {
 	var b bytes.Buffer
 	w := NewTSVWriter(&b, WriterOptions{})
 	g := []Scored{
-		{Item: Item{Query: "q1", Passage: "p\twith\ttabs\nand newline"}, Score: 0.25},
+		{Item: Item{Query: "q1", Passage: "p\twith\ttabs\nand newline\r"}, Score: 0.25},
 		{Item: Item{Query: "q1", Passage: ""}, Score: float64(float32(-4.3200774))},
 	}
 	require.NoError(t, w.WriteGroup(g))
 	require.NoError(t, w.Flush())
-	assert.Equal(t, "q1\tp with tabs and newline\t0.25\nq1\t\t-4.3200774\n", b.String(), "input columns + score, input order")
+	assert.Equal(t, "q1\tp with tabs and newline\r\t0.25\nq1\t\t-4.3200774\n", b.String(), "input columns + score, input order")
 
 	b.Reset()
 	w = NewTSVWriter(&b, WriterOptions{Rerank: true})
