@@ -319,7 +319,7 @@ func New(cfg Config, enc Encoder, newInstance NewInstanceFunc) (*Engine, error) 
 		threadsPer:  cfg.InstanceThreads,
 		enc:         enc,
 		newInstance: newInstance,
-		c:           newCounters(),
+		c:           newCounters(cfg.Instances),
 		budget:      newBudget(cfg.Threads),
 		quit:        make(chan struct{}),
 		drain:       make(chan struct{}),

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -181,15 +182,23 @@ type counters struct {
 
 	reqDur, tokDur, queueDur, inferDur *hist
 	batchRows, batchTokens, waste      *hist
+
+	slots []slotCounters
 }
 
-func newCounters() *counters {
+type slotCounters struct {
+	batches, rows atomic.Uint64
+	busy          atomic.Int64 // ns inside Forward calls
+}
+
+func newCounters(instances int) *counters {
 	dur := func() *hist { return newHist(geometric(10e-6, math.Pow(2, 0.25), 96), 4) }
 	return &counters{
 		reqDur: dur(), tokDur: dur(), queueDur: dur(), inferDur: dur(),
 		batchRows:   newHist(sizeBounds(4096), 1),
 		batchTokens: newHist(geometric(16, math.Sqrt2, 29), 2),
 		waste:       newHist(linear(0.05, 0.05, 20), 1),
+		slots:       make([]slotCounters, instances),
 	}
 }
 
@@ -240,8 +249,19 @@ type Stats struct {
 	FailedBatches uint64 // forward calls that returned an error or panicked
 	Panics        uint64 // forward calls that panicked (the instance was replaced)
 
+	// Instances has one entry per pool slot.
+	Instances []InstanceStats
+
 	RequestDuration, TokenizationDuration, QueueDuration, InferenceDuration HistSnapshot // seconds
 	BatchSize, BatchTokens, PaddingWaste                                    HistSnapshot
+}
+
+// InstanceStats counts one pool slot's forward calls. Busy is the time spent
+// in them (thread-budget waits excluded): Busy / wall time is the slot's
+// utilisation.
+type InstanceStats struct {
+	Batches, Rows uint64
+	Busy          time.Duration
 }
 
 // PaddingWasteRatio is the fraction of forwarded tokens that were padding,
@@ -281,6 +301,11 @@ func (c *counters) stats() Stats {
 	}
 	for i, r := range failureReasons {
 		s.Failures[r] = c.failures[i].Load()
+	}
+	s.Instances = make([]InstanceStats, len(c.slots))
+	for i := range c.slots {
+		s.Instances[i] = InstanceStats{Batches: c.slots[i].batches.Load(), Rows: c.slots[i].rows.Load(),
+			Busy: time.Duration(c.slots[i].busy.Load())}
 	}
 	return s
 }

@@ -133,3 +133,26 @@ func TestRank(t *testing.T) {
 	assert.Len(t, Rank(scores, 100), 6)
 	assert.Empty(t, Rank(nil, 5))
 }
+
+func TestPlanBatches(t *testing.T) {
+	t.Parallel()
+	lengths := []int{10, 50, 12, 11, 300, 49, 10}
+	plan := PlanBatches(lengths, 3, 100)
+	// sorted: 0(10) 6(10) 3(11) 2(12) 5(49) 1(50) 4(300)
+	// [0 6 3]: 3x11=33; then [2 5]: 2x49=98, adding 1 would be 3x50=150;
+	// [1]: 50 then 2x300 > 100; [4] alone over the budget.
+	assert.Equal(t, [][]int{{0, 6, 3}, {2, 5}, {1}, {4}}, plan)
+
+	ids := [][]int32{{101, 5, 102}, {101, 6, 7, 8, 102}}
+	types := [][]int32{{0, 0, 1}, {0, 0, 0, 1, 1}}
+	var b Batch
+	b.Fill(ids, types, []int{1, 0})
+	assert.Equal(t, 2, b.Rows)
+	assert.Equal(t, 5, b.Seq)
+	assert.Equal(t, []int32{101, 6, 7, 8, 102, 101, 5, 102, 0, 0}, b.IDs)
+	assert.Equal(t, []int32{0, 0, 0, 1, 1, 0, 0, 1, 0, 0}, b.Types)
+	assert.Equal(t, []int32{5, 3}, b.Lengths)
+	b.IDs[9] = 42 // stale content from an earlier batch is cleared on reuse
+	b.Fill(ids, types, []int{1, 0})
+	assert.Equal(t, int32(0), b.IDs[9])
+}

@@ -161,6 +161,11 @@ func TestAdaptiveTwoInstancesBothBusy(t *testing.T) {
 			slots[f.slot]++
 		}
 		assert.Len(t, slots, 2, "both instances used")
+		st := e.Stats().Instances
+		require.Len(t, st, 2)
+		assert.Equal(t, uint64(3), st[0].Batches+st[1].Batches)
+		assert.Equal(t, uint64(12), st[0].Rows+st[1].Rows)
+		assert.Equal(t, 150*time.Millisecond, st[0].Busy+st[1].Busy, "busy time is the forwards' time")
 		starts := []time.Time{log[0].start, log[1].start, log[2].start}
 		assert.ElementsMatch(t, []time.Time{t0, t0, t0.Add(50 * time.Millisecond)}, starts, "both instances start at once")
 		// Split across three batches, merged back in order; inference spans first start to last end.

@@ -137,6 +137,10 @@ func (w *worker) book(j *job, err error) {
 	c.batchRows.observe(float64(rows))
 	c.batchTokens.observe(float64(padded))
 	c.waste.observe(1 - float64(j.real)/float64(padded))
+	sc := &c.slots[w.slot]
+	sc.batches.Add(1)
+	sc.rows.Add(uint64(rows))
+	sc.busy.Add(int64(j.end.Sub(j.start)))
 	if err != nil {
 		c.failedBatch.Add(1)
 		if _, ok := err.(*panicError); ok {
