@@ -21,8 +21,7 @@ func ResolveHFCache(modelID string) (string, error) {
 	hub, how := hubDir()
 	repo := filepath.Join(hub, "models--"+strings.ReplaceAll(modelID, "/", "--"))
 	fail := func(format string, args ...any) error {
-		return &Error{File: repo, Rule: ErrNotInCache,
-			Detail: fmt.Sprintf("%s (model %q; hub cache %s, from %s)", fmt.Sprintf(format, args...), modelID, hub, how)}
+		return fmt.Errorf("weights: model %q %w: %s (hub cache %s, from %s)", modelID, ErrNotInCache, fmt.Sprintf(format, args...), hub, how)
 	}
 	ref := filepath.Join(repo, "refs", "main")
 	raw, err := os.ReadFile(ref)
@@ -53,16 +52,16 @@ func hubDir() (dir, how string) {
 		return d, "HF_HUB_CACHE"
 	}
 	if d := os.Getenv("HF_HOME"); d != "" {
-		return filepath.Join(d, "hub"), "HF_HOME"
+		return filepath.Join(d, "hub"), "HF_HOME/hub; HF_HUB_CACHE unset"
 	}
 	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "huggingface", "hub"), "XDG_CACHE_HOME (HF_HUB_CACHE and HF_HOME unset)"
+		return filepath.Join(d, "huggingface", "hub"), "XDG_CACHE_HOME/huggingface/hub; HF_HUB_CACHE and HF_HOME unset"
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		home = "~"
 	}
-	return filepath.Join(home, ".cache", "huggingface", "hub"), "the default (HF_HUB_CACHE and HF_HOME unset)"
+	return filepath.Join(home, ".cache", "huggingface", "hub"), "the default; HF_HUB_CACHE, HF_HOME and XDG_CACHE_HOME unset"
 }
 
 // checkModelID accepts "name" or "org/name" made of the characters the Hub

@@ -99,7 +99,7 @@ var (
 	ErrUnexpectedTensor = errors.New("unexpected tensor")
 	ErrTensorShape      = errors.New("tensor shape does not match config.json")
 	ErrNeedHead         = errors.New("no classification head")
-	ErrNotInCache       = errors.New("model not found in the Hugging Face cache")
+	ErrNotInCache       = errors.New("not in the Hugging Face cache")
 	ErrBadValue         = errors.New("value not representable")
 	ErrClosed           = errors.New("closed")
 )

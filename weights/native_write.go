@@ -255,7 +255,7 @@ func ResolveModelDir(src string) (dir, modelID string, err error) {
 	}
 	dir, err = ResolveHFCache(src)
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("%w; nor is %s a directory", err, src)
 	}
 	return dir, src, nil
 }
