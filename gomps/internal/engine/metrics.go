@@ -69,7 +69,7 @@ type hist struct {
 
 func newHist(bounds []float64, exportEvery int) *hist {
 	h := &hist{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
-	for i := exportEvery - 1; i < len(bounds); i += exportEvery {
+	for i := 0; i < len(bounds); i += exportEvery {
 		h.export = append(h.export, i)
 	}
 	return h

@@ -352,8 +352,8 @@ func (s *scheduler) formAdaptive() *job {
 		}
 		s.win = append(s.win, winEntry{n: ref.n, pos: int32(i)})
 	}
-	s.advance()
 	if len(s.win) == 0 {
+		s.advance()
 		return nil
 	}
 	oldest := s.win[0].pos
@@ -393,7 +393,7 @@ func (s *scheduler) formAdaptive() *job {
 	for k := lo; k <= hi; k++ {
 		s.take(j, int(s.win[k].pos))
 	}
-	s.advance()
+	s.advance() // only now: it may compact the queue and move positions
 	return j
 }
 

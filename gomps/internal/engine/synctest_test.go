@@ -458,3 +458,32 @@ func TestAdaptiveWastesLessPadding(t *testing.T) {
 	assert.Less(t, adaptive.PaddedTokens, fixed.PaddedTokens)
 	assert.Positive(t, adaptive.MixedBatches)
 }
+
+// A deep queue: the scheduler's queue compacts while batches are cut from
+// the middle of the window; every score must still land in its place.
+func TestDeepQueueCompaction(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []Mode{ModeAdaptive, ModeFixed} {
+		t.Run("mode="+mode.String(), func(t *testing.T) {
+			calls := makeCalls(77, 40, 100, 30)
+			synctest.Test(t, func(t *testing.T) {
+				fb := newFakeBackend()
+				fb.cost = func(*Batch) time.Duration { return time.Millisecond }
+				e, err := New(Config{Mode: mode, MaxBatch: 8, Window: 64, MaxSeq: 64, MaxQueue: 1 << 20}, &fakeEncoder{}, fb.factory)
+				require.NoError(t, err)
+				defer e.Close()
+				var chans []<-chan outcome
+				for _, c := range calls {
+					chans = append(chans, goScore(e, context.Background(), c.query, c.passages))
+				}
+				for i, ch := range chans {
+					o := <-ch
+					require.NoError(t, o.err)
+					for j, p := range calls[i].passages {
+						require.Equal(t, want(t, e.Config(), calls[i].query, p), o.res.Scores[j], "call %d passage %d", i, j)
+					}
+				}
+			})
+		})
+	}
+}
