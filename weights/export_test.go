@@ -1,5 +1,7 @@
 package weights
 
+import "os"
+
 // Hooks for the external tests (package weights_test).
 
 // ParseNativeBytes validates an in-memory native file.
@@ -18,3 +20,22 @@ var HeaderCRC = headerCRC
 
 // CRC32C is the Castagnoli CRC.
 var CRC32C = crc32c
+
+// ParseNativeFileReaderAt validates a native file through the io.ReaderAt
+// fallback used where mmap is unavailable.
+func ParseNativeFileReaderAt(path string) (*Native, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	n, err := parseNative(path, &fileBlob{f: f, size: st.Size()})
+	if err != nil {
+		f.Close()
+	}
+	return n, err
+}
