@@ -24,11 +24,12 @@
 #error "gomps cpu: oneDNN must be built with the OpenMP CPU runtime (Debian's is); the thread count per context relies on it"
 #endif
 
-/* Our own vector loops are compiled for AVX-512, AVX2+FMA and baseline x86-64
- * and picked at load by the CPU (GCC function multiversioning); elsewhere they
+/* Our own vector loops are compiled for AVX-512 (with FMA), AVX2 and baseline x86-64
+ * and picked at load from the CPU features (GCC function multiversioning; not
+ * "arch=" clones, which test the CPU model and miss VMs that mask it); elsewhere they
  * are plain C. The committed flags never use -march=native. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CPU_MULTIVERSION __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define CPU_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CPU_MULTIVERSION
 #endif
