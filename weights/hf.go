@@ -81,7 +81,7 @@ type hfConfig struct {
 	AddCrossAttention     bool              `json:"add_cross_attention"`
 }
 
-func or[T any](p *T, def T) T {
+func orDefault[T any](p *T, def T) T {
 	if p == nil {
 		return def
 	}
@@ -115,11 +115,11 @@ func parseHFConfig(path string) (Config, string, int, error) {
 	if hc.ModelType != "bert" {
 		return Config{}, "", 0, fail("model_type", ErrUnsupportedModel, "%q is not supported: want \"bert\"", hc.ModelType)
 	}
-	if act := or(hc.HiddenAct, "gelu"); act != "gelu" {
+	if act := orDefault(hc.HiddenAct, "gelu"); act != "gelu" {
 		return Config{}, "", 0, fail("hidden_act", ErrUnsupportedModel,
 			"%q is not supported: format v1 computes the exact erf GELU (\"gelu\") only", act)
 	}
-	if pe := or(hc.PositionEmbeddingType, "absolute"); pe != "absolute" {
+	if pe := orDefault(hc.PositionEmbeddingType, "absolute"); pe != "absolute" {
 		return Config{}, "", 0, fail("position_embedding_type", ErrUnsupportedModel,
 			"%q is not supported: format v1 has absolute position embeddings only", pe)
 	}
@@ -133,15 +133,15 @@ func parseHFConfig(path string) (Config, string, int, error) {
 		labels = *hc.NumLabels
 	}
 	cfg := Config{
-		VocabSize:        or(hc.VocabSize, 30522),
-		HiddenSize:       or(hc.HiddenSize, 768),
-		NumLayers:        or(hc.NumHiddenLayers, 12),
-		NumHeads:         or(hc.NumAttentionHeads, 12),
-		IntermediateSize: or(hc.IntermediateSize, 3072),
-		MaxPosition:      or(hc.MaxPositionEmbeddings, 512),
-		TypeVocabSize:    or(hc.TypeVocabSize, 2),
-		PadTokenID:       or(hc.PadTokenID, 0),
-		LayerNormEps:     or(hc.LayerNormEps, 1e-12),
+		VocabSize:        orDefault(hc.VocabSize, 30522),
+		HiddenSize:       orDefault(hc.HiddenSize, 768),
+		NumLayers:        orDefault(hc.NumHiddenLayers, 12),
+		NumHeads:         orDefault(hc.NumAttentionHeads, 12),
+		IntermediateSize: orDefault(hc.IntermediateSize, 3072),
+		MaxPosition:      orDefault(hc.MaxPositionEmbeddings, 512),
+		TypeVocabSize:    orDefault(hc.TypeVocabSize, 2),
+		PadTokenID:       orDefault(hc.PadTokenID, 0),
+		LayerNormEps:     orDefault(hc.LayerNormEps, 1e-12),
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, "", 0, fail("", ErrUnsupportedModel, "%v", err)
@@ -361,7 +361,11 @@ func (m *Model) resolve() error {
 	}
 	// Everything else is unexpected, except buffers and the pooler and
 	// classifier a head file replaces.
-	for f, u := range used {
+	for _, f := range []*Safetensors{m.st, m.head} {
+		if f == nil {
+			continue
+		}
+		u := used[f]
 		var extra []string
 		for _, t := range f.tensors {
 			n := strings.TrimPrefix(t.Name, prefix)

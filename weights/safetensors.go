@@ -380,9 +380,16 @@ func (s *Safetensors) Path() string { return s.path }
 func (s *Safetensors) Metadata() map[string]string { return s.metadata }
 
 // Tensors returns the tensor descriptions in header order.
-func (s *Safetensors) Tensors() []STTensor { return slices.Clone(s.tensors) }
+func (s *Safetensors) Tensors() []STTensor {
+	out := slices.Clone(s.tensors)
+	for i := range out {
+		out[i].Shape = slices.Clone(out[i].Shape)
+	}
+	return out
+}
 
-// Info returns the description of the named tensor.
+// Info returns the description of the named tensor (its Shape must not be
+// modified).
 func (s *Safetensors) Info(name string) (STTensor, bool) {
 	i, ok := s.byName[name]
 	if !ok {

@@ -142,6 +142,7 @@ var (
 	repoPartRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	commitRe   = regexp.MustCompile(`^[0-9a-f]{40}$`)
 	sha256Re   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	etagRe     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 )
 
 func checkRepoID(id string) error {
@@ -441,7 +442,10 @@ func (d *downloader) meta(file string, resp *http.Response, getURL string) (*fil
 	if !commitRe.MatchString(m.commit) {
 		return nil, fmt.Errorf("hfhub: %s: %s: the server sent no valid X-Repo-Commit (%q); is %s a Hugging Face Hub?", d.repoID, file, m.commit, d.opts.Endpoint)
 	}
-	if !commitRe.MatchString(m.etag) && !sha256Re.MatchString(m.etag) {
+	if resp.Header.Get("X-Linked-Etag") != "" && !sha256Re.MatchString(m.etag) {
+		return nil, fmt.Errorf("hfhub: %s: %s: X-Linked-Etag %q is not a sha256", d.repoID, file, m.etag)
+	}
+	if !etagRe.MatchString(m.etag) || m.etag == "." || m.etag == ".." {
 		return nil, fmt.Errorf("hfhub: %s: %s: the server sent no usable ETag (%q); is %s a Hugging Face Hub?", d.repoID, file, m.etag, d.opts.Endpoint)
 	}
 	return m, nil
@@ -603,7 +607,8 @@ func rangeStart(cr string) (int64, bool) {
 }
 
 // verify checks a downloaded file against its size and etag: the sha256 of
-// an LFS file, or the git blob sha1 ("blob <size>\x00" + content) of a small one.
+// an LFS file, or the git blob sha1 ("blob <size>\x00" + content) of a small
+// one. An etag of another form (a mirror's) is not a hash and is not checked.
 func verify(p string, m *fileMeta) error {
 	f, err := os.Open(p)
 	if err != nil {
@@ -619,12 +624,15 @@ func verify(p string, m *fileMeta) error {
 	}
 	var h hash.Hash
 	kind := "sha256"
-	if sha256Re.MatchString(m.etag) {
+	switch {
+	case sha256Re.MatchString(m.etag):
 		h = sha256.New()
-	} else {
+	case commitRe.MatchString(m.etag):
 		kind = "git sha1"
 		h = sha1.New()
 		fmt.Fprintf(h, "blob %d\x00", st.Size())
+	default:
+		return nil // an etag that names no hash (some mirrors): the size check is all there is
 	}
 	if _, err := io.Copy(h, f); err != nil {
 		return err

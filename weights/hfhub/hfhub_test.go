@@ -34,6 +34,8 @@ type fakeHub struct {
 	badSHA   bool              // announce a sha256 that does not match
 	cutAfter int               // the first GET of an LFS file breaks after this many bytes
 	noRange  bool              // the storage ignores Range
+	oddEtag  bool              // small files get an etag that is not a git sha1
+	badSmall bool              // small files get a git sha1 of other content
 
 	mu      sync.Mutex
 	log     []string // "HEAD path", "GET path range=..."
@@ -138,7 +140,14 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	w.Header().Set("ETag", `"`+gitSHA1(content)+`"`)
+	switch {
+	case f.oddEtag:
+		w.Header().Set("ETag", `W/"mirror-1a2b"`)
+	case f.badSmall:
+		w.Header().Set("ETag", `"`+gitSHA1(append(content, '!'))+`"`)
+	default:
+		w.Header().Set("ETag", `"`+gitSHA1(content)+`"`)
+	}
 	http.ServeContent(w, r, file, time.Time{}, bytes.NewReader(content))
 }
 
@@ -299,6 +308,22 @@ func TestWrongSHA(t *testing.T) {
 	assert.Empty(t, entries, "neither a blob nor a partial file is kept")
 	_, err = os.Stat(filepath.Join(cache, "models--org--model", "snapshots", fakeCommit, "model.safetensors"))
 	assert.True(t, os.IsNotExist(err), "no snapshot link to a bad blob")
+}
+
+func TestSmallFileEtags(t *testing.T) {
+	cache := isolate(t)
+	f := newFakeHub(t)
+	f.badSmall = true
+	_, err := Download(context.Background(), "org/model", "main", []string{"config.json"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
+	require.ErrorIs(t, err, ErrChecksum, "small files are checked against their git blob sha1")
+	assert.Contains(t, err.Error(), "git sha1")
+
+	f.badSmall, f.oddEtag = false, true
+	snap, err := Download(context.Background(), "org/model", "main", []string{"config.json"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
+	require.NoError(t, err, "an etag that is no hash is accepted (mirrors)")
+	link, err := os.Readlink(filepath.Join(snap, "config.json"))
+	require.NoError(t, err)
+	assert.Equal(t, "mirror-1a2b", filepath.Base(link))
 }
 
 func TestHTTPErrors(t *testing.T) {
