@@ -152,3 +152,23 @@ func TestVersion(t *testing.T) {
 	assert.NotEmpty(t, v.Go)
 	assert.NotEmpty(t, v.OS)
 }
+
+// TestEvalVersionFlagsDocumented checks every flag has a usage text and a
+// GOMPS_* env var.
+func TestEvalVersionFlagsDocumented(t *testing.T) {
+	for _, c := range []*cli.Command{newEvalCommand(), newVersionCommand()} {
+		assert.NotEmpty(t, c.Usage, c.Name)
+		for _, f := range c.Flags {
+			df, ok := f.(cli.DocGenerationFlag)
+			require.True(t, ok)
+			name := f.Names()[0]
+			assert.NotEmpty(t, df.GetUsage(), "%s --%s has a usage", c.Name, name)
+			envs := df.GetEnvVars()
+			require.NotEmpty(t, envs, "%s --%s has an env var", c.Name, name)
+			assert.True(t, strings.HasPrefix(envs[0], "GOMPS_"), "%s --%s env %s", c.Name, name, envs[0])
+		}
+	}
+	out, err := runCLI(t, "eval", "--help")
+	require.NoError(t, err)
+	assert.Contains(t, out, "$GOMPS_REL_THRESHOLD")
+}
