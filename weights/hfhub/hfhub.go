@@ -20,8 +20,8 @@
 // "Authorization: Bearer" to the endpoint's host only; HF_HUB_OFFLINE=1 means
 // no network: files come from the cache or the call fails saying so.
 //
-// Two processes downloading the same file at once are not coordinated (no
-// lock file); each verifies what it renames into place.
+// Downloads of one blob by several processes are serialized by a lock file in
+// {cache}/.locks/models--{org}--{name}/<etag>.lock (flock, on Unix).
 package hfhub
 
 import (
@@ -259,7 +259,7 @@ func Download(ctx context.Context, repoID, rev string, files []string, opts Opti
 		}
 		blob := filepath.Join(repo, "blobs", meta.etag)
 		if _, err := os.Stat(blob); err != nil {
-			if err := d.fetch(ctx, f, meta, blob); err != nil {
+			if err := d.fetchLocked(ctx, f, meta, blob); err != nil {
 				return "", err
 			}
 		}
@@ -449,6 +449,20 @@ func (d *downloader) meta(file string, resp *http.Response, getURL string) (*fil
 		return nil, fmt.Errorf("hfhub: %s: %s: the server sent no usable ETag (%q); is %s a Hugging Face Hub?", d.repoID, file, m.etag, d.opts.Endpoint)
 	}
 	return m, nil
+}
+
+// fetchLocked fetches a blob under a lock file in {cache}/.locks, as
+// huggingface_hub does, unless another downloader finished it meanwhile.
+func (d *downloader) fetchLocked(ctx context.Context, file string, m *fileMeta, blob string) error {
+	unlock, err := lockFile(ctx, filepath.Join(filepath.Dir(d.repo), ".locks", filepath.Base(d.repo), m.etag+".lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := os.Stat(blob); err == nil {
+		return nil
+	}
+	return d.fetch(ctx, file, m, blob)
 }
 
 // fetch downloads a file into blob via blob.incomplete, resuming it, and

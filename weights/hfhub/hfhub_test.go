@@ -408,6 +408,27 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
+// TestConcurrentDownloads races downloaders of one blob: the lock file lets
+// exactly one fetch it.
+func TestConcurrentDownloads(t *testing.T) {
+	cache := isolate(t)
+	f := newFakeHub(t)
+	const n = 4
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := Download(context.Background(), "org/model", "main", []string{"model.safetensors"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	assert.Len(t, f.requests("GET cdn"), 1, "one download of the blob")
+	_, err := os.Stat(filepath.Join(cache, ".locks", "models--org--model", sha256Hex(f.files["model.safetensors"])+".lock"))
+	assert.NoError(t, err, "lock file where huggingface_hub keeps its own")
+}
+
 func TestContextCancel(t *testing.T) {
 	cache := isolate(t)
 	f := newFakeHub(t)
