@@ -26,6 +26,7 @@ package hfhub
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
@@ -671,8 +672,7 @@ func linkSnapshot(repo, commit, file, etag string) error {
 	if cur, err := os.Readlink(link); err == nil && cur == target {
 		return nil
 	}
-	tmp := link + ".tmp-link"
-	os.Remove(tmp)
+	tmp := tempName(link)
 	if err := os.Symlink(target, tmp); err != nil {
 		return fmt.Errorf("hfhub: %w", err)
 	}
@@ -681,6 +681,13 @@ func linkSnapshot(repo, commit, file, etag string) error {
 		return fmt.Errorf("hfhub: %w", err)
 	}
 	return nil
+}
+
+// tempName returns a name beside p that concurrent writers do not share.
+func tempName(p string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	return p + ".tmp-" + hex.EncodeToString(b[:])
 }
 
 // writeRef records that rev resolved to commit.
@@ -692,7 +699,7 @@ func writeRef(repo, rev, commit string) error {
 	if err := os.MkdirAll(filepath.Dir(ref), 0o755); err != nil {
 		return fmt.Errorf("hfhub: %w", err)
 	}
-	tmp := ref + ".tmp"
+	tmp := tempName(ref)
 	if err := os.WriteFile(tmp, []byte(commit), 0o644); err != nil {
 		return fmt.Errorf("hfhub: %w", err)
 	}

@@ -417,7 +417,7 @@ func TestConcurrentDownloads(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			_, err := Download(context.Background(), "org/model", "main", []string{"model.safetensors"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
+			_, err := Download(context.Background(), "org/model", "main", []string{"config.json", "model.safetensors"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
 			errs <- err
 		}()
 	}
@@ -425,7 +425,11 @@ func TestConcurrentDownloads(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 	assert.Len(t, f.requests("GET cdn"), 1, "one download of the blob")
-	_, err := os.Stat(filepath.Join(cache, ".locks", "models--org--model", sha256Hex(f.files["model.safetensors"])+".lock"))
+	assert.Len(t, f.requests("GET /org/model/resolve/main/config.json"), 1, "one download of the small file")
+	entries, err := os.ReadDir(filepath.Join(cache, "models--org--model", "snapshots", fakeCommit))
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "no temporary links left")
+	_, err = os.Stat(filepath.Join(cache, ".locks", "models--org--model", sha256Hex(f.files["model.safetensors"])+".lock"))
 	assert.NoError(t, err, "lock file where huggingface_hub keeps its own")
 }
 
