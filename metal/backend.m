@@ -1,0 +1,634 @@
+//go:build darwin && cgo
+
+/*
+ * backend.m: the native ABI (kernels/gomps.h) on Metal.
+ *
+ * A model (GompsModel) owns the device, the mapped weights file, one
+ * MTLBuffer per weight tensor (wrapping the mapping without a copy when the
+ * dtypes match), the MPSGraph and one compiled executable per bucket; it is
+ * read-only after gomps_model_init, which compiles every bucket and runs each
+ * once, so no request ever waits on a compile. A context (GompsSession) owns
+ * a command queue and shared-storage I/O buffers sized for the largest
+ * bucket. The encode of an executable is serialized per model by a lock
+ * (held only around encodeToCommandBuffer:) until sharing an executable
+ * across threads is shown safe on a Mac (GOMPS_METAL_UNLOCKED_ENCODE=1 lifts
+ * it for that test); commit and wait happen outside the lock.
+ *
+ * Every entry point runs in its own @autoreleasepool and turns NSExceptions
+ * into GOMPS_ERR_DEVICE with the exception's text; nothing throws across the
+ * boundary.
+ */
+#import "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char init_error[GOMPS_ERR_LEN];
+
+static gomps_status init_fail(gomps_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(init_error, sizeof init_error, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static gomps_status ctx_fail(GompsSession *s, gomps_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->lastError, sizeof s->lastError, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+double gomps_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static const char *nsstr(NSString *s) { return s ? s.UTF8String : ""; }
+
+@implementation GompsModel
+- (void)dealloc {
+    /* Everything wrapping the mapping goes before the mapping. */
+    self.buckets = nil;
+    self.graph = nil;
+    self.weightData = nil;
+    self.weightTensors = nil;
+    self.weightBuffers = nil;
+    self.embedPipeline = nil;
+    gomps_wfile_close(&file);
+    pthread_mutex_destroy(&encodeLock);
+}
+@end
+
+@implementation GompsSession
+@end
+
+uint32_t gomps_abi_version(void) { return GOMPS_ABI_VERSION; }
+
+const char *gomps_last_init_error(void) { return init_error; }
+
+/* ---- model ---- */
+
+static MPSShape *tensor_shape(const gomps_wfile_tensor *t) {
+    return t->ndim == 2 ? @[ @(t->shape[0]), @(t->shape[1]) ] : @[ @(t->shape[0]) ];
+}
+
+/* One MTLBuffer per weight tensor: the mapped slot itself when the file's
+ * dtype is the compute dtype and the page size divides the slot alignment,
+ * else a converted or copied buffer. */
+static gomps_status make_weights(GompsModel *m) {
+    const gomps_wfile *f = &m->file;
+    const int same = (f->cfg.dtype == GOMPS_WFILE_DTYPE_F32) == (m->dtype == MPSDataTypeFloat32);
+    const long page = getpagesize();
+    const int nocopy_ok = same && page > 0 && GOMPS_WFILE_ALIGN % (unsigned long)page == 0 &&
+                          getenv("GOMPS_METAL_COPY_WEIGHTS") == NULL;
+    NSMutableArray<id<MTLBuffer>> *bufs = [NSMutableArray arrayWithCapacity:f->n_tensors];
+    NSMutableArray<MPSGraphTensorData *> *datas = [NSMutableArray arrayWithCapacity:f->n_tensors];
+    int zero_copy = 1;
+    for (uint32_t i = 0; i < f->n_tensors; i++) {
+        const gomps_wfile_tensor *t = &f->tensors[i];
+        id<MTLBuffer> buf = nil;
+        if (nocopy_ok) {
+            /* page-aligned pointer and length (FORMAT.md: 16 KiB slots) */
+            buf = [m.device newBufferWithBytesNoCopy:(void *)t->data
+                                              length:(NSUInteger)t->slot
+                                             options:MTLResourceStorageModeShared
+                                         deallocator:nil];
+        }
+        if (buf == nil) {
+            zero_copy = 0;
+            const uint64_t count = t->size / (f->cfg.dtype == GOMPS_WFILE_DTYPE_F32 ? 4 : 2);
+            if (same) {
+                buf = [m.device newBufferWithBytes:t->data length:(NSUInteger)t->size options:MTLResourceStorageModeShared];
+            } else {
+                buf = [m.device newBufferWithLength:(NSUInteger)(count * m->elemSize) options:MTLResourceStorageModeShared];
+                if (buf != nil && m->dtype == MPSDataTypeFloat16) {
+                    const float *src = t->data;
+                    uint16_t *dst = buf.contents;
+                    for (uint64_t k = 0; k < count; k++) dst[k] = gomps_f32_to_f16(src[k]);
+                } else if (buf != nil) {
+                    const uint16_t *src = t->data;
+                    float *dst = buf.contents;
+                    for (uint64_t k = 0; k < count; k++) dst[k] = gomps_f16_to_f32(src[k]);
+                }
+            }
+            if (buf == nil) {
+                return init_fail(GOMPS_ERR_OOM, "metal: tensor \"%s\": cannot allocate a %llu-byte MTLBuffer", t->name,
+                                 (unsigned long long)t->size);
+            }
+        }
+        [bufs addObject:buf];
+        [datas addObject:[[MPSGraphTensorData alloc] initWithMTLBuffer:buf shape:tensor_shape(t) dataType:m->dtype]];
+    }
+    m.weightBuffers = bufs;
+    m.weightData = datas;
+    m->stats.weights_zero_copy = zero_copy;
+    return GOMPS_OK;
+}
+
+static gomps_status parse_kernels(GompsModel *m) {
+    const char *env = getenv("GOMPS_METAL_KERNELS");
+    m->kernels = 0;
+    if (env == NULL || env[0] == 0 || strcmp(env, "none") == 0) return GOMPS_OK;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", env);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "embed") == 0 || strcmp(tok, "all") == 0) {
+            m->kernels |= GOMPS_METAL_KERNEL_EMBED;
+        } else {
+            return init_fail(GOMPS_ERR_INVALID_ARG,
+                             "metal: GOMPS_METAL_KERNELS=\"%s\": unknown kernel \"%s\" (known: none, embed, all; the "
+                             "layer_norm, masked_softmax and bias_gelu kernels are measured by gomps_metal_op_compare "
+                             "and not yet spliced into the graph)",
+                             env, tok);
+        }
+    }
+    if ((m->kernels & GOMPS_METAL_KERNEL_EMBED) &&
+        m->file.cfg.hidden_size > GOMPS_ROW_THREADS * GOMPS_EMBED_MAX_PER_THREAD) {
+        return init_fail(GOMPS_ERR_UNSUPPORTED, "metal: embed kernel: hidden_size %u above %d",
+                         m->file.cfg.hidden_size, GOMPS_ROW_THREADS * GOMPS_EMBED_MAX_PER_THREAD);
+    }
+    return GOMPS_OK;
+}
+
+static void isa_name(id<MTLDevice> dev, char *out, size_t n) {
+    /* "Apple M2 Pro" -> "apple-m2-pro" */
+    const char *name = nsstr(dev.name);
+    size_t k = 0;
+    for (const char *p = name; *p && k + 1 < n; p++) {
+        char ch = *p;
+        if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+        if (ch == ' ') ch = '-';
+        out[k++] = ch;
+    }
+    out[k] = 0;
+}
+
+static GompsSession *session_new(GompsModel *m, char *err, size_t errlen);
+static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, int32_t rows, int32_t seq,
+                                const int32_t *ids, const int32_t *type_ids, const int32_t *lengths, float *logits);
+
+static gomps_status compile_buckets(GompsModel *m) {
+    const double t0 = gomps_now_ms();
+    MPSGraphDevice *gdev = [MPSGraphDevice deviceWithMTLDevice:m.device];
+    MPSGraphCompilationDescriptor *cd = [MPSGraphCompilationDescriptor new];
+    cd.optimizationLevel = MPSGraphOptimizationLevel0;
+    cd.waitForCompilationCompletion = YES;
+
+    NSMutableDictionary<MPSGraphTensor *, MPSGraphShapedType *> *weightTypes = [NSMutableDictionary dictionary];
+    for (uint32_t i = 0; i < m->file.n_tensors; i++) {
+        weightTypes[m.weightTensors[i]] = [[MPSGraphShapedType alloc] initWithShape:tensor_shape(&m->file.tensors[i])
+                                                                           dataType:m->dtype];
+    }
+    NSUInteger bi = 0;
+    for (GompsBucket *b in m.buckets) {
+        const double tb = gomps_now_ms();
+        gomps_graph_add_bucket(m, b);
+        NSMutableDictionary<MPSGraphTensor *, MPSGraphShapedType *> *feeds = [weightTypes mutableCopy];
+        NSArray<MPSGraphTensor *> *io = b.hidden ? @[ b.hidden, b.mask ] : @[ b.ids, b.types, b.mask ];
+        for (MPSGraphTensor *t in io) feeds[t] = [[MPSGraphShapedType alloc] initWithShape:t.shape dataType:t.dataType];
+        b.exe = [m.graph compileWithDevice:gdev feeds:feeds targetTensors:@[ b.logits ] targetOperations:nil compilationDescriptor:cd];
+        if (b.exe == nil) {
+            return init_fail(GOMPS_ERR_DEVICE, "metal: bucket %dx%d: MPSGraph compile returned nothing", b.batch, b.seq);
+        }
+        /* the inputs array follows the executable's feed order */
+        NSArray<MPSGraphTensor *> *order = b.exe.feedTensors;
+        NSMutableArray *tmpl = [NSMutableArray arrayWithCapacity:order.count];
+        for (NSUInteger k = 0; k < order.count; k++) {
+            MPSGraphTensor *t = order[k];
+            id slot = nil;
+            if (t == b.ids) b.idsSlot = (NSInteger)k;
+            else if (t == b.types) b.typesSlot = (NSInteger)k;
+            else if (t == b.hidden) b.hiddenSlot = (NSInteger)k;
+            else if (t == b.mask) b.maskSlot = (NSInteger)k;
+            else {
+                NSUInteger w = [m.weightTensors indexOfObjectIdenticalTo:t];
+                if (w == NSNotFound) {
+                    return init_fail(GOMPS_ERR_INTERNAL, "metal: bucket %dx%d: feed %lu is neither an input nor a weight",
+                                     b.batch, b.seq, (unsigned long)k);
+                }
+                slot = m.weightData[w];
+            }
+            [tmpl addObject:slot ? slot : [NSNull null]];
+        }
+        if (b.maskSlot < 0 || (b.hidden ? b.hiddenSlot < 0 : (b.idsSlot < 0 || b.typesSlot < 0))) {
+            return init_fail(GOMPS_ERR_INTERNAL, "metal: bucket %dx%d: an input is missing from the executable's feeds",
+                             b.batch, b.seq);
+        }
+        b.inputTemplate = tmpl;
+        b.ms = gomps_now_ms() - tb;
+        bi++;
+    }
+    /* warm-up: one run per bucket through an ordinary session */
+    char err[GOMPS_ERR_LEN] = "";
+    GompsSession *s = session_new(m, err, sizeof err);
+    if (s == nil) return init_fail(GOMPS_ERR_DEVICE, "%s", err);
+    bi = 0;
+    for (GompsBucket *b in m.buckets) {
+        const double tw = gomps_now_ms();
+        const size_t n = (size_t)b.batch * (size_t)b.seq;
+        int32_t *ids = calloc(n, sizeof *ids), *types = calloc(n, sizeof *types), *lens = calloc((size_t)b.batch, sizeof *lens);
+        float *out = calloc((size_t)b.batch, sizeof *out);
+        gomps_status st = GOMPS_ERR_OOM;
+        if (ids && types && lens && out) {
+            for (int32_t r = 0; r < b.batch; r++) {
+                lens[r] = b.seq;
+                for (int32_t j = 0; j < b.seq; j++) ids[(size_t)r * (size_t)b.seq + (size_t)j] = (int32_t)m->file.cfg.pad_token_id;
+            }
+            st = session_run(s, b, bi, b.batch, b.seq, ids, types, lens, out);
+            for (int32_t r = 0; st == GOMPS_OK && r < b.batch; r++) {
+                if (!isfinite(out[r])) {
+                    st = ctx_fail(s, GOMPS_ERR_DEVICE, "metal: warm-up of bucket %dx%d: logit %d is %g", b.batch, b.seq,
+                                  r, (double)out[r]);
+                }
+            }
+        }
+        free(ids);
+        free(types);
+        free(lens);
+        free(out);
+        if (st != GOMPS_OK) return init_fail(st, "%s", s->lastError[0] ? s->lastError : "metal: warm-up: out of memory");
+        b.ms += gomps_now_ms() - tw;
+        bi++;
+    }
+    m->stats.compile_ms = gomps_now_ms() - t0;
+    return GOMPS_OK;
+}
+
+static gomps_status model_init(const char *path, const gomps_model_options *opts, GompsModel **out) {
+    const double t0 = gomps_now_ms();
+    gomps_model_options o = {0};
+    if (opts != NULL) {
+        if (opts->struct_size < sizeof(gomps_model_options)) {
+            return init_fail(GOMPS_ERR_INVALID_ARG, "metal: options: struct_size %u, want at least %zu",
+                             opts->struct_size, sizeof(gomps_model_options));
+        }
+        o = *opts;
+    }
+    if (o.precision != GOMPS_PRECISION_F32 && o.precision != GOMPS_PRECISION_F16) {
+        return init_fail(o.precision == GOMPS_PRECISION_BF16 ? GOMPS_ERR_UNSUPPORTED : GOMPS_ERR_INVALID_ARG,
+                         "metal: precision %d is not supported (f32 = 0, f16 = 2)", o.precision);
+    }
+    GompsModel *m = [GompsModel new];
+    pthread_mutex_init(&m->encodeLock, NULL);
+    m->dtype = o.precision == GOMPS_PRECISION_F16 ? MPSDataTypeFloat16 : MPSDataTypeFloat32;
+    m->elemSize = o.precision == GOMPS_PRECISION_F16 ? 2 : 4;
+    m->lockEncode = getenv("GOMPS_METAL_UNLOCKED_ENCODE") == NULL;
+
+    /* the file and the options first, so their errors need no GPU */
+    char err[GOMPS_ERR_LEN];
+    gomps_status st = gomps_wfile_open(path, &m->file, err, sizeof err);
+    if (st != GOMPS_OK) return init_fail(st, "%s", err);
+    const gomps_wfile_config *cfg = &m->file.cfg;
+
+    int32_t max_batch = o.max_batch ? o.max_batch : 64;
+    int32_t max_seq = o.max_seq ? o.max_seq : (int32_t)cfg->max_position;
+    if (max_batch < 1 || max_batch > 4096) {
+        return init_fail(GOMPS_ERR_INVALID_ARG, "metal: options: max_batch %d outside 1..4096", max_batch);
+    }
+    if (max_seq < 1 || max_seq > (int32_t)cfg->max_position) {
+        return init_fail(GOMPS_ERR_INVALID_ARG, "metal: options: max_seq %d outside 1..%u (max_position)", max_seq,
+                         cfg->max_position);
+    }
+    if ((st = parse_kernels(m)) != GOMPS_OK) return st;
+
+    NSMutableArray<GompsBucket *> *buckets = [NSMutableArray array];
+    if ((st = gomps_buckets_resolve(o.buckets, max_batch, max_seq, buckets, err, sizeof err)) != GOMPS_OK) {
+        return init_fail(st, "%s", err);
+    }
+    m.buckets = buckets;
+    int64_t tokens = 0;
+    int32_t batch = 0;
+    for (GompsBucket *b in buckets) {
+        if ((int64_t)b.batch * b.seq > tokens) tokens = (int64_t)b.batch * b.seq;
+        if (b.batch > batch) batch = b.batch;
+    }
+    m.maxBucketTokens = tokens;
+    m.maxBucketBatch = batch;
+
+    m.device = MTLCreateSystemDefaultDevice();
+    if (m.device == nil) return init_fail(GOMPS_ERR_DEVICE, "metal: no usable Metal device: none found");
+    if (!MPSSupportsMTLDevice(m.device)) {
+        return init_fail(GOMPS_ERR_DEVICE, "metal: no usable Metal device: %s is not supported by Metal Performance Shaders",
+                         nsstr(m.device.name));
+    }
+
+    if ((st = make_weights(m)) != GOMPS_OK) return st;
+    m.graph = [MPSGraph new];
+    NSMutableArray<MPSGraphTensor *> *ph = [NSMutableArray arrayWithCapacity:m->file.n_tensors];
+    for (uint32_t i = 0; i < m->file.n_tensors; i++) {
+        [ph addObject:[m.graph placeholderWithShape:tensor_shape(&m->file.tensors[i])
+                                           dataType:m->dtype
+                                               name:[NSString stringWithUTF8String:m->file.tensors[i].name]]];
+    }
+    m.weightTensors = ph;
+    if (m->kernels & GOMPS_METAL_KERNEL_EMBED) {
+        char name[64];
+        gomps_metal_kernel_name(name, sizeof name, "embed", o.precision, NULL);
+        m.embedPipeline = gomps_metal_pipeline(m.device, name, err, sizeof err);
+        if (m.embedPipeline == nil) return init_fail(GOMPS_ERR_DEVICE, "%s", err);
+    }
+
+    gomps_model_info *inf = &m->info;
+    inf->struct_size = sizeof *inf;
+    inf->vocab_size = (int32_t)cfg->vocab_size;
+    inf->hidden_size = (int32_t)cfg->hidden_size;
+    inf->num_layers = (int32_t)cfg->num_layers;
+    inf->num_heads = (int32_t)cfg->num_heads;
+    inf->intermediate_size = (int32_t)cfg->intermediate_size;
+    inf->max_position = (int32_t)cfg->max_position;
+    inf->type_vocab_size = (int32_t)cfg->type_vocab_size;
+    inf->precision = o.precision;
+    inf->max_batch = max_batch;
+    inf->max_seq = max_seq;
+    snprintf(inf->backend, sizeof inf->backend, "metal");
+    isa_name(m.device, inf->isa, sizeof inf->isa);
+
+    if ((st = compile_buckets(m)) != GOMPS_OK) return st;
+
+    gomps_metal_stats *s = &m->stats;
+    s->struct_size = sizeof *s;
+    s->n_buckets = (int32_t)buckets.count;
+    for (NSUInteger i = 0; i < buckets.count; i++) {
+        s->bucket_batch[i] = buckets[i].batch;
+        s->bucket_seq[i] = buckets[i].seq;
+        s->bucket_ms[i] = buckets[i].ms;
+    }
+    s->kernels = m->kernels;
+    s->locked_encode = m->lockEncode;
+    s->load_ms = gomps_now_ms() - t0;
+    if (getenv("GOMPS_METAL_VERBOSE")) {
+        fprintf(stderr, "gomps metal: loaded %s on %s in %.1f ms (%d buckets compiled and warmed in %.1f ms, weights %s)\n",
+                path, inf->isa, s->load_ms, s->n_buckets, s->compile_ms, s->weights_zero_copy ? "zero-copy" : "copied");
+    }
+    *out = m;
+    return GOMPS_OK;
+}
+
+gomps_status gomps_model_init(const char *path, const gomps_model_options *opts, gomps_model_t **out) {
+    init_error[0] = 0;
+    if (out == NULL) return init_fail(GOMPS_ERR_INVALID_ARG, "metal: model_init: out is NULL");
+    *out = NULL;
+    if (path == NULL) return init_fail(GOMPS_ERR_INVALID_ARG, "metal: model_init: path is NULL");
+    gomps_status st;
+    @autoreleasepool {
+        @try {
+            GompsModel *m = nil;
+            st = model_init(path, opts, &m);
+            if (st == GOMPS_OK) *out = (gomps_model_t *)(__bridge_retained void *)m;
+        } @catch (NSException *e) {
+            st = init_fail(GOMPS_ERR_DEVICE, "metal: model_init: %s: %s", nsstr(e.name), nsstr(e.reason));
+        }
+    }
+    return st;
+}
+
+void gomps_model_free(gomps_model_t *model) {
+    if (model == NULL) return;
+    @autoreleasepool {
+        @try {
+            /* ownership back to ARC, released at the end of the statement */
+            (void)(__bridge_transfer GompsModel *)(void *)model;
+        } @catch (NSException *e) {
+            (void)e; /* nothing to report to: free never fails */
+        }
+    }
+}
+
+gomps_status gomps_model_info_get(const gomps_model_t *model, gomps_model_info *out) {
+    if (model == NULL || out == NULL) return GOMPS_ERR_INVALID_ARG;
+    @autoreleasepool {
+        GompsModel *m = (__bridge GompsModel *)(void *)model;
+        *out = m->info;
+    }
+    return GOMPS_OK;
+}
+
+gomps_status gomps_metal_model_stats(const gomps_model_t *model, gomps_metal_stats *out) {
+    if (model == NULL || out == NULL) return GOMPS_ERR_INVALID_ARG;
+    @autoreleasepool {
+        GompsModel *m = (__bridge GompsModel *)(void *)model;
+        *out = m->stats;
+    }
+    return GOMPS_OK;
+}
+
+/* ---- context ---- */
+
+static GompsSession *session_new(GompsModel *m, char *err, size_t errlen) {
+    GompsSession *s = [GompsSession new];
+    s.model = m;
+    s.queue = [m.device newCommandQueue];
+    const NSUInteger tokens = (NSUInteger)m.maxBucketTokens;
+    const MTLResourceOptions shared = MTLResourceStorageModeShared;
+    s.idsBuf = [m.device newBufferWithLength:tokens * sizeof(int32_t) options:shared];
+    s.typesBuf = [m.device newBufferWithLength:tokens * sizeof(int32_t) options:shared];
+    s.maskBuf = [m.device newBufferWithLength:tokens * sizeof(float) options:shared];
+    s.logitsBuf = [m.device newBufferWithLength:(NSUInteger)m.maxBucketBatch * sizeof(float) options:shared];
+    if (m->kernels & GOMPS_METAL_KERNEL_EMBED) {
+        s.hiddenBuf = [m.device newBufferWithLength:tokens * m->file.cfg.hidden_size * m->elemSize
+                                            options:MTLResourceStorageModePrivate];
+    }
+    if (s.queue == nil || s.idsBuf == nil || s.typesBuf == nil || s.maskBuf == nil || s.logitsBuf == nil ||
+        ((m->kernels & GOMPS_METAL_KERNEL_EMBED) && s.hiddenBuf == nil)) {
+        snprintf(err, errlen, "metal: context: cannot create the command queue or I/O buffers (%lu tokens)",
+                 (unsigned long)tokens);
+        return nil;
+    }
+    /* per bucket: the model's weight feeds plus views of our buffers with the
+     * bucket's shape (a view may be shorter than its buffer) */
+    NSMutableArray *inputs = [NSMutableArray array], *results = [NSMutableArray array];
+    for (GompsBucket *b in m.buckets) {
+        NSMutableArray *in = [b.inputTemplate mutableCopy];
+        MPSShape *bs = @[ @(b.batch), @(b.seq) ];
+        if (b.idsSlot >= 0) in[(NSUInteger)b.idsSlot] = [[MPSGraphTensorData alloc] initWithMTLBuffer:s.idsBuf shape:bs dataType:MPSDataTypeInt32];
+        if (b.typesSlot >= 0) in[(NSUInteger)b.typesSlot] = [[MPSGraphTensorData alloc] initWithMTLBuffer:s.typesBuf shape:bs dataType:MPSDataTypeInt32];
+        if (b.maskSlot >= 0) in[(NSUInteger)b.maskSlot] = [[MPSGraphTensorData alloc] initWithMTLBuffer:s.maskBuf shape:bs dataType:MPSDataTypeFloat32];
+        if (b.hiddenSlot >= 0) {
+            in[(NSUInteger)b.hiddenSlot] = [[MPSGraphTensorData alloc] initWithMTLBuffer:s.hiddenBuf
+                                                                                   shape:@[ @(b.batch * b.seq), @(m->file.cfg.hidden_size) ]
+                                                                                dataType:m->dtype];
+        }
+        [inputs addObject:in];
+        [results addObject:@[ [[MPSGraphTensorData alloc] initWithMTLBuffer:s.logitsBuf shape:@[ @(b.batch), @1 ] dataType:MPSDataTypeFloat32] ]];
+    }
+    s.inputs = inputs;
+    s.results = results;
+    return s;
+}
+
+gomps_status gomps_context_init(gomps_model_t *model, int32_t n_threads, gomps_context_t **out) {
+    (void)n_threads; /* the GPU schedules itself; accepted for the ABI */
+    init_error[0] = 0;
+    if (out == NULL) return init_fail(GOMPS_ERR_INVALID_ARG, "metal: context_init: out is NULL");
+    *out = NULL;
+    if (model == NULL) return init_fail(GOMPS_ERR_INVALID_ARG, "metal: context_init: model is NULL");
+    gomps_status st = GOMPS_OK;
+    @autoreleasepool {
+        @try {
+            char err[GOMPS_ERR_LEN] = "";
+            GompsSession *s = session_new((__bridge GompsModel *)(void *)model, err, sizeof err);
+            if (s == nil) st = init_fail(GOMPS_ERR_OOM, "%s", err);
+            else *out = (gomps_context_t *)(__bridge_retained void *)s;
+        } @catch (NSException *e) {
+            st = init_fail(GOMPS_ERR_DEVICE, "metal: context_init: %s: %s", nsstr(e.name), nsstr(e.reason));
+        }
+    }
+    return st;
+}
+
+void gomps_context_free(gomps_context_t *ctx) {
+    if (ctx == NULL) return;
+    @autoreleasepool {
+        @try {
+            (void)(__bridge_transfer GompsSession *)(void *)ctx;
+        } @catch (NSException *e) {
+            (void)e;
+        }
+    }
+}
+
+gomps_status gomps_context_set_threads(gomps_context_t *ctx, int32_t n_threads) {
+    (void)n_threads; /* no CPU threads on this backend */
+    return ctx == NULL ? GOMPS_ERR_INVALID_ARG : GOMPS_OK;
+}
+
+const char *gomps_context_last_error(const gomps_context_t *ctx) {
+    if (ctx == NULL) return "";
+    GompsSession *s = (__bridge GompsSession *)(void *)ctx;
+    return s->lastError;
+}
+
+/* Runs rows (<= b.batch) rows of length seq (<= b.seq) through bucket b. */
+static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, int32_t rows, int32_t seq,
+                                const int32_t *ids, const int32_t *type_ids, const int32_t *lengths, float *logits) {
+    GompsModel *m = s.model;
+    const int32_t B = b.batch, S = b.seq;
+    int32_t *dids = s.idsBuf.contents, *dtypes = s.typesBuf.contents;
+    float *dmask = s.maskBuf.contents;
+    for (int32_t r = 0; r < B; r++) {
+        /* rows past the request are dummies of length 1: position 0 stays
+         * unmasked, so no row is ever fully masked */
+        const int32_t len = r < rows ? lengths[r] : 1;
+        int32_t *ri = dids + (size_t)r * (size_t)S, *rt = dtypes + (size_t)r * (size_t)S;
+        float *rm = dmask + (size_t)r * (size_t)S;
+        for (int32_t j = 0; j < S; j++) {
+            const int real = j < len;
+            ri[j] = real && r < rows ? ids[(size_t)r * (size_t)seq + (size_t)j] : (int32_t)m->file.cfg.pad_token_id;
+            rt[j] = real && r < rows ? type_ids[(size_t)r * (size_t)seq + (size_t)j] : 0;
+            rm[j] = real ? 0.0f : GOMPS_MASK_VALUE;
+        }
+    }
+    MPSCommandBuffer *cb = [MPSCommandBuffer commandBufferFromCommandQueue:s.queue];
+    if (m.embedPipeline != nil) {
+        const gomps_wfile_config *c = &m->file.cfg;
+        gomps_args_embed args = {(gomps_u32)(B * S), (gomps_u32)S, c->hidden_size, c->vocab_size,
+                                 c->type_vocab_size, c->max_position, (float)c->layer_norm_eps};
+        id<MTLComputeCommandEncoder> enc = [cb computeCommandEncoder];
+        [enc pushDebugGroup:[NSString stringWithFormat:@"embed %dx%d", B, S]];
+        [enc setComputePipelineState:m.embedPipeline];
+        [enc setBytes:&args length:sizeof args atIndex:0];
+        [enc setBuffer:s.idsBuf offset:0 atIndex:1];
+        [enc setBuffer:s.typesBuf offset:0 atIndex:2];
+        [enc setBuffer:m.weightBuffers[GOMPS_WT_WORD] offset:0 atIndex:3];
+        [enc setBuffer:m.weightBuffers[GOMPS_WT_POSITION] offset:0 atIndex:4];
+        [enc setBuffer:m.weightBuffers[GOMPS_WT_TOKEN_TYPE] offset:0 atIndex:5];
+        [enc setBuffer:m.weightBuffers[GOMPS_WT_EMB_LN_GAMMA] offset:0 atIndex:6];
+        [enc setBuffer:m.weightBuffers[GOMPS_WT_EMB_LN_BETA] offset:0 atIndex:7];
+        [enc setBuffer:s.hiddenBuf offset:0 atIndex:8];
+        [enc dispatchThreadgroups:MTLSizeMake((NSUInteger)(B * S), 1, 1) threadsPerThreadgroup:MTLSizeMake(GOMPS_ROW_THREADS, 1, 1)];
+        [enc popDebugGroup];
+        [enc endEncoding];
+    }
+    if (m->lockEncode) pthread_mutex_lock(&m->encodeLock);
+    @try {
+        [b.exe encodeToCommandBuffer:cb inputsArray:s.inputs[bi] resultsArray:s.results[bi] executionDescriptor:nil];
+    } @finally {
+        if (m->lockEncode) pthread_mutex_unlock(&m->encodeLock);
+    }
+    [cb commit];
+    id<MTLCommandBuffer> root = cb.rootCommandBuffer;
+    [root waitUntilCompleted];
+    if (root.status != MTLCommandBufferStatusCompleted) {
+        return ctx_fail(s, GOMPS_ERR_DEVICE, "metal: forward: bucket %dx%d: command buffer status %ld: %s", B, S,
+                        (long)root.status, nsstr(root.error.localizedDescription));
+    }
+    memcpy(logits, s.logitsBuf.contents, (size_t)rows * sizeof(float));
+    return GOMPS_OK;
+}
+
+/* The bucket for the next chunk of rem rows of length seq: least padded
+ * tokens for the rows left, then fewest chunks. */
+static NSUInteger pick_bucket(GompsModel *m, int32_t rem, int32_t seq) {
+    NSUInteger best = NSNotFound;
+    int64_t best_cost = 0, best_chunks = 0;
+    NSUInteger i = 0;
+    for (GompsBucket *b in m.buckets) {
+        if (b.seq >= seq) {
+            const int64_t chunks = (rem + b.batch - 1) / b.batch;
+            const int64_t cost = chunks * b.batch * b.seq;
+            if (best == NSNotFound || cost < best_cost || (cost == best_cost && chunks < best_chunks)) {
+                best = i;
+                best_cost = cost;
+                best_chunks = chunks;
+            }
+        }
+        i++;
+    }
+    return best;
+}
+
+gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,
+                                   const int32_t *type_ids, const int32_t *lengths, float *logits) {
+    if (ctx == NULL) return GOMPS_ERR_INVALID_ARG;
+    GompsSession *s = (__bridge GompsSession *)(void *)ctx;
+    s->lastError[0] = 0;
+    GompsModel *m = s.model;
+    const gomps_model_info *inf = &m->info;
+    if (batch < 1 || batch > inf->max_batch)
+        return ctx_fail(s, GOMPS_ERR_INVALID_ARG, "metal: forward: batch %d outside 1..%d", batch, inf->max_batch);
+    if (seq < 1 || seq > inf->max_seq)
+        return ctx_fail(s, GOMPS_ERR_INVALID_ARG, "metal: forward: seq %d outside 1..%d", seq, inf->max_seq);
+    if (!ids || !type_ids || !lengths || !logits)
+        return ctx_fail(s, GOMPS_ERR_INVALID_ARG, "metal: forward: a NULL buffer");
+    for (int32_t r = 0; r < batch; r++) {
+        if (lengths[r] < 1 || lengths[r] > seq)
+            return ctx_fail(s, GOMPS_ERR_INVALID_ARG, "metal: forward: row %d: length %d outside 1..%d", r, lengths[r], seq);
+        for (int32_t j = 0; j < lengths[r]; j++) {
+            const int32_t id = ids[(size_t)r * (size_t)seq + (size_t)j], ty = type_ids[(size_t)r * (size_t)seq + (size_t)j];
+            if (id < 0 || id >= inf->vocab_size)
+                return ctx_fail(s, GOMPS_ERR_INVALID_ARG, "metal: forward: row %d position %d: id %d outside 0..%d", r, j,
+                                id, inf->vocab_size - 1);
+            if (ty < 0 || ty >= inf->type_vocab_size)
+                return ctx_fail(s, GOMPS_ERR_INVALID_ARG, "metal: forward: row %d position %d: type id %d outside 0..%d",
+                                r, j, ty, inf->type_vocab_size - 1);
+        }
+    }
+    gomps_status st = GOMPS_OK;
+    @autoreleasepool {
+        @try {
+            for (int32_t r0 = 0; r0 < batch && st == GOMPS_OK;) {
+                const NSUInteger bi = pick_bucket(m, batch - r0, seq);
+                if (bi == NSNotFound) {
+                    st = ctx_fail(s, GOMPS_ERR_INTERNAL, "metal: forward: no bucket covers seq %d", seq);
+                    break;
+                }
+                GompsBucket *b = m.buckets[bi];
+                const int32_t n = batch - r0 < b.batch ? batch - r0 : b.batch;
+                st = session_run(s, b, bi, n, seq, ids + (size_t)r0 * (size_t)seq, type_ids + (size_t)r0 * (size_t)seq,
+                                 lengths + r0, logits + r0);
+                r0 += n;
+            }
+        } @catch (NSException *e) {
+            st = ctx_fail(s, GOMPS_ERR_DEVICE, "metal: forward: %s: %s", nsstr(e.name), nsstr(e.reason));
+        }
+    }
+    return st;
+}

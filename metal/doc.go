@@ -1,0 +1,14 @@
+// Package metal is the Metal/MPSGraph backend of gomps.
+//
+// On darwin with cgo, importing it compiles the Objective-C and C files in
+// this directory, which implement the native ABI (kernels/gomps.h), and hands
+// the embedded shader library (package kernels/metal) to them; the gomps
+// library then calls the gomps_* functions like any backend's. It also has a
+// few Metal-only helpers (ModelStats, CompareOp) declared in gomps-metal.h,
+// which is not part of the ABI.
+//
+// On every other platform, or without cgo, the package is empty, so
+// `go build ./...` and `go vet ./...` work anywhere. What Linux can check of
+// this code, tools/check-metal.sh checks; metal/README.md says what still
+// needs a Mac.
+package metal
