@@ -150,9 +150,13 @@ part_b() {
     fi
 
     if [ -f "$SHIM/wfile-test.c" ]; then
+        # files from the Go writer (weights.Convert) too: tiny model, V=64 H=32 L=2
         run_wfile() {
-            gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
-                -Ikernels -Imetal "$SHIM/wfile-test.c" metal/gomps-wfile.c -o "$b/wfile" -lm && "$b/wfile"
+            go run ./tools/metalshim/mkwfile "$b/tiny-f32.gomps" f32 &&
+                go run ./tools/metalshim/mkwfile "$b/tiny-f16.gomps" f16 &&
+                gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+                    -Ikernels -Imetal "$SHIM/wfile-test.c" metal/gomps-wfile.c -o "$b/wfile" -lm &&
+                "$b/wfile" --expect "$b/tiny-f32.gomps" f32 64 32 2 --expect "$b/tiny-f16.gomps" f16 64 32 2
         }
         check "(b) weight-file reader (ASan+UBSan)" "$b/wfile.log" run_wfile
         grep -E 'PASS|FAIL' "$b/wfile.log" | sed 's/^/    /'

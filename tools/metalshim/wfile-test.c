@@ -5,6 +5,11 @@
  * of the reader), checks that a valid F32 and F16 file load with the right
  * config and tensor pointers, and that each corruption is rejected with the
  * right status and a message naming the rule.
+ *
+ *   wfile-test [--expect PATH f32|f16 V H L]...
+ * --expect also opens PATH, a file written by the Go writer (weights.Convert,
+ * via tools/metalshim/mkwfile), and checks its dtype and config: the C reader
+ * and the Go writer must agree on the format.
  * Built and run by tools/check-metal.sh under ASan and UBSan.
  */
 #define _GNU_SOURCE
@@ -214,7 +219,33 @@ static void corrupt(const char *name, mutate_fn m, gomps_status want, const char
     free(f.b);
 }
 
-int main(void) {
+/* a file from the Go writer must open, with the expected config and tensors */
+static void interop(const char *path, const char *dtype, long v, long h, long l) {
+    gomps_wfile w;
+    char err[512], name[400];
+    snprintf(name, sizeof name, "interop/%s", dtype);
+    gomps_status s = gomps_wfile_open(path, &w, err, sizeof err);
+    const uint32_t want_dt = strcmp(dtype, "f16") == 0 ? GOMPS_WFILE_DTYPE_F16 : GOMPS_WFILE_DTYPE_F32;
+    int ok = s == GOMPS_OK && w.cfg.dtype == want_dt && w.cfg.vocab_size == (uint32_t)v &&
+             w.cfg.hidden_size == (uint32_t)h && w.cfg.num_layers == (uint32_t)l && w.n_tensors == 12 * (uint32_t)l + 9;
+    for (uint32_t i = 0; ok && i < w.n_tensors; i++)
+        ok = w.tensors[i].data != NULL && (uintptr_t)w.tensors[i].data % 16384 == 0;
+    char detail[700];
+    snprintf(detail, sizeof detail, "%s: %s", path, s == GOMPS_OK ? w.cfg.name : err);
+    result(name, ok, detail);
+    gomps_wfile_close(&w);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--expect") == 0 && i + 5 < argc) {
+            interop(argv[i + 1], argv[i + 2], atol(argv[i + 3]), atol(argv[i + 4]), atol(argv[i + 5]));
+            i += 5;
+        } else {
+            fprintf(stderr, "usage: wfile-test [--expect PATH f32|f16 V H L]...\n");
+            return 2;
+        }
+    }
     if (!mkdtemp(dir)) {
         perror("wfile-test: mkdtemp");
         return 2;
