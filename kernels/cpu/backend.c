@@ -139,9 +139,6 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
     if (o.precision == GOMPS_PRECISION_F16)
         return cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
                                "cpu: precision f16 is Metal's; the CPU backend offers f32 and bf16");
-    if (o.precision == GOMPS_PRECISION_BF16)
-        return cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
-                               "cpu: precision bf16 is not implemented yet; use f32");
     if (o.max_batch < 0 || o.max_batch > 65536)
         return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: max_batch %d is outside [0, 65536]",
                                o.max_batch);
@@ -169,9 +166,24 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
     const char *plain = getenv("GOMPS_CPU_PLAIN");
     m->plain = plain && strcmp(plain, "1") == 0;
     if ((st = model_bind(m))) goto fail;
+    if (m->plain && m->precision == GOMPS_PRECISION_BF16) {
+        st = cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
+                             "cpu: precision bf16 needs the oneDNN path; GOMPS_CPU_PLAIN=1 is f32 only");
+        goto fail;
+    }
     if (m->plain) {
         snprintf(m->isa, sizeof m->isa, "plain-c");
     } else {
+        dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+        if (m->precision == GOMPS_PRECISION_BF16 &&
+            (isa & dnnl_cpu_isa_avx512_core_amx) != dnnl_cpu_isa_avx512_core_amx) {
+            /* without AMX, bf16 GEMMs run at half the fp32 rate: never a silent slow path */
+            st = cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
+                                 "cpu: precision bf16 needs AMX (avx512_core_amx), but oneDNN "
+                                 "dispatches to %s on this CPU (or under ONEDNN_MAX_CPU_ISA); use f32",
+                                 isa_name(isa));
+            goto fail;
+        }
         snprintf(m->isa, sizeof m->isa, "%s", isa_name(dnnl_get_effective_cpu_isa()));
         if (dnnl_engine_create(&m->engine, dnnl_cpu, 0) != dnnl_success) {
             m->engine = NULL;
@@ -179,8 +191,10 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
             goto fail;
         }
         for (int32_t l = 0; l < m->file.num_layers; l++)
-            for (int k = 0; k < CPU_LINEAR_KINDS; k++)
+            for (int k = 0; k < CPU_LINEAR_KINDS; k++) {
+                m->layers[l].lin[k].bf16 = m->precision == GOMPS_PRECISION_BF16;
                 if ((st = cpu_linear_pack(m, &m->layers[l].lin[k]))) goto fail;
+            }
     }
     *out = m;
     return GOMPS_OK;
@@ -268,9 +282,11 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     ctx->cls_attn = alloc_f32(round_grain(m->max_batch) * H);
     ctx->pooled = alloc_f32((int64_t)m->max_batch * H);
     ctx->offsets = calloc((size_t)m->max_batch + 1, sizeof *ctx->offsets);
+    if (m->precision == GOMPS_PRECISION_BF16) ctx->act16 = calloc((size_t)(ctx->rows_cap * H), 2);
     gomps_status st = GOMPS_OK;
     if (!ctx->hidden || !ctx->qkv || !ctx->attn || !ctx->tmp || !ctx->inter || !ctx->cls_hidden ||
-        !ctx->cls_attn || !ctx->pooled || !ctx->offsets || scores_alloc(ctx)) {
+        !ctx->cls_attn || !ctx->pooled || !ctx->offsets || scores_alloc(ctx) ||
+        (m->precision == GOMPS_PRECISION_BF16 && !ctx->act16)) {
         st = cpu_init_errorf(GOMPS_ERR_OOM,
                              "cpu: context init: out of memory for %d x %d tokens of scratch",
                              m->max_batch, m->max_seq);
@@ -303,6 +319,7 @@ void gomps_context_free(gomps_context_t *ctx) {
     free(ctx->pooled);
     free(ctx->offsets);
     free(ctx->scores);
+    free(ctx->act16);
     free(ctx);
 }
 
@@ -366,6 +383,14 @@ static gomps_status forward_plain(gomps_context_t *ctx, int32_t batch, int32_t s
     return GOMPS_OK;
 }
 
+/* x as the input of lin: itself, or rounded to bf16 into ctx->act16. */
+static const void *linear_input(gomps_context_t *ctx, const cpu_linear *lin, const float *x,
+                                int64_t rows) {
+    if (!lin->bf16) return x;
+    cpu_f32_to_bf16(x, ctx->act16, rows * lin->n_in);
+    return ctx->act16;
+}
+
 /* Attention output, residual + LayerNorm and the FFN over rows of attn and
  * hidden (updated in place), one chunk of rows at a time. */
 static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, const float *attn,
@@ -377,11 +402,12 @@ static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, c
     for (int64_t c = 0; c < rows; c += CPU_ROWS_CHUNK) {
         int64_t n = rows - c < CPU_ROWS_CHUNK ? rows - c : CPU_ROWS_CHUNK;
         float *h = hidden + c * H;
-        if ((st = cpu_linear_run(ctx, CPU_LINEAR_ATTN_OUT, &lin[CPU_LINEAR_ATTN_OUT], attn + c * H,
+        const cpu_linear *lo = &lin[CPU_LINEAR_ATTN_OUT], *lu = &lin[CPU_LINEAR_FFN_UP];
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_ATTN_OUT, lo, linear_input(ctx, lo, attn + c * H, n),
                                  n, h, ctx->tmp)))
             return st;
         cpu_layernorm_fast(ctx->tmp, NULL, ly->attn_ln_gamma, ly->attn_ln_beta, m->eps, n, H, h);
-        if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_UP, &lin[CPU_LINEAR_FFN_UP], h, n, NULL,
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_UP, lu, linear_input(ctx, lu, h, n), n, NULL,
                                  ctx->inter)))
             return st;
         if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_DOWN, &lin[CPU_LINEAR_FFN_DOWN], ctx->inter, n,
@@ -407,8 +433,9 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
     const int32_t L = m->file.num_layers;
     for (int32_t l = 0; l < L; l++) {
         const cpu_layer *ly = &m->layers[l];
-        if ((st = cpu_linear_run(ctx, CPU_LINEAR_QKV, &ly->lin[CPU_LINEAR_QKV], ctx->hidden, total,
-                                 NULL, ctx->qkv)))
+        const cpu_linear *lq = &ly->lin[CPU_LINEAR_QKV];
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_QKV, lq, linear_input(ctx, lq, ctx->hidden, total),
+                                 total, NULL, ctx->qkv)))
             return st;
         if (l < L - 1) {
             cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 0, ctx->attn);

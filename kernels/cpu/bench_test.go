@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func forwardFLOPs(c nativeConfig, rows, seq int) float64 {
 // batch 32 x seq 128, every row full length, on 2 threads (the reference
 // machine's cores).
 func BenchmarkForward(b *testing.B) {
+	var f32Logits []float32 // of the f32 run, for bf16's max|dlogit|
 	for _, tc := range []struct {
 		precision int
 		name      string
@@ -67,6 +69,17 @@ func BenchmarkForward(b *testing.B) {
 			sec := time.Since(start).Seconds()
 			b.ReportMetric(float64(rows*b.N)/sec, "pairs/s")
 			b.ReportMetric(forwardFLOPs(cfg, rows, seq)*float64(b.N)/sec/1e9, "GFLOP/s")
+			b.StopTimer()
+			require.NoError(b, c.Forward(rows, seq, batch.ids, batch.types, batch.length, logits))
+			if tc.precision == PrecisionF32 {
+				f32Logits = append([]float32(nil), logits...)
+			} else if f32Logits != nil {
+				d := 0.0
+				for i := range logits {
+					d = math.Max(d, math.Abs(float64(logits[i]-f32Logits[i])))
+				}
+				b.ReportMetric(d, "max|dlogit|")
+			}
 		})
 	}
 }

@@ -32,10 +32,12 @@ static dnnl_status_t linear_pd(dnnl_engine_t eng, cpu_linear_kind kind, const cp
                                dnnl_primitive_desc_t *pd) {
     dnnl_memory_desc_t src, bias, dst, res;
     dnnl_dims_t sd = {rows, lin->n_in}, bd = {1, lin->n_out}, dd = {rows, lin->n_out};
+    dnnl_data_type_t src_dt = lin->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t dst_dt = lin->bf16 && kind == CPU_LINEAR_FFN_UP ? dnnl_bf16 : dnnl_f32;
     dnnl_status_t st;
-    if ((st = dnnl_memory_desc_init_by_tag(&src, 2, sd, dnnl_f32, dnnl_ab))) return st;
+    if ((st = dnnl_memory_desc_init_by_tag(&src, 2, sd, src_dt, dnnl_ab))) return st;
     if ((st = dnnl_memory_desc_init_by_tag(&bias, 2, bd, dnnl_f32, dnnl_ab))) return st;
-    if ((st = dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab))) return st;
+    if ((st = dnnl_memory_desc_init_by_tag(&dst, 2, dd, dst_dt, dnnl_ab))) return st;
     if ((st = dnnl_memory_desc_init_by_tag(&res, 2, dd, dnnl_f32, dnnl_ab))) return st;
     dnnl_matmul_desc_t md;
     if ((st = dnnl_matmul_desc_init(&md, &src, wei, &bias, &dst))) return st;
@@ -57,7 +59,8 @@ out:
     return st;
 }
 
-/* Picks the weights layout at a full chunk of rows and reorders W^T into it.
+/* Picks the weights layout at a full chunk of rows and reorders W^T into it
+ * (converting to bf16, rounding to nearest even, for a bf16 linear).
  * The layout is then forced for every row bucket (checked to work for 1..512
  * rows on AVX-512 and AVX2 dispatch). */
 gomps_status cpu_linear_pack(gomps_model_t *m, cpu_linear *lin) {
@@ -70,7 +73,9 @@ gomps_status cpu_linear_pack(gomps_model_t *m, cpu_linear *lin) {
     dnnl_stream_t stream = NULL;
     dnnl_status_t st;
     const char *what = "matmul";
-    if ((st = dnnl_memory_desc_init_by_tag(&any, 2, wd, dnnl_f32, dnnl_format_tag_any))) goto fail;
+    if ((st = dnnl_memory_desc_init_by_tag(&any, 2, wd, lin->bf16 ? dnnl_bf16 : dnnl_f32,
+                                           dnnl_format_tag_any)))
+        goto fail;
     if ((st = dnnl_memory_desc_init_by_tag(&plain, 2, wd, dnnl_f32, dnnl_ba))) goto fail;
     if ((st = linear_pd(m->engine, kind_any, lin, CPU_ROWS_CHUNK, &any, &pd))) goto fail;
     lin->w_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -179,8 +184,20 @@ fail:
                           lin->n_out, lin->n_in, (long long)rows, (int)st);
 }
 
+CPU_MULTIVERSION
+void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], 4);
+        /* inputs are finite here (LayerNorm and attention outputs) */
+        y[i] = (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+    }
+}
+
 gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cpu_linear *lin,
-                            const float *x, int64_t rows, const float *residual, float *y) {
+                            const void *x, int64_t rows, const float *residual, void *y) {
+    const int64_t src_es = lin->bf16 ? 2 : 4;
+    const int64_t dst_es = lin->bf16 && kind == CPU_LINEAR_FFN_UP ? 2 : 4;
     for (int64_t c = 0; c < rows; c += CPU_ROWS_CHUNK) {
         int64_t m = rows - c < CPU_ROWS_CHUNK ? rows - c : CPU_ROWS_CHUNK;
         int bucket = (int)((m + CPU_ROWS_GRAIN - 1) / CPU_ROWS_GRAIN) - 1;
@@ -189,10 +206,10 @@ gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cp
             gomps_status s = prim_make(ctx, kind, lin, bucket);
             if (s) return s;
         }
-        dnnl_memory_set_data_handle(p->src, (void *)(x + c * lin->n_in));
+        dnnl_memory_set_data_handle(p->src, (char *)x + c * lin->n_in * src_es);
         dnnl_memory_set_data_handle(p->wei, lin->w_packed);
         dnnl_memory_set_data_handle(p->bias, (void *)lin->b);
-        dnnl_memory_set_data_handle(p->dst, y + c * lin->n_out);
+        dnnl_memory_set_data_handle(p->dst, (char *)y + c * lin->n_out * dst_es);
         dnnl_memory_set_data_handle(p->scratch, ctx->scratchpad);
         dnnl_exec_arg_t args[6] = {{DNNL_ARG_SRC, p->src},         {DNNL_ARG_WEIGHTS, p->wei},
                                    {DNNL_ARG_BIAS, p->bias},       {DNNL_ARG_DST, p->dst},

@@ -94,6 +94,7 @@ typedef enum cpu_linear_kind {
 /* y = x W^T + b [+ residual | then gelu]; W is [n_out, n_in] row-major. */
 typedef struct cpu_linear {
     int32_t      n_out, n_in;
+    int          bf16;     /* 1: bf16 weights and inputs (AMX), f32 bias and accumulation */
     const float *w;        /* plain f32 [n_out, n_in]                         */
     const float *b;        /* f32 [n_out]                                      */
     void        *w_packed; /* oneDNN layout of W^T ([n_in, n_out] logical); NULL in plain mode */
@@ -139,7 +140,8 @@ struct gomps_context {
     float         *qkv;        /* [rows_cap, 3H]                              */
     float         *attn;       /* [rows_cap, H] attention context            */
     float         *tmp;        /* [max(CPU_ROWS_CHUNK, max_batch) + grain, H] */
-    float         *inter;      /* [CPU_ROWS_CHUNK, I]                          */
+    float         *inter;      /* [CPU_ROWS_CHUNK, I] (bf16 in bf16 precision) */
+    uint16_t      *act16;      /* [rows_cap, H] bf16 matmul inputs (bf16 only)  */
     float         *cls_hidden; /* [max_batch + grain, H]                       */
     float         *cls_attn;   /* [max_batch + grain, H]                       */
     float         *pooled;     /* [max_batch, H]                               */
@@ -156,9 +158,12 @@ struct gomps_context {
 gomps_status cpu_linear_pack(gomps_model_t *m, cpu_linear *lin);
 void cpu_linear_unpack(cpu_linear *lin);
 /* Runs kind over rows [0, rows) of x (row stride n_in) into y; residual (may be
- * NULL unless the kind needs it) has the same shape as y. */
+ * NULL unless the kind needs it) is f32 with the shape of y. x is f32, or bf16
+ * for a bf16 linear; y is f32, except bf16 for FFN_UP of a bf16 linear. */
 gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cpu_linear *lin,
-                            const float *x, int64_t rows, const float *residual, float *y);
+                            const void *x, int64_t rows, const float *residual, void *y);
+/* Rounds n floats to bf16 (nearest even), vectorised. */
+void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n);
 void cpu_prims_free(gomps_context_t *ctx);
 
 /* attention.c: fast attention over packed rows (see ops.h for the layout). */

@@ -1,0 +1,68 @@
+package cpu
+
+import (
+	"math"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// bf16Bound is the accepted max |logit - float64 reference| of the bf16
+// precision on the tiny random model here (logit std ~1.5). bf16 keeps 8 bits
+// of mantissa (relative rounding up to 2^-9 = 0.2%) on every matmul input and
+// weight, and the errors of the layers add up; observed: max 0.018, mean 0.013.
+// BenchmarkForward reports the same delta (bf16 vs f32) on the real-shape
+// model as max|dlogit|.
+const bf16Bound = 0.03
+
+func TestBF16Forward(t *testing.T) {
+	tm := randomModel(tinyConfig(false), 48)
+	path := tm.write(t, t.TempDir())
+	t.Setenv("GOMPS_CPU_PLAIN", "")
+	m, err := OpenModel(path, PrecisionBF16, 8, 64)
+	if statusOf(err) == StatusUnsupported && os.Getenv("CI") != "true" {
+		t.Skipf("no AMX here: %v", err)
+	}
+	require.NoError(t, err)
+	defer m.Close()
+	in, err := m.Info()
+	require.NoError(t, err)
+	assert.Equal(t, PrecisionBF16, in.Precision)
+	c, err := NewContext(m, 2)
+	require.NoError(t, err)
+	defer c.Close()
+	b := makeBatch(tm, []int{1, 2, 17, 33, 64, 40, 5, 64}, 64, 7, 0)
+	got := forward(t, c, b)
+	maxDelta, sumDelta := 0.0, 0.0
+	for r := 0; r < b.batch; r++ {
+		ids, types := b.row(r)
+		d := math.Abs(refForward64(tm, ids, types) - float64(got[r]))
+		maxDelta = math.Max(maxDelta, d)
+		sumDelta += d
+	}
+	t.Logf("bf16: max |delta logit| = %.4g, mean %.4g, logit std %.3g", maxDelta, sumDelta/float64(b.batch), stddev(got))
+	assert.LessOrEqual(t, maxDelta, bf16Bound)
+	// bf16 really rounds: the result is not the f32 one
+	assert.Greater(t, maxDelta, 1e-5, "bf16 logits equal f32 ones: is bf16 in force?")
+}
+
+// TestBF16UnsupportedWithoutAMX runs this test binary again with oneDNN
+// capped below AMX and expects a clear GOMPS_ERR_UNSUPPORTED.
+func TestBF16UnsupportedWithoutAMX(t *testing.T) {
+	if os.Getenv("GOMPS_TEST_BF16_CHILD") == "1" {
+		tm := randomModel(tinyConfig(false), 49)
+		path := tm.write(t, t.TempDir())
+		_, err := OpenModel(path, PrecisionBF16, 0, 0)
+		assert.Equal(t, StatusUnsupported, statusOf(err), "%v", err)
+		assert.Contains(t, errMsg(err), "needs AMX")
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBF16UnsupportedWithoutAMX$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "GOMPS_TEST_BF16_CHILD=1", "ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16", "GOMPS_CPU_PLAIN=")
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "child output:\n%s", out)
+	assert.Contains(t, string(out), "--- PASS: TestBF16UnsupportedWithoutAMX", "the child must have run the check")
+}
