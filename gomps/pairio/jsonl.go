@@ -21,7 +21,9 @@ import (
 // text may sit in "doc": {"text" | "contents" | "segment": "p1"}. qid and
 // docid may be strings or integers; qid is optional, docid optional; a
 // candidate's first-stage score is "score" or "bm25_score". Unknown fields are
-// ignored. Blank lines are ignored. All items of one line share its position.
+// ignored. Blank lines are ignored. All items of one line share its position;
+// a line with any malformed part is malformed as a whole (SkipBad skips it
+// whole and counts one).
 type JSONLReader struct {
 	lr      *lineReader
 	sk      skipper
