@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -30,7 +31,7 @@ The run has 6 columns "qid Q0 docid rank score tag" (an optional header row is s
 qrels have 4 columns "qid iter docid rel" where iter (0 or Q0) is ignored.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{
-				Name: "run", Usage: "TREC run file to evaluate (qid Q0 docid rank score tag)",
+				Name: "run", Usage: "TREC run file to evaluate (qid Q0 docid rank score tag); - reads standard input",
 				EnvVars: []string{"GOMPS_RUN"}, Required: true, TakesFile: true,
 			},
 			&cli.StringFlag{
@@ -90,7 +91,12 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	run, err := trec.ReadRunFile(c.String("run"))
+	var run trec.Run
+	if p := c.String("run"); p == "-" {
+		run, err = trec.ReadRun(os.Stdin, "<stdin>")
+	} else {
+		run, err = trec.ReadRunFile(p)
+	}
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,22 @@ func TestEvalFlagsAndErrors(t *testing.T) {
 	require.NoError(t, err, "flags come from GOMPS_* env vars")
 	assert.Contains(t, out, "P_2                   \tall\t0.7500")
 
+	// --run - reads standard input.
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	go func() {
+		pw.WriteString("1 Q0 b 1 2.0 t\n")
+		pw.Close()
+	}()
+	stdin := os.Stdin
+	os.Stdin = pr
+	out, err = runCLI(t, "eval", "--run", "-", "--qrels", qrels, "--metric", "recip_rank")
+	os.Stdin = stdin
+	pr.Close()
+	require.NoError(t, err)
+	assert.Contains(t, out, "num_q                 \tall\t1\n")
+	assert.Contains(t, out, "recip_rank            \tall\t1.0000")
+
 	bad := filepath.Join(tmp, "bad")
 	require.NoError(t, os.WriteFile(bad, []byte("1 Q0 a 1 1.0 t\n1 Q0 b 2 x t\n"), 0o644))
 	_, err = runCLI(t, "eval", "--run", bad, "--qrels", qrels)
