@@ -133,8 +133,8 @@ func (s *skipper) skip(err error) error {
 	return nil
 }
 
-// lineReader yields lines without their LF or CRLF terminator, with 1-based
-// numbers. A line longer than max is consumed and reported as a *LineError.
+// lineReader yields lines without their LF or CRLF terminator (and the first
+// without a UTF-8 byte order mark), with 1-based numbers. A line longer than max is consumed and reported as a *LineError.
 type lineReader struct {
 	br   *bufio.Reader
 	name string
@@ -177,6 +177,9 @@ func (lr *lineReader) next() ([]byte, error) {
 		}
 		line := bytes.TrimSuffix(lr.buf, []byte("\n"))
 		line = bytes.TrimSuffix(line, []byte("\r"))
+		if lr.n == 1 {
+			line = bytes.TrimPrefix(line, []byte("\uFEFF")) // a UTF-8 byte order mark
+		}
 		if len(line) > lr.max {
 			return nil, lineErr(lr.name, lr.n, "line longer than %d bytes", lr.max)
 		}

@@ -80,6 +80,15 @@ func TestTSVReader(t *testing.T) {
 	}
 }
 
+func TestByteOrderMark(t *testing.T) {
+	items, err := readAll(t, NewTSVReader(strings.NewReader("\uFEFFquery\tpassage\nq\tp\n"), "bom.tsv", Options{}))
+	require.NoError(t, err)
+	assert.Equal(t, []Item{{Query: "q", Passage: "p", Pos: Pos{"bom.tsv", 2}}}, items, "BOM dropped, header recognized")
+	items, err = readAll(t, NewJSONLReader(strings.NewReader("\uFEFF{\"query\": \"q\", \"passages\": [\"p\"]}\n"), "bom.jsonl", Options{}))
+	require.NoError(t, err)
+	assert.Len(t, items, 1)
+}
+
 func TestLineTooLong(t *testing.T) {
 	long := "q\t" + strings.Repeat("x", 200)
 	for _, skip := range []bool{false, true} {
