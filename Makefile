@@ -1,6 +1,7 @@
 # Thin wrappers over go and the scripts in tools/; no logic lives only here.
 FUZZTIME ?= 15s
 GO ?= go
+LDFLAGS ?= -X main.version=$(shell git describe --tags --always --dirty 2>/dev/null) -X main.commit=$(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: help setup build test check-metal bench fuzz golden lint clean
 
@@ -11,7 +12,7 @@ setup: ## install packages, the tokenizers lib and the test model; build bin/gom
 	bash tools/setup.sh
 
 build: ## build bin/gomps
-	$(GO) build -o bin/gomps ./cmd/gomps
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gomps ./cmd/gomps
 
 test: ## the whole suite, as CI runs it (setup, vet, race tests, fuzz, Metal checks)
 	bash tools/test.sh
