@@ -78,7 +78,7 @@ if [ ! -f "$HEAD" ]; then
     say "skipping the test model: $HEAD is not committed yet"
     exit 0
 fi
-stamp_want=$(cat "$HEAD" gomps/testdata/testmodel/config.json gomps/testdata/tiny/tokenizer.json bin/gomps | sha256sum | cut -c1-64)
+stamp_want=$(cat "$HEAD" gomps/testdata/testmodel/config.json gomps/testdata/tiny/tokenizer.json weights/FORMAT.md weights/*.go | sha256sum | cut -c1-64)
 if [ -f "$OUT" ] && [ "$(cat "$OUT.stamp" 2>/dev/null)" = "$stamp_want" ]; then
     say "test model up to date: $OUT"
     exit 0
