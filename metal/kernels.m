@@ -388,6 +388,11 @@ gomps_status gomps_metal_op_compare(const char *op, int32_t precision, int32_t r
         snprintf(err, errlen, "metal: op_compare: bad arguments");
         return GOMPS_ERR_INVALID_ARG;
     }
+    if (strcmp(op, "embed") != 0 && strcmp(op, "layer_norm") != 0 && strcmp(op, "masked_softmax") != 0 &&
+        strcmp(op, "bias_gelu") != 0) {
+        snprintf(err, errlen, "metal: op_compare: unknown op \"%s\" (embed, layer_norm, masked_softmax, bias_gelu)", op);
+        return GOMPS_ERR_INVALID_ARG;
+    }
     memset(out, 0, sizeof *out);
     out->struct_size = sizeof *out;
     gomps_status st;
