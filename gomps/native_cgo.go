@@ -31,6 +31,9 @@ var (
 	_ = [1]struct{}{}[precisionF16-C.GOMPS_PRECISION_F16]
 )
 
+// haveNative: a native backend is linked.
+const haveNative = true
+
 // abiErr is set at init when the linked backend implements another ABI
 // version; every load then fails with it.
 var abiErr error

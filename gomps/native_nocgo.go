@@ -4,6 +4,9 @@ package gomps
 
 // Without cgo there is no native backend: every load fails with ErrNoCgo.
 
+// haveNative: no native backend without cgo.
+const haveNative = false
+
 type nativeModel struct{ info modelInfo }
 
 type modelInfo struct {

@@ -135,6 +135,9 @@ func (i *instance) Close() error {
 // batcher), which Close stops. ctx is checked before loading; loading itself
 // is not interruptible.
 func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) {
+	if !haveNative {
+		return nil, ErrNoCgo
+	}
 	o := defaultOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
