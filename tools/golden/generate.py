@@ -425,6 +425,33 @@ def tiny_weights(cfg, rng):
     return {k: v.astype(np.float32) for k, v in w.items()}
 
 
+META_KEYS = ["generator", "classifier_bias", "format", "classifier_scale", "seed"]
+
+
+def write_safetensors(path, tensors, metadata):
+    """Write a safetensors file byte-deterministically (the library's writer orders __metadata__ keys
+    differently on every run). Layout as the library writes it: compact JSON header, __metadata__ first with
+    its keys in META_KEYS order, tensors sorted by name at contiguous offsets, header padded with spaces to a
+    multiple of 8. The committed files were written in exactly this layout."""
+    assert sorted(metadata) == sorted(META_KEYS), sorted(metadata)
+    dtypes = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}
+    header = {"__metadata__": {k: metadata[k] for k in META_KEYS}}
+    blobs, off = [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": dtypes[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for raw in blobs:
+            f.write(raw)
+
+
 def read_safetensors(path):
     return safetensors.numpy.load_file(path)
 
@@ -531,7 +558,7 @@ def main():
         "classifier.bias": np.array([head_bias], dtype=np.float32),
     }
     head_path = os.path.join(td, "testmodel", "head.safetensors")
-    safetensors.numpy.save_file(head, head_path, metadata={
+    write_safetensors(head_path, head, metadata={
         "format": "pt", "generator": "tools/golden/generate.py", "seed": str(HEAD_SEED),
         "classifier_scale": repr(head_scale), "classifier_bias": repr(head_bias)})
 
@@ -559,7 +586,7 @@ def main():
     tiny_bias = round_sig(-(tiny_scale * tz.mean()), 3)
     tw16["classifier.bias"] = np.array([tiny_bias], dtype=np.float16)
     tiny_path = os.path.join(td, "tiny", "model.safetensors")
-    safetensors.numpy.save_file(tw16, tiny_path, metadata={
+    write_safetensors(tiny_path, tw16, metadata={
         "format": "pt", "generator": "tools/golden/generate.py", "seed": str(TINY_SEED),
         "classifier_scale": repr(tiny_scale), "classifier_bias": repr(tiny_bias)})
     tiny_back = {k: v.astype(np.float32) for k, v in read_safetensors(tiny_path).items()}
