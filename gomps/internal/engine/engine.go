@@ -164,8 +164,10 @@ type Config struct {
 	// TokenBudget (adaptive) caps a batch's padded tokens, rows x longest
 	// row. Default 8192; raised to MaxSeq if lower, so any pair fits.
 	TokenBudget int
-	// Window (adaptive) is how many of the oldest queued pairs are grouped
-	// by length when a batch is cut. Default 512.
+	// Window (adaptive) is how many of the oldest queued pairs are sorted by
+	// length and cut into batches together. Larger windows pad less; a
+	// window as large as the pairs in flight loosens latency tails.
+	// Default 1024.
 	Window int
 	// Timeout (fixed) is the longest a partial batch waits. Default 100ms.
 	Timeout time.Duration
@@ -215,7 +217,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.TokenBudget = max(c.TokenBudget, c.MaxSeq)
 	if c.Window <= 0 {
-		c.Window = 512
+		c.Window = 1024
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 100 * time.Millisecond

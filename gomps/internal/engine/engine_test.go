@@ -49,11 +49,14 @@ func want(t *testing.T, cfg Config, q, p string) float32 {
 	pi, err := fakeWords(p)
 	require.NoError(t, err)
 	ids, types, _ := AssemblePair(qi, pi, cfg.MaxSeq, 101, 102)
-	inst := &fakeInstance{fb: newFakeBackend()}
+	inst := &fakeInstance{fb: refBackend}
 	out := make([]float32, 1)
 	require.NoError(t, inst.Forward(&Batch{Rows: 1, Seq: len(ids), IDs: ids, Types: types, Lengths: []int32{int32(len(ids))}}, out))
 	return out[0]
 }
+
+// refBackend backs the unbatched reference scoring of want.
+var refBackend = newFakeBackend()
 
 type call struct {
 	query    string

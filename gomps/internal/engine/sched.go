@@ -61,6 +61,9 @@ type scheduler struct {
 	live  int
 	slots []slotState
 	rr    int
+	plan  []*job // adaptive: batches cut from the last window, not yet sent
+	cuts  []int
+	dp    []dpCell
 	free  []*job
 	stamp uint64
 	win   []winEntry
@@ -185,6 +188,16 @@ func (s *scheduler) sweep() {
 		clear(st.pending[len(kept):])
 		st.pending = kept
 	}
+	kept := s.plan[:0]
+	for _, j := range s.plan {
+		if s.prune(j) {
+			s.recycle(j)
+			continue
+		}
+		kept = append(kept, j)
+	}
+	clear(s.plan[len(kept):])
+	s.plan = kept
 }
 
 // removeAt drops queued entry i, which never reached a backend.
@@ -289,14 +302,18 @@ func (s *scheduler) dispatch() {
 		s.dispatchFixed()
 		return
 	}
-	for s.live > 0 {
+	for {
 		slot := s.pickIdle()
 		if slot < 0 {
 			return
 		}
-		j := s.formAdaptive()
+		j := s.nextPlanned()
 		if j == nil {
-			return
+			if s.live == 0 {
+				return
+			}
+			s.planWindow() // takes at least one pair or removes cancelled ones
+			continue
 		}
 		s.assign(slot, j)
 	}
@@ -335,13 +352,20 @@ func (s *scheduler) pickIdle() int {
 	return -1
 }
 
-// formAdaptive cuts one batch: it always holds the oldest queued pair (so no
-// pair waits behind more than the pairs ahead of it), plus the pairs of the
-// window, sorted by length, that add the least padding, while rows x longest
-// row stays within the token budget and rows within MaxBatch.
-func (s *scheduler) formAdaptive() *job {
+// planWindow cuts the next batches in adaptive mode. It takes the window,
+// the oldest Window queued pairs (FIFO) extended to the end of the call that
+// straddles its end (at most to 2 x Window), sorts it by length and cuts
+// it greedily into consecutive batches of at most MaxBatch rows with rows x
+// longest row <= TokenBudget (the rule PlanBatches applies to a whole
+// workload). The batches go out one by one as instances free; the next
+// window is planned when they are gone. So a pair waits behind at most the
+// pairs queued before it plus its own window, every call in a window
+// finishes with that window (tight tails), and pairs of similar length from
+// different calls share batches.
+func (s *scheduler) planWindow() {
 	s.win = s.win[:0]
-	for i := s.head; i < len(s.q) && len(s.win) < s.cfg.Window; i++ {
+	var last *request
+	for i := s.head; i < len(s.q); i++ {
 		ref := s.q[i]
 		if ref.r == nil {
 			continue
@@ -350,51 +374,89 @@ func (s *scheduler) formAdaptive() *job {
 			s.removeAt(i)
 			continue
 		}
+		// Full: stop at a call boundary, so calls are not split between
+		// windows (up to twice the window for a call straddling the end).
+		if n := len(s.win); n >= s.cfg.Window && (ref.r != last || n >= 2*s.cfg.Window) {
+			break
+		}
 		s.win = append(s.win, winEntry{n: ref.n, pos: int32(i)})
+		last = ref.r
 	}
-	if len(s.win) == 0 {
-		s.advance()
-		return nil
-	}
-	oldest := s.win[0].pos
 	slices.SortFunc(s.win, func(a, b winEntry) int {
 		if c := cmp.Compare(a.n, b.n); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.pos, b.pos)
 	})
-	h := slices.IndexFunc(s.win, func(w winEntry) bool { return w.pos == oldest })
-	lo, hi := h, h
-	longest := int(s.win[h].n)
-	rows := 1
-	budget := s.cfg.TokenBudget
-	for rows < s.cfg.MaxBatch {
-		canL := lo > 0 && (rows+1)*longest <= budget
-		canR := hi+1 < len(s.win) && (rows+1)*int(s.win[hi+1].n) <= budget
-		if !canL && !canR {
-			break
+	s.cuts = cutSorted(s.cuts, s.win, s.cfg.MaxBatch, s.cfg.TokenBudget, s.cfg.TokenBudget/8, &s.dp)
+	k := 0
+	for _, rows := range s.cuts {
+		s.stamp++
+		j := s.newJob()
+		for _, w := range s.win[k : k+rows] {
+			s.take(j, int(w.pos))
 		}
-		goLeft := canL
-		if canL && canR {
-			costL := longest - int(s.win[lo-1].n)          // padding of the new, shorter row
-			costR := rows * (int(s.win[hi+1].n) - longest) // padding added to every row so far
-			goLeft = costL < costR || (costL == costR && s.win[lo-1].pos < s.win[hi+1].pos)
-		}
-		if goLeft {
-			lo--
-		} else {
-			hi++
-			longest = int(s.win[hi].n)
-		}
-		rows++
-	}
-	s.stamp++
-	j := s.newJob()
-	for k := lo; k <= hi; k++ {
-		s.take(j, int(s.win[k].pos))
+		s.plan = append(s.plan, j)
+		k += rows
 	}
 	s.advance() // only now: it may compact the queue and move positions
-	return j
+}
+
+// cutSorted partitions entries sorted by length into consecutive batches of
+// at most maxBatch rows and rows x longest <= budget (a longer entry goes
+// alone), minimising padded tokens plus `overhead` tokens per batch: one
+// dynamic programme over the window, O(len x maxBatch). The overhead term
+// keeps batches full unless splitting one saves more than that much
+// padding (a few long pairs no longer pad a batch of shorter ones). It
+// returns the batch sizes in order, reusing cuts and dp.
+func cutSorted(cuts []int, win []winEntry, maxBatch, budget, overhead int, dp *[]dpCell) []int {
+	n := len(win)
+	if cap(*dp) < n+1 {
+		*dp = make([]dpCell, n+1)
+	}
+	f := (*dp)[:n+1]
+	f[0] = dpCell{}
+	for i := 1; i <= n; i++ {
+		longest := int(win[i-1].n) // sorted: the last row of a batch is its longest
+		best := dpCell{cost: -1}
+		for r := 1; r <= min(maxBatch, i); r++ {
+			if r > 1 && r*longest > budget {
+				break
+			}
+			c := f[i-r].cost + r*longest + overhead
+			if best.cost < 0 || c < best.cost {
+				best = dpCell{cost: c, rows: r}
+			}
+		}
+		f[i] = best
+	}
+	cuts = cuts[:0]
+	for i := n; i > 0; i -= f[i].rows {
+		cuts = append(cuts, f[i].rows)
+	}
+	slices.Reverse(cuts)
+	return cuts
+}
+
+type dpCell struct{ cost, rows int }
+
+// nextPlanned pops the next planned batch, without the pairs of calls that
+// were cancelled or failed since it was cut; nil when the plan is empty.
+func (s *scheduler) nextPlanned() *job {
+	for len(s.plan) > 0 {
+		j := s.plan[0]
+		s.plan[0] = nil
+		s.plan = s.plan[1:]
+		if len(s.plan) == 0 {
+			s.plan = s.plan[:0:0]
+		}
+		if s.prune(j) {
+			s.recycle(j)
+			continue
+		}
+		return j
+	}
+	return nil
 }
 
 // formFixed cuts the oldest up to MaxBatch pairs in FIFO order.
@@ -566,10 +628,18 @@ func (s *scheduler) killSlot(st *slotState) {
 		}
 	}
 	s.brokenErr = err
-	for i := s.head; i < len(s.q); i++ {
-		if r := s.q[i].r; r != nil && !r.finished {
+	fail := func(r *request) {
+		if r != nil && !r.finished {
 			r.err, r.reason = err, ReasonBackend
 			s.finish(r)
+		}
+	}
+	for i := s.head; i < len(s.q); i++ {
+		fail(s.q[i].r)
+	}
+	for _, j := range s.plan {
+		for _, ref := range j.refs {
+			fail(ref.r)
 		}
 	}
 	s.sweep()

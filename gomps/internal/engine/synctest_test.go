@@ -372,7 +372,8 @@ func TestPanicFailsBatchAndReplacesInstance(t *testing.T) {
 		fb := newFakeBackend()
 		fb.cost = func(*Batch) time.Duration { return 10 * time.Millisecond }
 		fb.panicID = 666
-		e, err := New(Config{}, &fakeEncoder{}, fb.factory)
+		// A thread left for tokenization, so a and b are both queued when z ends.
+		e, err := New(Config{Threads: 2, InstanceThreads: 1}, &fakeEncoder{}, fb.factory)
 		require.NoError(t, err)
 		defer e.Close()
 		ctx := context.Background()
