@@ -9,7 +9,8 @@
 #       go build of ./metal; and the planted selector typo
 #       (metal/testdata/selector-typo.m) must make both fail.
 #       Without SDK_DIR this part says that it skipped.
-#   (b) always, no SDK: every .metal kernel compiled as C++ through
+#   (b) always, no SDK: the joined shader library (as the backend compiles
+#       it) compiles standalone; every .metal kernel compiled as C++ through
 #       tools/metalshim and run against double-precision references (plain,
 #       ThreadSanitizer and AddressSanitizer builds); two mutation checks (the
 #       kernels without their reuse barrier must fail under TSan, without
@@ -129,6 +130,13 @@ part_b() {
         build_driver "$b/asan" "$KDIR" -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all &&
             "$b/asan" --small
     }
+    # the library exactly as the backend compiles it (kernels/metal Source():
+    # files joined, local includes removed) must stand alone
+    run_joined() {
+        go run ./tools/metalshim/dumpsrc >"$b/joined.metal" &&
+            g++ "${CXXFLAGS[@]}" -fsyntax-only "$b/joined.metal"
+    }
+    check "(b) joined library source compiles" "$b/joined.log" run_joined
     check "(b) kernels vs reference" "$b/plain.log" run_plain
     grep -E 'PASS|FAIL' "$b/plain.log" | sed 's/^/    /'
     check "(b) kernels under TSan (<=8 rows)" "$b/tsan.log" run_tsan
