@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -155,4 +156,60 @@ func TestPlanBatches(t *testing.T) {
 	b.IDs[9] = 42 // stale content from an earlier batch is cleared on reuse
 	b.Fill(ids, types, []int{1, 0})
 	assert.Equal(t, int32(0), b.IDs[9])
+}
+
+func TestCutSorted(t *testing.T) {
+	t.Parallel()
+	win := func(lengths ...int32) []winEntry {
+		w := make([]winEntry, len(lengths))
+		for i, n := range lengths {
+			w[i] = winEntry{n: n, pos: int32(i)}
+		}
+		return w
+	}
+	var dp []dpCell
+	// Three short rows and one long: one batch pads 3 x 190 = 570 tokens.
+	// With overhead 1024 a second batch costs more than that padding ...
+	assert.Equal(t, []int{4}, cutSorted(nil, win(10, 10, 10, 200), 64, 8192, 1024, &dp))
+	// ... with overhead 100 splitting the long row off pays.
+	assert.Equal(t, []int{3, 1}, cutSorted(nil, win(10, 10, 10, 200), 64, 8192, 100, &dp))
+	// Equal lengths: as few batches as MaxBatch allows, the first one full.
+	hundred := make([]int32, 100)
+	for i := range hundred {
+		hundred[i] = 100
+	}
+	assert.Equal(t, []int{64, 36}, cutSorted(nil, win(hundred...), 64, 8192, 1024, &dp))
+	// The token budget bounds rows: 300 x 27 = 8100 <= 8192 < 300 x 28.
+	long := make([]int32, 30)
+	for i := range long {
+		long[i] = 300
+	}
+	assert.Equal(t, []int{27, 3}, cutSorted(nil, win(long...), 64, 8192, 1024, &dp))
+	// A row longer than the budget goes alone.
+	assert.Equal(t, []int{1, 1}, cutSorted(nil, win(9000, 9000), 64, 8192, 0, &dp))
+	assert.Empty(t, cutSorted(nil, nil, 64, 8192, 0, &dp))
+}
+
+func TestBudgetFIFO(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudget(2)
+		got := b.acquire(5)
+		assert.Equal(t, 2, got, "clamped to the total")
+		got1 := make(chan string, 2)
+		go func() { n := b.acquire(2); got1 <- "forward"; b.release(n) }()
+		synctest.Wait()
+		go func() { n := b.acquire(1); got1 <- "tokenize"; b.release(n) }()
+		synctest.Wait()
+		b.release(1) // one thread free, but the earlier waiter needs two: the later one must not jump it
+		synctest.Wait()
+		assert.Empty(t, got1)
+		b.release(1)
+		assert.Equal(t, "forward", <-got1)
+		assert.Equal(t, "tokenize", <-got1)
+		synctest.Wait()
+		b.mu.Lock()
+		assert.Equal(t, 2, b.free, "all threads back")
+		b.mu.Unlock()
+	})
 }
