@@ -21,7 +21,8 @@
 //	err = eng.Shutdown(ctx)                     // or eng.Close()
 //
 // Encoder.EncodeQuery / EncodePassages return token ids WITHOUT special
-// tokens (daulet/tokenizers: EncodeWithOptions(text, false)); the engine
+// tokens and WITHOUT truncation (daulet/tokenizers: Encode(text, false), ids
+// converted to int32; the model's tokenizer.json sets no truncation); the engine
 // assembles [CLS] q [SEP] p [SEP] with token types 0/1 and truncates each
 // pair longest_first to MaxSeq exactly as Hugging Face tokenizers does
 // (AssemblePair, PairLengths; checked against tokenizers 0.22.1 on 1,264
@@ -33,8 +34,11 @@
 // life: the factory, SetThreads, every Forward and Close run there, so a
 // per-thread OpenMP pool or a thread-local init error stays put. Forward gets
 // a padded Batch (Rows x Seq, Seq = the longest row, padding id 0 type 0) and
-// writes Rows raw logits. The Batch's buffers are the engine's and are reused:
-// read them only during the call. A Forward error fails every request with a
+// writes Rows raw logits; 1 <= Rows <= MaxBatch, 3 <= Lengths[r] <= Seq <=
+// MaxSeq. The Batch's buffers are the engine's and are reused: read them only
+// during the call. They hold no Go pointers, so &b.IDs[0], &b.Types[0],
+// &b.Lengths[0] and &logits[0] may go straight to one gomps_context_forward
+// call (cgo pins them for its duration). A Forward error fails every request with a
 // pair in that batch (ErrBackend wraps it); a panic does the same and the
 // instance is closed and rebuilt through the factory (if that fails the slot
 // is retired; with no slot left every call fails with ErrBackend).
