@@ -111,15 +111,117 @@ void cpu_softmax_row_fast(float *x, int64_t n) {
     for (j = 0; j < n; j++) x[j] *= inv;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CPU_HAVE_AVX512_ATTENTION 1
+
+/* One (row, head) of attention with AVX-512, for head_dim = 16 * DV: K is
+ * transposed once into kt [D][np] (np = n rounded up to 16, zero padded), then
+ * blocks of 4 queries get their scores against 32 keys per step (8 FMA
+ * accumulators), the softmax, and their context against V rows read in place.
+ * work holds D (np + 16) + (D + 4) np floats. Inlined with a constant DV. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
+                 int64_t nq, const int DV, float scale, float *o, int64_t ld_out, float *work) {
+    const int D = 16 * DV;
+    const int64_t np = (n + 15) & ~(int64_t)15;
+    /* kt rows are np + 16 apart: a power-of-two stride would put all D rows in
+     * a few L1 sets */
+    const int64_t ldk = np + 16;
+    float *kt = work, *s = work + (int64_t)D * ldk, *kc = s + 4 * np;
+    /* gather the K rows (far apart in the fused QKV rows) first, then
+     * transpose from L1: scalar loads straight from the strided rows stall */
+    for (int64_t j = 0; j < n; j++) memcpy(kc + j * D, k + j * ld_in, (size_t)D * sizeof(float));
+    for (int d = 0; d < D; d++) {
+        float *row = kt + (int64_t)d * ldk;
+        for (int64_t j = 0; j < n; j++) row[j] = kc[j * D + d];
+        for (int64_t j = n; j < np; j++) row[j] = 0.0f;
+    }
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int64_t i0 = 0; i0 < nq; i0 += 4) {
+        const int nr = nq - i0 < 4 ? (int)(nq - i0) : 4;
+        const float *qr[4];
+        for (int r = 0; r < 4; r++) qr[r] = q + (i0 + (r < nr ? r : 0)) * ld_in;
+        int64_t j = 0;
+        for (; j + 32 <= np; j += 32) {
+            __m512 a[4][2];
+            for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+            for (int d = 0; d < D; d++) {
+                __m512 k0 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j);
+                __m512 k1 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j + 16);
+                for (int r = 0; r < 4; r++) {
+                    __m512 qb = _mm512_set1_ps(qr[r][d]);
+                    a[r][0] = _mm512_fmadd_ps(qb, k0, a[r][0]);
+                    a[r][1] = _mm512_fmadd_ps(qb, k1, a[r][1]);
+                }
+            }
+            for (int r = 0; r < 4; r++) {
+                _mm512_storeu_ps(s + r * np + j, _mm512_mul_ps(a[r][0], vscale));
+                _mm512_storeu_ps(s + r * np + j + 16, _mm512_mul_ps(a[r][1], vscale));
+            }
+        }
+        for (; j < np; j += 16) {
+            __m512 a[4];
+            for (int r = 0; r < 4; r++) a[r] = _mm512_setzero_ps();
+            for (int d = 0; d < D; d++) {
+                __m512 k0 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j);
+                for (int r = 0; r < 4; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(qr[r][d]), k0, a[r]);
+            }
+            for (int r = 0; r < 4; r++) _mm512_storeu_ps(s + r * np + j, _mm512_mul_ps(a[r], vscale));
+        }
+        for (int r = 0; r < nr; r++) cpu_softmax_row_fast(s + r * np, n);
+        __m512 c[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int dv = 0; dv < DV; dv++) c[r][dv] = _mm512_setzero_ps();
+        for (int64_t jj = 0; jj < n; jj++) {
+            __m512 vv[4];
+            for (int dv = 0; dv < DV; dv++) vv[dv] = _mm512_loadu_ps(v + jj * ld_in + 16 * dv);
+            for (int r = 0; r < 4; r++) {
+                __m512 p = _mm512_set1_ps(s[r * np + jj]);
+                for (int dv = 0; dv < DV; dv++) c[r][dv] = _mm512_fmadd_ps(p, vv[dv], c[r][dv]);
+            }
+        }
+        for (int r = 0; r < nr; r++)
+            for (int dv = 0; dv < DV; dv++) _mm512_storeu_ps(o + (i0 + r) * ld_out + 16 * dv, c[r][dv]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void attend_avx512(const float *q, const float *k,
+                                                             const float *v, int64_t ld_in,
+                                                             int64_t n, int64_t nq, int D,
+                                                             float scale, float *o,
+                                                             int64_t ld_out, float *work) {
+    switch (D) {
+    case 16: attend_avx512_dv(q, k, v, ld_in, n, nq, 1, scale, o, ld_out, work); break;
+    case 32: attend_avx512_dv(q, k, v, ld_in, n, nq, 2, scale, o, ld_out, work); break;
+    case 64: attend_avx512_dv(q, k, v, ld_in, n, nq, 4, scale, o, ld_out, work); break;
+    }
+}
+#endif
+
+/* Floats of per-thread work memory the fast attention needs. */
+int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim) {
+    int64_t np = ((int64_t)max_seq + 15) & ~(int64_t)15;
+    int64_t a = (int64_t)max_seq * max_seq, b = (2 * (int64_t)head_dim + 4) * np + 16 * (int64_t)head_dim;
+    return a > b ? a : b;
+}
+
 /* One (row, head) per task: S = Q K^T / sqrt(d) with dnnl_sgemm straight from
- * the fused QKV rows (sgemm packs its operands, so the stride costs nothing),
- * softmax, then ctx = S V. Inside the parallel region oneDNN's sgemm runs on the
- * calling thread. */
+ * the fused QKV rows, softmax, then ctx = S V (inside the parallel region
+ * oneDNN's sgemm runs on the calling thread). GOMPS_CPU_ATTENTION=avx512 (read
+ * at context init) selects our own kernel above instead, where the CPU has
+ * AVX-512 and head_dim is 16, 32 or 64; it is not the default because it has
+ * not yet been measured faster than sgemm on a quiet machine. */
 void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
                         const int64_t *offsets, int32_t heads, int32_t head_dim, int cls_only,
                         float *out) {
     const int64_t H = (int64_t)heads * head_dim, H3 = 3 * H;
-    const int64_t smax = (int64_t)ctx->model->max_seq * ctx->model->max_seq;
+    const int64_t smax = cpu_attention_work(ctx->model->max_seq, head_dim);
+    int own = 0;
+#ifdef CPU_HAVE_AVX512_ATTENTION
+    own = ctx->attention_avx512 && __builtin_cpu_supports("avx512f") &&
+          (head_dim == 16 || head_dim == 32 || head_dim == 64);
+#endif
     const float scale = 1.0f / sqrtf((float)head_dim);
     const int64_t tasks = (int64_t)batch * heads;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->n_threads)
@@ -131,6 +233,12 @@ void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
         const float *q = qkv + offsets[b] * H3 + (int64_t)h * head_dim;
         const float *k = q + H, *v = q + 2 * H;
         float *o = (cls_only ? out + (int64_t)b * H : out + offsets[b] * H) + (int64_t)h * head_dim;
+#ifdef CPU_HAVE_AVX512_ATTENTION
+        if (own) {
+            attend_avx512(q, k, v, H3, len, nq, head_dim, scale, o, H, s);
+            continue;
+        }
+#endif
         dnnl_sgemm('N', 'T', nq, len, head_dim, scale, q, H3, k, H3, 0.0f, s, len);
         for (int64_t i = 0; i < nq; i++) cpu_softmax_row_fast(s + i * len, len);
         dnnl_sgemm('N', 'N', nq, head_dim, len, 1.0f, s, len, v, H3, 0.0f, o, H);

@@ -11,7 +11,14 @@
  * last layer only each row's [CLS] token goes on past attention.
  *
  * GOMPS_CPU_PLAIN=1 (read at model init) selects the plain reference C path of
- * ops.h instead (no oneDNN; slow; for tests).
+ * ops.h instead (no oneDNN; slow; for tests). GOMPS_CPU_PROFILE=1 (read at
+ * context init) times each phase of the fast path and prints the totals to
+ * stderr when the context is freed.
+ *
+ * Precision bf16 (fast path only, and only where oneDNN dispatches to AMX;
+ * anything else is GOMPS_ERR_UNSUPPORTED, never a silent slow path): the linear
+ * weights are packed as bf16 once per model, matmul inputs are rounded to bf16,
+ * accumulation, bias, GELU, residual, attention, softmax and LayerNorm stay f32.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -20,8 +27,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
+
+static double now_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Adds the time since *t0 to phase (when profiling) and restarts the clock. */
+static void phase_end(gomps_context_t *ctx, cpu_phase phase, double *t0) {
+    if (!ctx->profile) return;
+    double t = now_sec();
+    ctx->phase_sec[phase] += t - *t0;
+    *t0 = t;
+}
 
 static _Thread_local char init_error[1024];
 
@@ -246,7 +268,8 @@ static int32_t default_threads(void) {
 static void *alloc_f32(int64_t n) { return calloc((size_t)n, sizeof(float)); }
 
 static gomps_status scores_alloc(gomps_context_t *ctx) {
-    int64_t per = (int64_t)ctx->model->max_seq * ctx->model->max_seq;
+    const gomps_model_t *m = ctx->model;
+    int64_t per = cpu_attention_work(m->max_seq, m->file.hidden_size / m->file.num_heads);
     if (ctx->model->plain) per = ctx->model->max_seq;
     free(ctx->scores);
     ctx->scores = alloc_f32(per * ctx->n_threads);
@@ -270,6 +293,10 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     if (!ctx) return cpu_init_errorf(GOMPS_ERR_OOM, "cpu: context init: out of memory");
     ctx->model = m;
     ctx->n_threads = n_threads > 0 ? n_threads : default_threads();
+    const char *prof = getenv("GOMPS_CPU_PROFILE");
+    ctx->profile = prof && strcmp(prof, "1") == 0;
+    const char *att = getenv("GOMPS_CPU_ATTENTION");
+    ctx->attention_avx512 = att && strcmp(att, "avx512") == 0;
     const int64_t H = m->file.hidden_size, I = m->file.intermediate_size;
     const int64_t chunk = CPU_ROWS_CHUNK > m->max_batch ? CPU_ROWS_CHUNK : round_grain(m->max_batch);
     ctx->rows_cap = round_grain((int64_t)m->max_batch * m->max_seq);
@@ -306,6 +333,19 @@ fail:
 
 void gomps_context_free(gomps_context_t *ctx) {
     if (!ctx) return;
+    if (ctx->profile && ctx->forwards > 0) {
+        static const char *names[CPU_PHASES] = {"embeddings", "qkv", "attention", "attn_out",
+                                                "layernorm", "ffn_up", "ffn_down", "bf16_convert",
+                                                "pooler_head"};
+        double total = 0;
+        for (int i = 0; i < CPU_PHASES; i++) total += ctx->phase_sec[i];
+        fprintf(stderr, "gomps cpu profile: %lld forwards, %d threads, %.3f ms per forward\n",
+                (long long)ctx->forwards, ctx->n_threads, 1e3 * total / (double)ctx->forwards);
+        for (int i = 0; i < CPU_PHASES; i++)
+            fprintf(stderr, "  %-12s %8.3f ms  %5.1f%%\n", names[i],
+                    1e3 * ctx->phase_sec[i] / (double)ctx->forwards,
+                    total > 0 ? 100 * ctx->phase_sec[i] / total : 0.0);
+    }
     cpu_prims_free(ctx);
     if (ctx->stream) dnnl_stream_destroy(ctx->stream);
     free(ctx->scratchpad);
@@ -385,16 +425,17 @@ static gomps_status forward_plain(gomps_context_t *ctx, int32_t batch, int32_t s
 
 /* x as the input of lin: itself, or rounded to bf16 into ctx->act16. */
 static const void *linear_input(gomps_context_t *ctx, const cpu_linear *lin, const float *x,
-                                int64_t rows) {
+                                int64_t rows, double *t0) {
     if (!lin->bf16) return x;
     cpu_f32_to_bf16(x, ctx->act16, rows * lin->n_in);
+    phase_end(ctx, CPU_PHASE_CONVERT, t0);
     return ctx->act16;
 }
 
 /* Attention output, residual + LayerNorm and the FFN over rows of attn and
  * hidden (updated in place), one chunk of rows at a time. */
 static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, const float *attn,
-                                    float *hidden, int64_t rows) {
+                                    float *hidden, int64_t rows, double *t0) {
     const gomps_model_t *m = ctx->model;
     const int64_t H = m->file.hidden_size;
     const cpu_linear *lin = ly->lin;
@@ -403,17 +444,22 @@ static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, c
         int64_t n = rows - c < CPU_ROWS_CHUNK ? rows - c : CPU_ROWS_CHUNK;
         float *h = hidden + c * H;
         const cpu_linear *lo = &lin[CPU_LINEAR_ATTN_OUT], *lu = &lin[CPU_LINEAR_FFN_UP];
-        if ((st = cpu_linear_run(ctx, CPU_LINEAR_ATTN_OUT, lo, linear_input(ctx, lo, attn + c * H, n),
-                                 n, h, ctx->tmp)))
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_ATTN_OUT, lo,
+                                 linear_input(ctx, lo, attn + c * H, n, t0), n, h, ctx->tmp)))
             return st;
+        phase_end(ctx, CPU_PHASE_ATTN_OUT, t0);
         cpu_layernorm_fast(ctx->tmp, NULL, ly->attn_ln_gamma, ly->attn_ln_beta, m->eps, n, H, h);
-        if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_UP, lu, linear_input(ctx, lu, h, n), n, NULL,
-                                 ctx->inter)))
+        phase_end(ctx, CPU_PHASE_LAYERNORM, t0);
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_UP, lu, linear_input(ctx, lu, h, n, t0), n,
+                                 NULL, ctx->inter)))
             return st;
+        phase_end(ctx, CPU_PHASE_FFN_UP, t0);
         if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_DOWN, &lin[CPU_LINEAR_FFN_DOWN], ctx->inter, n,
                                  h, ctx->tmp)))
             return st;
+        phase_end(ctx, CPU_PHASE_FFN_DOWN, t0);
         cpu_layernorm_fast(ctx->tmp, NULL, ly->ffn_ln_gamma, ly->ffn_ln_beta, m->eps, n, H, h);
+        phase_end(ctx, CPU_PHASE_LAYERNORM, t0);
     }
     return GOMPS_OK;
 }
@@ -426,26 +472,34 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
     const int64_t *off = ctx->offsets;
     const int64_t total = off[batch];
     gomps_status st;
+    double t0 = ctx->profile ? now_sec() : 0;
+    ctx->forwards++;
     cpu_embeddings_packed(m, ids, type_ids, batch, seq, off, ctx->n_threads, ctx->hidden);
     /* rows past the real tokens up to the row grain are read by the matmuls
      * (their results are never used); keep them finite */
     memset(ctx->hidden + total * H, 0, (size_t)((round_grain(total) - total) * H) * sizeof(float));
+    phase_end(ctx, CPU_PHASE_EMBED, &t0);
     const int32_t L = m->file.num_layers;
     for (int32_t l = 0; l < L; l++) {
         const cpu_layer *ly = &m->layers[l];
         const cpu_linear *lq = &ly->lin[CPU_LINEAR_QKV];
-        if ((st = cpu_linear_run(ctx, CPU_LINEAR_QKV, lq, linear_input(ctx, lq, ctx->hidden, total),
-                                 total, NULL, ctx->qkv)))
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_QKV, lq,
+                                 linear_input(ctx, lq, ctx->hidden, total, &t0), total, NULL,
+                                 ctx->qkv)))
             return st;
+        phase_end(ctx, CPU_PHASE_QKV, &t0);
         if (l < L - 1) {
             cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 0, ctx->attn);
-            if ((st = layer_tail_fast(ctx, ly, ctx->attn, ctx->hidden, total))) return st;
+            phase_end(ctx, CPU_PHASE_ATTENTION, &t0);
+            if ((st = layer_tail_fast(ctx, ly, ctx->attn, ctx->hidden, total, &t0))) return st;
         } else {
             cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 1, ctx->cls_attn);
             for (int32_t b = 0; b < batch; b++)
                 memcpy(ctx->cls_hidden + (int64_t)b * H, ctx->hidden + off[b] * H,
                        (size_t)H * sizeof(float));
-            if ((st = layer_tail_fast(ctx, ly, ctx->cls_attn, ctx->cls_hidden, batch))) return st;
+            phase_end(ctx, CPU_PHASE_ATTENTION, &t0);
+            if ((st = layer_tail_fast(ctx, ly, ctx->cls_attn, ctx->cls_hidden, batch, &t0)))
+                return st;
         }
     }
     /* pooler: one small GEMM over the [CLS] rows, then tanh and the classifier */
@@ -459,6 +513,7 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
         for (int64_t j = 0; j < H; j++) acc += tanhf(p[j] + m->pooler_b[j]) * m->cls_w[j];
         logits[b] = acc + m->cls_b[0];
     }
+    phase_end(ctx, CPU_PHASE_HEAD, &t0);
     return GOMPS_OK;
 }
 

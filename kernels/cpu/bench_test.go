@@ -83,3 +83,35 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAttention is the fast attention alone at the model's shape (12
+// heads of 32) over 32 rows of seq tokens: the dnnl_sgemm-per-head path (the
+// default) against our AVX-512 kernel (GOMPS_CPU_ATTENTION=avx512).
+func BenchmarkAttention(b *testing.B) {
+	const rows, heads, hd = 32, 12, 32
+	for _, seq := range []int{64, 128, 256} {
+		for _, impl := range []string{"avx512", "sgemm"} {
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("impl=%s/seq=%d/threads=%d", impl, seq, threads), func(b *testing.B) {
+					b.Setenv("GOMPS_CPU_ATTENTION", impl)
+					rng := newRNG(uint64(seq))
+					qkv := randSlice(rng, rows*seq*3*heads*hd, 1)
+					offsets := make([]int64, rows+1)
+					for i := range offsets {
+						offsets[i] = int64(i * seq)
+					}
+					out := make([]float32, rows*seq*heads*hd)
+					FastAttention(qkv, rows, offsets, heads, hd, false, seq, threads, out)
+					b.ResetTimer()
+					start := time.Now()
+					for i := 0; i < b.N; i++ {
+						FastAttention(qkv, rows, offsets, heads, hd, false, seq, threads, out)
+					}
+					sec := time.Since(start).Seconds()
+					flops := 4 * float64(rows) * float64(seq*seq) * float64(heads*hd)
+					b.ReportMetric(flops*float64(b.N)/sec/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}

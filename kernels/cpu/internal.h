@@ -131,8 +131,18 @@ typedef struct cpu_prim {
     dnnl_memory_t    src, wei, bias, dst, res, scratch;
 } cpu_prim;
 
+/* Phases timed when GOMPS_CPU_PROFILE=1 (read at context init); the totals
+ * go to stderr when the context is freed. */
+typedef enum cpu_phase {
+    CPU_PHASE_EMBED = 0, CPU_PHASE_QKV, CPU_PHASE_ATTENTION, CPU_PHASE_ATTN_OUT, CPU_PHASE_LAYERNORM,
+    CPU_PHASE_FFN_UP, CPU_PHASE_FFN_DOWN, CPU_PHASE_CONVERT, CPU_PHASE_HEAD, CPU_PHASES
+} cpu_phase;
+
 struct gomps_context {
     gomps_model_t *model;
+    int            profile;
+    double         phase_sec[CPU_PHASES];
+    int64_t        forwards;
     int32_t        n_threads;
     char           err[512];
     int64_t        rows_cap;   /* rows of hidden/qkv/ctx buffers             */
@@ -148,6 +158,7 @@ struct gomps_context {
     int64_t       *offsets;    /* [max_batch + 1] row starts in packed tokens  */
     float         *scores;     /* [n_threads, max_seq * max_seq] attention     */
     int32_t        scores_threads;
+    int            attention_avx512; /* GOMPS_CPU_ATTENTION=avx512               */
     dnnl_stream_t  stream;
     cpu_prim       prims[CPU_LINEAR_KINDS][CPU_ROW_BUCKETS];
     void          *scratchpad;
@@ -166,7 +177,9 @@ gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cp
 void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n);
 void cpu_prims_free(gomps_context_t *ctx);
 
-/* attention.c: fast attention over packed rows (see ops.h for the layout). */
+/* attention.c: fast attention over packed rows (see ops.h for the layout);
+ * it needs cpu_attention_work floats of ctx->scores per thread. */
+int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim);
 void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
                         const int64_t *offsets, int32_t heads, int32_t head_dim,
                         int cls_only, float *out);

@@ -18,7 +18,9 @@ static void op_attention_fast(const float *qkv, int32_t batch, const int64_t *of
     memset(&c, 0, sizeof c);
     c.model = &m;
     c.n_threads = threads;
-    c.scores = calloc((size_t)max_seq * max_seq * threads, sizeof(float));
+    c.scores = calloc((size_t)cpu_attention_work(max_seq, head_dim) * threads, sizeof(float));
+    const char *att = getenv("GOMPS_CPU_ATTENTION");
+    c.attention_avx512 = att && strcmp(att, "avx512") == 0;
     if (!c.scores) return;
     omp_set_num_threads(threads);
     cpu_attention_fast(&c, qkv, batch, offsets, heads, head_dim, cls_only, out);

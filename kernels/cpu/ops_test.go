@@ -258,8 +258,20 @@ func TestOpEmbeddings(t *testing.T) {
 }
 
 func TestOpAttention(t *testing.T) {
-	const heads, hd, batch = 3, 32, 3
-	const H = heads * hd
+	// The default is the sgemm path; GOMPS_CPU_ATTENTION=avx512 runs our own
+	// kernel for head_dim 32 (where the CPU has AVX-512) and falls back to
+	// sgemm for 24.
+	for _, hd := range []int{32, 24} {
+		for _, impl := range []string{"sgemm", "avx512"} {
+			t.Setenv("GOMPS_CPU_ATTENTION", impl)
+			testOpAttention(t, hd, impl)
+		}
+	}
+}
+
+func testOpAttention(t *testing.T, hd int, impl string) {
+	const heads, batch = 3, 3
+	H := heads * hd
 	for _, seq := range opShapes {
 		rng := newRNG(uint64(seq + 17))
 		qkv := randSlice(rng, batch*seq*3*H, 1)
@@ -278,17 +290,17 @@ func TestOpAttention(t *testing.T) {
 			wantPacked = append(wantPacked, o...)
 			wantCLS = append(wantCLS, o[:H]...)
 		}
-		t.Run(fmt.Sprintf("op=attention/impl=ref/seq=%d", seq), func(t *testing.T) {
+		t.Run(fmt.Sprintf("op=attention/impl=ref/d=%d/seq=%d", hd, seq), func(t *testing.T) {
 			buf, out := guarded(len(wantPadded))
 			RefAttention(qkv, batch, seq, heads, hd, lengths, out)
 			checkOut(t, buf, len(out), wantPadded)
 		})
-		t.Run(fmt.Sprintf("op=attention/impl=fast/seq=%d", seq), func(t *testing.T) {
+		t.Run(fmt.Sprintf("op=attention/impl=fast_%s/d=%d/seq=%d", impl, hd, seq), func(t *testing.T) {
 			buf, out := guarded(len(wantPacked))
 			FastAttention(packedQKV, batch, offsets, heads, hd, false, seq, 2, out)
 			checkOut(t, buf, len(out), wantPacked)
 		})
-		t.Run(fmt.Sprintf("op=attention/impl=fast_cls/seq=%d", seq), func(t *testing.T) {
+		t.Run(fmt.Sprintf("op=attention/impl=fast_%s_cls/d=%d/seq=%d", impl, hd, seq), func(t *testing.T) {
 			buf, out := guarded(len(wantCLS))
 			FastAttention(packedQKV, batch, offsets, heads, hd, true, seq, 2, out)
 			checkOut(t, buf, len(out), wantCLS)
