@@ -585,9 +585,9 @@ static NSUInteger pick_bucket(GompsModel *m, int32_t rem, int32_t seq) {
     return best;
 }
 
-gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,
-                                   const int32_t *type_ids, const int32_t *lengths, float *logits) {
-    if (ctx == NULL) return GOMPS_ERR_INVALID_ARG;
+/* The body of gomps_context_forward, inside its autorelease pool. */
+static gomps_status forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,
+                            const int32_t *type_ids, const int32_t *lengths, float *logits) {
     GompsSession *s = (__bridge GompsSession *)(void *)ctx;
     s->lastError[0] = 0;
     GompsModel *m = s.model;
@@ -612,21 +612,27 @@ gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t 
         }
     }
     gomps_status st = GOMPS_OK;
+    for (int32_t r0 = 0; r0 < batch && st == GOMPS_OK;) {
+        const NSUInteger bi = pick_bucket(m, batch - r0, seq);
+        if (bi == NSNotFound) return ctx_fail(s, GOMPS_ERR_INTERNAL, "metal: forward: no bucket covers seq %d", seq);
+        GompsBucket *b = m.buckets[bi];
+        const int32_t n = batch - r0 < b.batch ? batch - r0 : b.batch;
+        st = session_run(s, b, bi, n, seq, ids + (size_t)r0 * (size_t)seq, type_ids + (size_t)r0 * (size_t)seq,
+                         lengths + r0, logits + r0);
+        r0 += n;
+    }
+    return st;
+}
+
+gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,
+                                   const int32_t *type_ids, const int32_t *lengths, float *logits) {
+    if (ctx == NULL) return GOMPS_ERR_INVALID_ARG;
+    gomps_status st = GOMPS_OK;
     @autoreleasepool {
         @try {
-            for (int32_t r0 = 0; r0 < batch && st == GOMPS_OK;) {
-                const NSUInteger bi = pick_bucket(m, batch - r0, seq);
-                if (bi == NSNotFound) {
-                    st = ctx_fail(s, GOMPS_ERR_INTERNAL, "metal: forward: no bucket covers seq %d", seq);
-                    break;
-                }
-                GompsBucket *b = m.buckets[bi];
-                const int32_t n = batch - r0 < b.batch ? batch - r0 : b.batch;
-                st = session_run(s, b, bi, n, seq, ids + (size_t)r0 * (size_t)seq, type_ids + (size_t)r0 * (size_t)seq,
-                                 lengths + r0, logits + r0);
-                r0 += n;
-            }
+            st = forward(ctx, batch, seq, ids, type_ids, lengths, logits);
         } @catch (NSException *e) {
+            GompsSession *s = (__bridge GompsSession *)(void *)ctx;
             st = ctx_fail(s, GOMPS_ERR_DEVICE, "metal: forward: %s: %s", nsstr(e.name), nsstr(e.reason));
         }
     }
