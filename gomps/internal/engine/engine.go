@@ -225,6 +225,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxQueue <= 0 {
 		c.MaxQueue = 8192
 	}
+	if c.MaxQueue > 1<<28 {
+		return c, fmt.Errorf("engine: MaxQueue %d is above %d", c.MaxQueue, 1<<28)
+	}
 	if c.ClsID == 0 && c.SepID == 0 {
 		c.ClsID, c.SepID = 101, 102
 	}

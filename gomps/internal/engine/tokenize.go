@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -94,6 +95,10 @@ func (e *Engine) encode(r *request) (err error) {
 			r.truncated++
 		}
 		total += kq + kp + pairSpecials
+	}
+	if total > math.MaxInt32 {
+		r.reason = ReasonTooLong
+		return fmt.Errorf("%w: %d tokens in one call", ErrTooLong, total)
 	}
 	r.ids = make([]int32, 0, total)
 	r.types = make([]int32, 0, total)
