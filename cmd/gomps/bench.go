@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/gomps/gomps/gomps"
+	"github.com/gomps/gomps/gomps/benchreport"
+	"github.com/gomps/gomps/gomps/pairio"
+)
+
+func init() { register(newBenchCommand()) }
+
+// benchSyntheticRequests is how many distinct requests the built-in
+// synthetic workload holds (cycled).
+const benchSyntheticRequests = 256
+
+// The engine's fixed batcher timeout and default routing; the library has
+// no option to change them yet, so the flags accept only these values.
+const (
+	benchDefaultTimeout = 100 * time.Millisecond
+	benchDefaultRouting = "least-loaded"
+)
+
+// newBenchCommand builds the bench command; tests build fresh ones because
+// urfave/cli flags keep state between runs.
+func newBenchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "bench",
+		Usage:     "benchmark the reranker under closed-loop load and write the report",
+		UsageText: "gomps bench [--model M] [--workload FILE] [--batch-sizes 64] [--concurrency 32] [--duration 60s | --requests N] [--output report.md]",
+		Description: `Runs a sweep of (pairs per request, concurrency) configurations. In each, --concurrency
+callers run a closed loop: each sends its next request (one query with --batch-sizes
+passages) as soon as its last returns. A warm-up phase (--warmup or --warmup-requests)
+runs first and is reported on its own; the measured phase then runs for --duration, or
+until --requests requests are issued, and every request in flight is awaited.
+
+Requests come from --workload (a TSV or JSONL pairs file, for example
+../shared/data/trec-dl/rerank.dl19.bm25-top100.jsonl: one query per request with its own
+passages), or, without it, a built-in synthetic workload whose query and passage word
+counts follow the TREC DL distribution of shared/data/SOURCES.md.
+
+Writes the report (markdown, --output) in the layout of the original benchmark report,
+with every figure defined in it, a time series (JSON lines, --timeseries) and SVG plots
+(--plots-dir) linked from the report. Prints the summary table on stdout.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
+			&cli.StringFlag{Name: "workload", Usage: "pairs file (TSV or JSONL); empty = the built-in synthetic workload", EnvVars: []string{"GOMPS_WORKLOAD"}, TakesFile: true},
+			&cli.StringFlag{Name: "batch-sizes", Usage: "pairs per request, a comma-separated list", Value: "64", EnvVars: []string{"GOMPS_BATCH_SIZES"}},
+			&cli.StringFlag{Name: "concurrency", Usage: "closed-loop callers, a comma-separated list", Value: "32", EnvVars: []string{"GOMPS_CONCURRENCY"}},
+			&cli.DurationFlag{Name: "duration", Usage: "measured phase length of each configuration", Value: 60 * time.Second, EnvVars: []string{"GOMPS_DURATION"}},
+			&cli.IntFlag{Name: "requests", Usage: "measured requests per configuration (overrides --duration; 0 = use --duration)", EnvVars: []string{"GOMPS_REQUESTS"}},
+			&cli.DurationFlag{Name: "warmup", Usage: "warm-up length before each configuration (0 = none)", Value: 5 * time.Second, EnvVars: []string{"GOMPS_WARMUP"}},
+			&cli.IntFlag{Name: "warmup-requests", Usage: "warm-up requests (overrides --warmup; 0 = use --warmup)", EnvVars: []string{"GOMPS_WARMUP_REQUESTS"}},
+			&cli.DurationFlag{Name: "sample-interval", Usage: "time-series interval", Value: time.Second, EnvVars: []string{"GOMPS_SAMPLE_INTERVAL"}},
+			&cli.StringFlag{Name: "precision", Usage: "f32 (exact), bf16 (CPU, fast on AMX) or f16 (Metal)", Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
+			&cli.IntFlag{Name: "instances", Usage: "model instances running at once", Value: 1, EnvVars: []string{"GOMPS_INSTANCES"}},
+			&cli.IntFlag{Name: "threads", Usage: "native threads over all instances (0 = all CPUs)", EnvVars: []string{"GOMPS_THREADS"}},
+			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
+			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
+			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
+			&cli.DurationFlag{Name: "batch-timeout", Usage: "fixed batcher: longest a partial batch waits (only the engine's 100ms for now)", Value: benchDefaultTimeout, EnvVars: []string{"GOMPS_BATCH_TIMEOUT"}},
+			&cli.StringFlag{Name: "routing", Usage: "instance routing (only the engine's least-loaded for now)", Value: benchDefaultRouting, EnvVars: []string{"GOMPS_ROUTING"}},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report file (markdown)", Value: "report.md", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
+			&cli.StringFlag{Name: "timeseries", Usage: "time-series file, JSON lines (default: <output>-timeseries.jsonl; - = none)", EnvVars: []string{"GOMPS_TIMESERIES"}, TakesFile: true},
+			&cli.StringFlag{Name: "plots-dir", Usage: "directory for the SVG plots (default: <output>-plots; - = none)", EnvVars: []string{"GOMPS_PLOTS_DIR"}, TakesFile: true},
+			&cli.StringFlag{Name: "title", Usage: "report title (default: from the configuration)", EnvVars: []string{"GOMPS_TITLE"}},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the synthetic workload", Value: 1, EnvVars: []string{"GOMPS_SEED"}},
+		},
+		Action: benchAction,
+	}
+}
+
+// parseIntList parses "64" or "32,64".
+func parseIntList(flag, s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bench: --%s: %q is not a positive integer", flag, f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("bench: --%s is empty", flag)
+	}
+	return out, nil
+}
+
+// benchOptions turns the flags into library options.
+func benchOptions(c *cli.Context) ([]gomps.Option, error) {
+	if d := c.Duration("batch-timeout"); d != benchDefaultTimeout {
+		return nil, fmt.Errorf("bench: --batch-timeout %v: the library has no batch-timeout option yet (the engine's fixed batcher waits %v)", d, benchDefaultTimeout)
+	}
+	if r := c.String("routing"); r != benchDefaultRouting {
+		return nil, fmt.Errorf("bench: --routing %q: the library has no routing option yet (the engine routes %s)", r, benchDefaultRouting)
+	}
+	opts := []gomps.Option{
+		gomps.WithNotices(c.App.ErrWriter),
+		gomps.WithPrecision(c.String("precision")),
+		gomps.WithBatcher(c.String("batcher")),
+		gomps.WithInstances(c.Int("instances")),
+	}
+	for _, f := range []struct {
+		name string
+		opt  func(int) gomps.Option
+	}{{"threads", gomps.WithThreads}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
+		switch n := c.Int(f.name); {
+		case n < 0:
+			return nil, fmt.Errorf("bench: --%s %d is negative", f.name, n)
+		case n > 0:
+			opts = append(opts, f.opt(n))
+		}
+	}
+	return opts, nil
+}
+
+// benchPaths derives the time-series file and plots directory from --output.
+func benchPaths(c *cli.Context) (report, series, plots string) {
+	report = c.String("output")
+	base := strings.TrimSuffix(report, filepath.Ext(report))
+	series, plots = c.String("timeseries"), c.String("plots-dir")
+	if series == "" {
+		series = base + "-timeseries.jsonl"
+	}
+	if plots == "" {
+		plots = base + "-plots"
+	}
+	if series == "-" {
+		series = ""
+	}
+	if plots == "-" {
+		plots = ""
+	}
+	return report, series, plots
+}
+
+func benchAction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", c.Args().First())
+	}
+	sizes, err := parseIntList("batch-sizes", c.String("batch-sizes"))
+	if err != nil {
+		return err
+	}
+	concs, err := parseIntList("concurrency", c.String("concurrency"))
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{"requests", "warmup-requests"} {
+		if c.Int(f) < 0 {
+			return fmt.Errorf("bench: --%s %d is negative", f, c.Int(f))
+		}
+	}
+	if c.Int("requests") == 0 && c.Duration("duration") <= 0 {
+		return errors.New("bench: --duration must be positive when --requests is 0")
+	}
+	if c.Duration("warmup") < 0 || c.Duration("sample-interval") <= 0 {
+		return errors.New("bench: --warmup must not be negative and --sample-interval must be positive")
+	}
+	reportPath, seriesPath, plotsDir := benchPaths(c)
+	if reportPath == "" || reportPath == "-" {
+		return errors.New("bench: --output must name a file (the report links files beside it)")
+	}
+	opts, err := benchOptions(c)
+	if err != nil {
+		return err
+	}
+	// Workloads first: a bad file fails before the model loads.
+	workloads := map[int]*benchreport.Workload{}
+	for _, n := range sizes {
+		var wl *benchreport.Workload
+		if f := c.String("workload"); f != "" {
+			wl, err = benchreport.LoadWorkload(f, n)
+		} else {
+			wl, err = benchreport.Synthetic(n, benchSyntheticRequests, c.Uint64("seed"))
+		}
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		workloads[n] = wl
+	}
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	r, err := gomps.Open(ctx, c.String("model"), opts...)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	defer r.Close()
+	info := r.Info()
+
+	rep := &benchreport.Report{
+		Timestamp:    time.Now(),
+		Info:         info,
+		CPUModel:     cpuModel(),
+		BatchingLine: benchreport.BatchingLine(info, c.Duration("batch-timeout")),
+		Workload:     workloads[sizes[0]],
+		Title:        c.String("title"),
+	}
+	if rep.Title == "" {
+		rep.Title = fmt.Sprintf("%s Pool (%dx %s) + %s Batching", strings.ToUpper(info.Backend), info.Instances,
+			info.Backend, titleCase(info.Batcher))
+	}
+	rep.Subtitle = fmt.Sprintf("%d %s instance(s), %d native thread(s) each, %s routing, %s batching, %s precision",
+		info.Instances, info.Backend, max(1, info.Threads/max(1, info.Instances)), c.String("routing"), info.Batcher, info.Precision)
+
+	var next atomic.Int64
+	var series []benchreport.Point
+	var phases []*benchreport.Phase
+	for _, n := range sizes {
+		for _, conc := range concs {
+			cfg := benchreport.RunConfig{PairsPerRequest: n, Concurrency: conc, Duration: c.Duration("duration"),
+				Requests: c.Int("requests"), Warmup: c.Duration("warmup"), WarmupRequests: c.Int("warmup-requests"),
+				SampleEvery: c.Duration("sample-interval")}
+			fmt.Fprintf(c.App.ErrWriter, "bench: batch=%d conc=%d ...\n", n, conc)
+			res, err := benchreport.Run(ctx, r, workloads[n], cfg, &next)
+			if err != nil {
+				return fmt.Errorf("bench: batch=%d conc=%d: %w", n, conc, err)
+			}
+			run := benchreport.RunReport{Config: cfg, Measure: benchreport.Summarize(res.Measure, len(rep.Runs)+1)}
+			if res.Warmup != nil {
+				run.Warmup = benchreport.Summarize(res.Warmup, len(rep.Runs)+1)
+			}
+			series = append(series, run.Measure.Series...)
+			rep.Runs = append(rep.Runs, run)
+			phases = append(phases, res.Measure)
+		}
+	}
+
+	reportDir := filepath.Dir(reportPath)
+	rel := func(p string) string {
+		if r, err := filepath.Rel(reportDir, p); err == nil {
+			return filepath.ToSlash(r)
+		}
+		return p
+	}
+	if plotsDir != "" {
+		if err := os.MkdirAll(plotsDir, 0o755); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		for i := range rep.Runs {
+			run := &rep.Runs[i]
+			name := func(kind string) string { return filepath.Join(plotsDir, fmt.Sprintf("run%d-%s.svg", i+1, kind)) }
+			tag := fmt.Sprintf("run %d: batch=%d, conc=%d", i+1, run.Config.PairsPerRequest, run.Config.Concurrency)
+			lat, tp, hist := name("latency-over-time"), name("throughput-over-time"), name("latency-histogram")
+			if err := writeFileAtomic(lat, func(w *bufio.Writer) error {
+				return benchreport.WriteLatencyOverTime(w, "Latency over time ("+tag+")", run.Measure.Series)
+			}); err != nil {
+				return err
+			}
+			if err := writeFileAtomic(tp, func(w *bufio.Writer) error {
+				return benchreport.WriteThroughputOverTime(w, "Throughput over time ("+tag+")", run.Measure.Series)
+			}); err != nil {
+				return err
+			}
+			if err := writeFileAtomic(hist, func(w *bufio.Writer) error {
+				return benchreport.WriteHistogram(w, "Latency histogram ("+tag+")", "latency (ms)", benchreport.Latencies(phases[i]), 40)
+			}); err != nil {
+				return err
+			}
+			run.Plots = benchreport.Plots{LatencyOverTime: rel(lat), ThroughputOverTime: rel(tp), LatencyHistogram: rel(hist)}
+		}
+	}
+	if seriesPath != "" {
+		if err := writeFileAtomic(seriesPath, func(w *bufio.Writer) error { return benchreport.WriteTimeSeries(w, series) }); err != nil {
+			return err
+		}
+		rep.TimeSeries = rel(seriesPath)
+	}
+	if err := writeFileAtomic(reportPath, func(w *bufio.Writer) error { return benchreport.WriteReport(w, rep) }); err != nil {
+		return err
+	}
+
+	out := c.App.Writer
+	fmt.Fprintln(out, "| Batch | Conc | Pairs | Time(s) | Lat Avg | Lat P95 | Lat P99 | TP Avg | TP P95 | Unexplained |")
+	for _, run := range rep.Runs {
+		m := run.Measure
+		fmt.Fprintf(out, "| %d | %d | %d | %.2f | %.1fms | %.1fms | %.1fms | %.1f | %.1f | %.1f%% |\n", run.Config.PairsPerRequest,
+			run.Config.Concurrency, m.Pairs, m.Wall, m.Latency.Mean, m.Latency.P95, m.Latency.P99, m.TPOverall,
+			m.TPPerRequest.P95, 100*m.UnexplainedShare)
+	}
+	fmt.Fprintf(out, "report: %s\n", reportPath)
+	for _, run := range rep.Runs {
+		if run.Measure.UnexplainedShare > benchreport.MaxUnexplainedShare {
+			return fmt.Errorf("bench: batch=%d conc=%d: %.1f%% of the mean latency is unexplained by the library's timings (limit %.0f%%); the report says so",
+				run.Config.PairsPerRequest, run.Config.Concurrency, 100*run.Measure.UnexplainedShare, 100*benchreport.MaxUnexplainedShare)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes path through a temporary file renamed into place.
+func writeFileAtomic(path string, fill func(*bufio.Writer) error) error {
+	f, err := pairio.CreateAtomic(path)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	if err := fill(w); err != nil {
+		f.Abort()
+		return fmt.Errorf("bench: %s: %w", path, err)
+	}
+	if err := w.Flush(); err != nil {
+		f.Abort()
+		return fmt.Errorf("bench: %s: %w", path, err)
+	}
+	if err := f.Commit(); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}
+
+func titleCase(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// cpuModel is the first "model name" of /proc/cpuinfo ("" elsewhere).
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
