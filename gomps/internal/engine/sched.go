@@ -28,7 +28,7 @@ type job struct {
 	start, end time.Time
 	err        error
 	panicked   bool
-	dead       bool // the slot's instance could not be replaced
+	dead       error // the slot's instance could not be replaced: why
 }
 
 type slotState struct {
@@ -579,10 +579,10 @@ func (s *scheduler) complete(j *job) {
 	st := &s.slots[j.slot]
 	st.load -= padded
 	st.running = nil
-	dead := j.dead
+	dead, slot := j.dead, j.slot
 	s.recycle(j)
-	if dead {
-		s.killSlot(st)
+	if dead != nil {
+		s.killSlot(st, slot, dead)
 	} else {
 		for len(st.pending) > 0 {
 			next := st.pending[0]
@@ -604,9 +604,9 @@ func (s *scheduler) complete(j *job) {
 
 // killSlot retires a slot whose instance could not be replaced: its pending
 // batches fail, and if no slot is left every queued call fails.
-func (s *scheduler) killSlot(st *slotState) {
+func (s *scheduler) killSlot(st *slotState, slot int, cause error) {
 	st.dead = true
-	err := fmt.Errorf("%w: instance lost and could not be rebuilt", ErrBackend)
+	err := fmt.Errorf("%w: instance %d lost and could not be rebuilt: %w", ErrBackend, slot, cause)
 	for _, j := range st.pending {
 		for _, ref := range j.refs {
 			r := ref.r

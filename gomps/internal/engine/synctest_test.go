@@ -488,3 +488,41 @@ func TestDeepQueueCompaction(t *testing.T) {
 		})
 	}
 }
+
+// A slot whose instance panics and cannot be rebuilt is retired: batches
+// waiting at it fail, the other slot keeps serving.
+func TestDeadSlotRetired(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		fb := newFakeBackend()
+		fb.cost = func(*Batch) time.Duration { return 10 * time.Millisecond }
+		fb.panicID = 666
+		fb.buildErrAt = 3 // builds 1 and 2 are the two slots; the rebuild fails
+		e, err := New(Config{Mode: ModeFixed, Routing: RouteRoundRobin, Instances: 2, Threads: 2, MaxBatch: 1},
+			&fakeEncoder{}, fb.factory)
+		require.NoError(t, err)
+		defer e.Close()
+		ctx := context.Background()
+		a := goScore(e, ctx, "1", []string{"666"}) // slot 0, panics
+		synctest.Wait()
+		c := goScore(e, ctx, "1", []string{"10", "11", "12"}) // slot 1, slot 0 (waits), slot 1
+		synctest.Wait()
+		assert.ErrorIs(t, (<-a).err, ErrBackend)
+		rc := <-c
+		assert.ErrorIs(t, rc.err, ErrBackend)
+		assert.ErrorContains(t, rc.err, "instance 0 lost and could not be rebuilt")
+		assert.ErrorContains(t, rc.err, "build 3 refused")
+		res, err := e.Score(ctx, "1", []string{"20", "21"})
+		require.NoError(t, err, "the live slot serves")
+		assert.Equal(t, want(t, e.Config(), "1", "21"), res.Scores[1])
+		for _, f := range fb.log() {
+			if f.tags[0] >= 20 {
+				assert.Equal(t, 1, f.slot, "nothing routed to the dead slot")
+			}
+		}
+		assert.Zero(t, fb.sawID(11), "the batch waiting at the dead slot never ran")
+		s := e.Stats()
+		assert.Equal(t, uint64(1), s.Panics)
+		assert.Zero(t, s.QueueSize)
+	})
+}

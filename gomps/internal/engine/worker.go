@@ -109,8 +109,7 @@ func (w *worker) run(j *job) bool {
 			w.close()
 			inst, berr := e.buildInstance(w.slot)
 			if berr != nil {
-				j.dead = true
-				e.addCloseErr(berr)
+				j.dead = berr
 				e.sched.done <- j
 				return false
 			}
