@@ -190,6 +190,13 @@ func TestCutSorted(t *testing.T) {
 	assert.Empty(t, cutSorted(nil, nil, 64, 8192, 0, &dp))
 }
 
+func TestEvenCuts(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, []int{32, 32}, evenCuts(nil, 64, 2))
+	assert.Equal(t, []int{2, 2, 3}, evenCuts(nil, 7, 3))
+	assert.Equal(t, []int{1}, evenCuts(nil, 1, 1))
+}
+
 func TestBudgetFIFO(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {

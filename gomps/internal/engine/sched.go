@@ -389,6 +389,13 @@ func (s *scheduler) planWindow() {
 		return cmp.Compare(a.pos, b.pos)
 	})
 	s.cuts = cutSorted(s.cuts, s.win, s.cfg.MaxBatch, s.cfg.TokenBudget, s.cfg.TokenBudget/8, &s.dp)
+	// Fewer batches than idle instances (light load): spread the window
+	// over them in equal consecutive slices, so no instance idles while
+	// this window's pairs wait. Under load one instance is idle at a time
+	// and this never applies.
+	if idle := s.idleSlots(); len(s.cuts) < idle && len(s.win) > len(s.cuts) {
+		s.cuts = evenCuts(s.cuts[:0], len(s.win), min(idle, len(s.win)))
+	}
 	k := 0
 	for _, rows := range s.cuts {
 		s.stamp++
@@ -439,6 +446,25 @@ func cutSorted(cuts []int, win []winEntry, maxBatch, budget, overhead int, dp *[
 }
 
 type dpCell struct{ cost, rows int }
+
+// evenCuts splits n rows into k consecutive batches of sizes differing by
+// at most one, appended to cuts.
+func evenCuts(cuts []int, n, k int) []int {
+	for i := range k {
+		cuts = append(cuts, (n*(i+1))/k-(n*i)/k)
+	}
+	return cuts
+}
+
+func (s *scheduler) idleSlots() int {
+	n := 0
+	for i := range s.slots {
+		if s.slots[i].idle() {
+			n++
+		}
+	}
+	return n
+}
 
 // nextPlanned pops the next planned batch, without the pairs of calls that
 // were cancelled or failed since it was cut; nil when the plan is empty.

@@ -177,6 +177,29 @@ func TestAdaptiveTwoInstancesBothBusy(t *testing.T) {
 	})
 }
 
+// Light load: one call, two idle instances. Its window is spread over both
+// instead of one batch leaving an instance idle.
+func TestAdaptiveSpreadsOverIdleInstances(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		fb := newFakeBackend()
+		fb.cost = func(b *Batch) time.Duration { return time.Duration(b.Rows) * time.Millisecond }
+		e, err := New(Config{Instances: 2, Threads: 2}, &fakeEncoder{}, fb.factory)
+		require.NoError(t, err)
+		defer e.Close()
+		t0 := time.Now()
+		res, err := e.Score(context.Background(), "1", padded(100, 64, 20))
+		require.NoError(t, err)
+		log := fb.log()
+		require.Len(t, log, 2)
+		assert.Equal(t, []int{32, 32}, []int{log[0].rows, log[1].rows})
+		assert.Equal(t, t0, log[0].start)
+		assert.Equal(t, t0, log[1].start)
+		assert.NotEqual(t, log[0].slot, log[1].slot)
+		assert.Equal(t, 32*time.Millisecond, res.Timings.Inference, "half the time of one 64-row batch")
+	})
+}
+
 func TestRouting(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
