@@ -67,7 +67,9 @@
 //     tokens plus a per-batch overhead of TokenBudget/8 tokens (so a few
 //     long pairs get a batch of their own instead of padding a full batch of
 //     short ones). The window's batches are sent one by one as instances free;
-//     the next window is cut when they are gone. Pairs of different requests
+//     the next window is cut when they are gone. When a window yields fewer
+//     batches than there are idle instances (light load), it is split into
+//     equal slices across them instead. Pairs of different requests
 //     and queries share batches; a large request is split across batches and
 //     its scores merged back in order. Every pair waits behind at most the
 //     pairs queued before it plus its own window, and the calls of a window
