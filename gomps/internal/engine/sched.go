@@ -27,7 +27,6 @@ type job struct {
 	// set by the worker
 	start, end time.Time
 	err        error
-	panicked   bool
 	dead       error // the slot's instance could not be replaced: why
 }
 

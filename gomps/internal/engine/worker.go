@@ -104,7 +104,6 @@ func (w *worker) run(j *job) bool {
 	} else {
 		j.err = err
 		if _, ok := err.(*panicError); ok {
-			j.panicked = true
 			// The context may be corrupt: discard it and build a new one.
 			w.close()
 			inst, berr := e.buildInstance(w.slot)
