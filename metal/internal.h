@@ -13,6 +13,7 @@
 #include <pthread.h>
 
 #include "gomps-args.h"
+#include "gomps-half.h"
 #include "gomps-metal.h"
 #include "gomps-wfile.h"
 #include "gomps.h"
@@ -83,9 +84,6 @@ gomps_status gomps_buckets_resolve(const char *spec, int32_t max_batch, int32_t 
 id<MTLLibrary> gomps_metal_library(id<MTLDevice> dev, char *err, size_t errlen);
 id<MTLComputePipelineState> gomps_metal_pipeline(id<MTLDevice> dev, const char *name, char *err, size_t errlen);
 
-/* fp16 <-> fp32 by bits (round to nearest even), for weight conversion. */
-uint16_t gomps_f32_to_f16(float f);
-float gomps_f16_to_f32(uint16_t h);
 
 double gomps_now_ms(void);
 

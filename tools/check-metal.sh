@@ -15,7 +15,8 @@
 #       ThreadSanitizer and AddressSanitizer builds); two mutation checks (the
 #       kernels without their reuse barrier must fail under TSan, without
 #       their bounds check under ASan); the Metal backend's weight-file
-#       reader (plain C) against valid and corrupted files under ASan+UBSan.
+#       reader (plain C) against valid and corrupted files under ASan+UBSan;
+#       its fp16 conversion against the compiler's _Float16.
 #
 # Exit status: 0 when nothing failed (skips are not failures).
 set -uo pipefail
@@ -168,6 +169,14 @@ part_b() {
         }
         check "(b) weight-file reader (ASan+UBSan)" "$b/wfile.log" run_wfile
         grep -E 'PASS|FAIL' "$b/wfile.log" | sed 's/^/    /'
+    fi
+    if [ -f "$SHIM/half-test.c" ]; then
+        run_half() {
+            gcc -std=gnu11 -O2 -Wall -Wextra -Werror -Imetal "$SHIM/half-test.c" metal/gomps-half.c -o "$b/half" -lm &&
+                "$b/half"
+        }
+        check "(b) fp16 conversion vs _Float16" "$b/half.log" run_half
+        grep -E 'conversions' "$b/half.log" | sed 's/^/    /'
     fi
 }
 
