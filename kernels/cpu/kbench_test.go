@@ -1,0 +1,74 @@
+package cpu
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestKernelBenchTiny runs every kernel at tiny shapes and checks that each
+// reports a positive, finite rate against positive peaks.
+func TestKernelBenchTiny(t *testing.T) {
+	for _, prec := range []struct {
+		name string
+		p    int
+	}{{"f32", PrecisionF32}, {"bf16", PrecisionBF16}} {
+		t.Run("precision="+prec.name, func(t *testing.T) {
+			cfg := KernelBenchConfig{Shape: KernelShape{Hidden: 32, Heads: 2, Intermediate: 64, Vocab: 100},
+				Batch: 3, Seqs: []int{8, 17}, Threads: 2, Precision: prec.p, MinTime: time.Millisecond, MinReps: 3, Seed: 7}
+			kb, err := RunKernelBench(cfg)
+			var e *Error
+			if prec.p == PrecisionBF16 && errors.As(err, &e) && e.Code == StatusUnsupported {
+				t.Skipf("bf16 unsupported on this CPU: %v", err)
+			}
+			require.NoError(t, err)
+			assert.Greater(t, kb.Peaks.FMA, 0.0, "FMA peak")
+			assert.NotEmpty(t, kb.Peaks.FMAISA)
+			assert.Greater(t, kb.Peaks.Matmul, 0.0, "matmul peak")
+			assert.Greater(t, kb.Peaks.Copy, 0.0, "copy peak")
+			want := len(kernelOrder) - 1
+			if prec.p == PrecisionBF16 {
+				want++
+			}
+			require.Len(t, kb.Results, want*len(cfg.Seqs), "every kernel at every length")
+			seen := map[string]bool{}
+			for _, r := range kb.Results {
+				name := fmt.Sprintf("%s/L=%02d", r.Name, r.Seq)
+				assert.False(t, seen[name], "%s once", name)
+				seen[name] = true
+				assert.Greater(t, r.Best, time.Duration(0), name)
+				assert.GreaterOrEqual(t, r.Median, r.Best, name)
+				assert.GreaterOrEqual(t, r.Reps, 3, name)
+				assert.True(t, r.Rate > 0 && !math.IsInf(r.Rate, 0), "%s rate %v", name, r.Rate)
+				assert.True(t, r.PeakFrac > 0 && !math.IsInf(r.PeakFrac, 0), "%s peak fraction %v", name, r.PeakFrac)
+				assert.True(t, (r.FLOPs > 0) != (r.Bytes > 0), "%s has one kind of work", name)
+			}
+			for _, n := range []string{"embeddings", "qkv", "attention", "softmax", "attn_out", "layernorm", "ffn_up", "gelu", "ffn_down", "pooler"} {
+				assert.True(t, seen[n+"/L=08"] && seen[n+"/L=17"], "kernel %s measured", n)
+			}
+			d, pps := kb.ForwardEstimate(8, 2)
+			assert.Greater(t, d, time.Duration(0))
+			assert.Greater(t, pps, 0.0)
+		})
+	}
+}
+
+func TestKernelBenchErrors(t *testing.T) {
+	for name, cfg := range map[string]KernelBenchConfig{
+		"heads":     {Shape: KernelShape{Hidden: 30, Heads: 4, Intermediate: 8, Vocab: 10}, Batch: 1, Seqs: []int{4}},
+		"batch":     {Shape: MiniLMShape, Batch: 0, Seqs: []int{4}},
+		"seqs":      {Shape: MiniLMShape, Batch: 1},
+		"precision": {Shape: MiniLMShape, Batch: 1, Seqs: []int{4}, Precision: 7},
+	} {
+		t.Run("bad="+name, func(t *testing.T) {
+			_, err := RunKernelBench(cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "kbench: ")
+		})
+	}
+}
