@@ -423,11 +423,32 @@ static gomps_status forward_plain(gomps_context_t *ctx, int32_t batch, int32_t s
     return GOMPS_OK;
 }
 
+/* Row-wise ops over the context's threads, in blocks of 16 rows. */
+static void layernorm_par(const gomps_context_t *ctx, const float *x, const float *gamma,
+                          const float *beta, int64_t rows, float *y) {
+    const int64_t H = ctx->model->file.hidden_size;
+    const float eps = ctx->model->eps;
+#pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (rows > 16)
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        int64_t n = rows - r0 < 16 ? rows - r0 : 16;
+        cpu_layernorm_fast(x + r0 * H, NULL, gamma, beta, eps, n, H, y + r0 * H);
+    }
+}
+
+static void to_bf16_par(const gomps_context_t *ctx, const float *x, int64_t rows, int64_t cols,
+                        uint16_t *y) {
+#pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (rows > 16)
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        int64_t n = rows - r0 < 16 ? rows - r0 : 16;
+        cpu_f32_to_bf16(x + r0 * cols, y + r0 * cols, n * cols);
+    }
+}
+
 /* x as the input of lin: itself, or rounded to bf16 into ctx->act16. */
 static const void *linear_input(gomps_context_t *ctx, const cpu_linear *lin, const float *x,
                                 int64_t rows, double *t0) {
     if (!lin->bf16) return x;
-    cpu_f32_to_bf16(x, ctx->act16, rows * lin->n_in);
+    to_bf16_par(ctx, x, rows, lin->n_in, ctx->act16);
     phase_end(ctx, CPU_PHASE_CONVERT, t0);
     return ctx->act16;
 }
@@ -448,7 +469,7 @@ static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, c
                                  linear_input(ctx, lo, attn + c * H, n, t0), n, h, ctx->tmp)))
             return st;
         phase_end(ctx, CPU_PHASE_ATTN_OUT, t0);
-        cpu_layernorm_fast(ctx->tmp, NULL, ly->attn_ln_gamma, ly->attn_ln_beta, m->eps, n, H, h);
+        layernorm_par(ctx, ctx->tmp, ly->attn_ln_gamma, ly->attn_ln_beta, n, h);
         phase_end(ctx, CPU_PHASE_LAYERNORM, t0);
         if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_UP, lu, linear_input(ctx, lu, h, n, t0), n,
                                  NULL, ctx->inter)))
@@ -458,7 +479,7 @@ static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, c
                                  h, ctx->tmp)))
             return st;
         phase_end(ctx, CPU_PHASE_FFN_DOWN, t0);
-        cpu_layernorm_fast(ctx->tmp, NULL, ly->ffn_ln_gamma, ly->ffn_ln_beta, m->eps, n, H, h);
+        layernorm_par(ctx, ctx->tmp, ly->ffn_ln_gamma, ly->ffn_ln_beta, n, h);
         phase_end(ctx, CPU_PHASE_LAYERNORM, t0);
     }
     return GOMPS_OK;
