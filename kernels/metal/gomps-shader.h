@@ -28,8 +28,10 @@ using namespace metal;
 #ifdef GOMPS_MSL_SHIM
 #define GOMPS_KERNEL(op, dtype, T) template void op<T>(GOMPS_PARAMS_##op(T));
 #else
+#define GOMPS_STR_(x) #x
+#define GOMPS_STR(x) GOMPS_STR_(x)
 #define GOMPS_KERNEL(op, dtype, T) \
-    template [[host_name(#op "_" #dtype)]] [[kernel]] void op<T>(GOMPS_PARAMS_##op(T));
+    template [[host_name(GOMPS_STR(op##_##dtype))]] [[kernel]] void op<T>(GOMPS_PARAMS_##op(T));
 #endif
 
 #define GOMPS_ROW_SIMDGROUPS (GOMPS_ROW_THREADS / GOMPS_SIMD_WIDTH)
