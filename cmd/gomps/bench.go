@@ -82,7 +82,7 @@ with every figure defined in it, a time series (JSON lines, --timeseries) and SV
 	}
 }
 
-// parseIntList parses "64" or "32,64".
+// parseIntList parses "64" or "32,64" (errors name the flag, not the command).
 func parseIntList(flag, s string) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
@@ -92,12 +92,12 @@ func parseIntList(flag, s string) ([]int, error) {
 		}
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("bench: --%s: %q is not a positive integer", flag, f)
+			return nil, fmt.Errorf("--%s: %q is not a positive integer", flag, f)
 		}
 		out = append(out, n)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("bench: --%s is empty", flag)
+		return nil, fmt.Errorf("--%s is empty", flag)
 	}
 	return out, nil
 }
@@ -156,11 +156,11 @@ func benchAction(c *cli.Context) error {
 	}
 	sizes, err := parseIntList("batch-sizes", c.String("batch-sizes"))
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: %w", err)
 	}
 	concs, err := parseIntList("concurrency", c.String("concurrency"))
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: %w", err)
 	}
 	for _, f := range []string{"requests", "warmup-requests"} {
 		if c.Int(f) < 0 {
