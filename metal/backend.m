@@ -182,8 +182,11 @@ static gomps_status compile_buckets(GompsModel *m) {
     cd.optimizationLevel = MPSGraphOptimizationLevel0;
     cd.waitForCompilationCompletion = YES;
 
+    /* feed only weights the graph uses: with the embed kernel, the
+     * embedding tables and their LayerNorm are read by the kernel alone */
     NSMutableDictionary<MPSGraphTensor *, MPSGraphShapedType *> *weightTypes = [NSMutableDictionary dictionary];
-    for (uint32_t i = 0; i < m->file.n_tensors; i++) {
+    const uint32_t first = (m->kernels & GOMPS_METAL_KERNEL_EMBED) ? GOMPS_WT_LAYER0 : 0;
+    for (uint32_t i = first; i < m->file.n_tensors; i++) {
         weightTypes[m.weightTensors[i]] = [[MPSGraphShapedType alloc] initWithShape:tensor_shape(&m->file.tensors[i])
                                                                            dataType:m->dtype];
     }
