@@ -23,7 +23,9 @@ func TestBF16Forward(t *testing.T) {
 	path := tm.write(t, t.TempDir())
 	t.Setenv("GOMPS_CPU_PLAIN", "")
 	m, err := OpenModel(path, PrecisionBF16, 8, 64)
-	if statusOf(err) == StatusUnsupported && os.Getenv("CI") != "true" {
+	// no AMX: skip, unless under CI=true on an uncapped oneDNN (the reference
+	// machine has AMX; CI's AVX2 run caps it on purpose)
+	if statusOf(err) == StatusUnsupported && (os.Getenv("CI") != "true" || os.Getenv("ONEDNN_MAX_CPU_ISA") != "") {
 		t.Skipf("no AMX here: %v", err)
 	}
 	require.NoError(t, err)
