@@ -1,0 +1,440 @@
+//go:build cgo
+
+package gomps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/gomps/internal/engine"
+	"github.com/gomps/gomps/gomps/pairio"
+)
+
+// The original workload: 32 closed-loop callers, each sending one query
+// with 64 passages, waiting for the scores and sending the next.
+const (
+	workloadCallers  = 32
+	workloadPairsPer = 64
+)
+
+// dl19Request is one Score call of the workload.
+type dl19Request struct {
+	query    string
+	passages []string
+}
+
+// loadDL19 reads the DL19 BM25 top-100 pairs with pairio and forms the
+// workload's requests: per query, its 100 passages in file order as two
+// requests of 64 (the second wrapping around to the query's first
+// passages), so every one of the 4,300 pairs is sent at least once and every
+// request has one query and 64 passages. n bounds the requests returned
+// (0 = all 86).
+func loadDL19(tb testing.TB, n int) []dl19Request {
+	tb.Helper()
+	path := filepath.Join(sharedDir(tb), "data", "trec-dl", "rerank.dl19.bm25-top100.jsonl")
+	rc, err := pairio.Open(path, pairio.FormatJSONL, pairio.Options{})
+	require.NoError(tb, err)
+	defer rc.Close()
+	g := pairio.Groups(rc)
+	var reqs []dl19Request
+	for {
+		items, err := g.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(tb, err)
+		for start := 0; start < len(items); start += workloadPairsPer {
+			r := dl19Request{query: items[0].Query, passages: make([]string, workloadPairsPer)}
+			for k := range r.passages {
+				r.passages[k] = items[(start+k)%len(items)].Passage
+			}
+			reqs = append(reqs, r)
+		}
+	}
+	require.NotEmpty(tb, reqs, "dl19: no pairs in %s", path)
+	if n > 0 && n < len(reqs) {
+		reqs = reqs[:n]
+	}
+	return reqs
+}
+
+// benchRequests is how many requests one pass of the benchmark sends:
+// GOMPS_BENCH_PAIRS=full (or all) sends every DL19 request (86 x 64 = 5,504
+// pairs, the 4,300 distinct ones plus each query's wrap-around), a number N
+// sends ceil(N/64) requests; the default, 3,072 pairs, is 48 requests: the
+// 32 callers' first requests (the ramp, left out of the latency figures)
+// and 16 measured in steady state.
+func benchRequests(tb testing.TB) int {
+	v := os.Getenv("GOMPS_BENCH_PAIRS")
+	switch v {
+	case "":
+		return 3072 / workloadPairsPer
+	case "full", "all":
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(tb, err, "GOMPS_BENCH_PAIRS=%q: want a number of pairs or full", v)
+	require.Greater(tb, n, 0, "GOMPS_BENCH_PAIRS")
+	return (n + workloadPairsPer - 1) / workloadPairsPer
+}
+
+// benchThreads is the thread budget over all instances: GOMPS_BENCH_THREADS,
+// else runtime.NumCPU().
+func benchThreads(tb testing.TB) int {
+	if v := os.Getenv("GOMPS_BENCH_THREADS"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(tb, err, "GOMPS_BENCH_THREADS")
+		return n
+	}
+	return runtime.NumCPU()
+}
+
+// rawResult is one raw pass: the pairs forwarded back to back.
+type rawResult struct {
+	elapsed      time.Duration
+	cpu          time.Duration // process CPU time (user + system) over the pass
+	pairs        int
+	batches      int
+	realTokens   int
+	paddedTokens int
+}
+
+func (r rawResult) pairsPerSec() float64 { return float64(r.pairs) / r.elapsed.Seconds() }
+func (r rawResult) waste() float64       { return 1 - float64(r.realTokens)/float64(r.paddedTokens) }
+
+// rawForward is the baseline engine overhead is judged against: the
+// workload's pairs tokenized and assembled beforehand (not timed), sorted by
+// length over the whole workload and cut by the engine's default token
+// budget and max batch (engine.PlanBatches), then forwarded back to back by
+// one goroutine per instance, each locked to its OS thread with its own
+// context of perInstance threads over r's model, taking the next batch from
+// a shared counter. Filling the padded batch is timed (the engine's workers
+// do it too). Each context forwards one batch before the clock starts.
+func rawForward(tb testing.TB, r *Reranker, reqs []dl19Request) rawResult {
+	tb.Helper()
+	cfg := r.eng.Config()
+	instances, perInstance := r.info.Instances, r.info.Threads/r.info.Instances
+	var ids, types [][]int32
+	for _, q := range reqs {
+		qids, err := r.tok.encode(q.query)
+		require.NoError(tb, err)
+		for _, p := range q.passages {
+			pids, err := r.tok.encode(p)
+			require.NoError(tb, err)
+			i, t, _ := engine.AssemblePair(qids, pids, cfg.MaxSeq, cfg.ClsID, cfg.SepID)
+			ids, types = append(ids, i), append(types, t)
+		}
+	}
+	lengths := make([]int, len(ids))
+	for i := range ids {
+		lengths[i] = len(ids[i])
+	}
+	plan := engine.PlanBatches(lengths, cfg.MaxBatch, cfg.TokenBudget)
+	res := rawResult{pairs: len(ids), batches: len(plan)}
+	for _, rows := range plan {
+		longest := 0
+		for _, p := range rows {
+			res.realTokens += lengths[p]
+			longest = max(longest, lengths[p])
+		}
+		res.paddedTokens += len(rows) * longest
+	}
+
+	var (
+		next    atomic.Int64
+		ready   sync.WaitGroup
+		done    sync.WaitGroup
+		start   = make(chan struct{})
+		errMu   sync.Mutex
+		firstEr error
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		if firstEr == nil {
+			firstEr = err
+		}
+		errMu.Unlock()
+	}
+	ready.Add(instances)
+	done.Add(instances)
+	for range instances {
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			c, err := r.res.model.newContext(perInstance)
+			if err == nil {
+				err = c.setThreads(perInstance)
+			}
+			var b engine.Batch
+			logits := make([]float32, cfg.MaxBatch)
+			if err == nil { // warm-up: a mid-length batch
+				b.Fill(ids, types, plan[len(plan)/2])
+				err = c.forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits)
+			}
+			ready.Done()
+			<-start
+			if c != nil {
+				defer c.free()
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(plan) {
+					return
+				}
+				b.Fill(ids, types, plan[k])
+				if err := c.forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits); err != nil {
+					fail(err)
+					return
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	c0 := processCPU(tb)
+	t0 := time.Now()
+	close(start)
+	done.Wait()
+	res.elapsed = time.Since(t0)
+	res.cpu = processCPU(tb) - c0
+	require.NoError(tb, firstEr, "raw forward")
+	return res
+}
+
+// engineResult is one closed-loop pass through Score.
+type engineResult struct {
+	elapsed time.Duration
+	cpu     time.Duration // process CPU time (user + system) over the pass
+	pairs   int
+	lat     []time.Duration // steady-state requests only, sorted
+	stats   Stats           // the pass's delta of the counters used below
+}
+
+func (e engineResult) pairsPerSec() float64 { return float64(e.pairs) / e.elapsed.Seconds() }
+
+func (e engineResult) quantileMs(q float64) float64 {
+	if len(e.lat) == 0 {
+		return 0
+	}
+	k := min(max(int(q*float64(len(e.lat))+0.999999999)-1, 0), len(e.lat)-1) // nearest rank
+	return float64(e.lat[k]) / 1e6
+}
+
+// closedLoop sends reqs through r.Score from workloadCallers goroutines,
+// each sending the next unsent request as soon as its previous one returns.
+// Latency is each call's own clock; the first workloadCallers requests (all
+// sent at once at the start, so their latencies ramp from one batch to the
+// whole queue) are left out of the latency figures. Throughput is all pairs
+// over the whole pass, as for raw.
+func closedLoop(tb testing.TB, r *Reranker, reqs []dl19Request) engineResult {
+	tb.Helper()
+	ctx := context.Background()
+	before := r.Stats()
+	lat := make([]time.Duration, len(reqs))
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errMu   sync.Mutex
+		firstEr error
+	)
+	c0 := processCPU(tb)
+	t0 := time.Now()
+	for range workloadCallers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(reqs) {
+					return
+				}
+				s := time.Now()
+				_, err := r.Score(ctx, reqs[i].query, reqs[i].passages)
+				lat[i] = time.Since(s)
+				if err != nil {
+					errMu.Lock()
+					if firstEr == nil {
+						firstEr = err
+					}
+					errMu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	cpu := processCPU(tb) - c0
+	require.NoError(tb, firstEr, "engine pass")
+	after := r.Stats()
+	res := engineResult{elapsed: el, cpu: cpu, stats: Stats{
+		Batches:      after.Batches - before.Batches,
+		Rows:         after.Rows - before.Rows,
+		MixedBatches: after.MixedBatches - before.MixedBatches,
+		RealTokens:   after.RealTokens - before.RealTokens,
+		PaddedTokens: after.PaddedTokens - before.PaddedTokens,
+	}}
+	for _, q := range reqs {
+		res.pairs += len(q.passages)
+	}
+	if len(reqs) > workloadCallers {
+		res.lat = slices.Clone(lat[workloadCallers:])
+	} else {
+		res.lat = slices.Clone(lat) // no steady state: every request is in the ramp
+	}
+	slices.Sort(res.lat)
+	return res
+}
+
+// processCPU is this process's CPU time so far, user plus system, every
+// thread (OpenMP's included), from getrusage.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuMsPerPair is CPU milliseconds per pair: unlike pairs/s it does not
+// move when other processes take cores from the benchmark.
+func cpuMsPerPair(cpu time.Duration, pairs int) float64 { return float64(cpu) / 1e6 / float64(pairs) }
+
+var (
+	rawMu    sync.Mutex
+	rawCache = map[string]rawResult{} // "instances=N/threads=T/requests=R" -> last raw pass
+)
+
+// BenchmarkEngineDL19 runs the original workload (32 closed-loop callers x
+// 64 pairs) on real DL19 BM25 pairs through Reranker.Score with the
+// real-shape test model, for mode=fixed|adaptive x instances=1|2 over one
+// thread budget (GOMPS_BENCH_THREADS, default NumCPU), beside the raw
+// forward throughput of the same pairs with the same instance and thread
+// counts (rawForward). One iteration is one pass over the workload
+// (GOMPS_BENCH_PAIRS, see benchRequests); run with -benchtime 1x.
+//
+// Metrics: pairs/s; p50/p95/p99/max latency in ms over the steady-state
+// requests; waste (padding: 1 - real/padded tokens); overhead-% =
+// 100 x (1 - engine pairs/s / raw pairs/s), raw measured in the same
+// process just before the engine sub-benchmarks of its instance count;
+// p99/p50 and max/p99 (targets: overhead <= 10%, p99/p50 <= 1.3,
+// max/p99 <= 2).
+func BenchmarkEngineDL19(b *testing.B) {
+	model := testModelPath(b)
+	reqs := loadDL19(b, benchRequests(b))
+	threads := benchThreads(b)
+	pairs := len(reqs) * workloadPairsPer
+	b.Logf("workload: %d requests x %d pairs = %d pairs, %d callers, %d threads, model %s",
+		len(reqs), workloadPairsPer, pairs, workloadCallers, threads, model)
+
+	open := func(b *testing.B, mode string, instances int) *Reranker {
+		r, err := Open(context.Background(), model, WithInstances(instances), WithThreads(threads),
+			WithBatcher(mode), WithNotices(nil))
+		require.NoError(b, err)
+		b.Cleanup(func() { r.Close() })
+		return r
+	}
+	rawKey := func(instances int) string {
+		return fmt.Sprintf("instances=%d/threads=%d/requests=%d", instances, threads, len(reqs))
+	}
+	runRaw := func(b *testing.B, instances int) rawResult {
+		r := open(b, "adaptive", instances)
+		var res rawResult
+		for b.Loop() {
+			res = rawForward(b, r, reqs)
+		}
+		rawMu.Lock()
+		rawCache[rawKey(instances)] = res
+		rawMu.Unlock()
+		return res
+	}
+
+	for _, instances := range []int{1, 2} {
+		b.Run(fmt.Sprintf("instances=%d/raw", instances), func(b *testing.B) {
+			res := runRaw(b, instances)
+			b.ReportMetric(res.pairsPerSec(), "pairs/s")
+			b.ReportMetric(res.waste(), "waste")
+			b.ReportMetric(float64(res.pairs)/float64(res.batches), "rows/batch")
+			b.ReportMetric(cpuMsPerPair(res.cpu, res.pairs), "cpu-ms/pair")
+			b.ReportMetric(0, "ns/op")
+		})
+		for _, mode := range []string{"fixed", "adaptive"} {
+			b.Run(fmt.Sprintf("instances=%d/mode=%s", instances, mode), func(b *testing.B) {
+				rawMu.Lock()
+				raw, ok := rawCache[rawKey(instances)]
+				rawMu.Unlock()
+				if !ok { // raw sub-benchmark filtered out: measure it here, untimed
+					b.StopTimer()
+					r := open(b, "adaptive", instances)
+					raw = rawForward(b, r, reqs)
+					require.NoError(b, r.Close())
+					b.StartTimer()
+				}
+				r := open(b, mode, instances)
+				// Warm every instance: one request per instance at once.
+				var wg sync.WaitGroup
+				for i := range instances {
+					wg.Go(func() {
+						_, err := r.Score(context.Background(), reqs[i%len(reqs)].query, reqs[i%len(reqs)].passages)
+						if err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				var res engineResult
+				var all []time.Duration
+				var st Stats
+				el, cpu, n := time.Duration(0), time.Duration(0), 0
+				b.ResetTimer()
+				for b.Loop() {
+					res = closedLoop(b, r, reqs)
+					all = append(all, res.lat...)
+					el += res.elapsed
+					cpu += res.cpu
+					n += res.pairs
+					st.RealTokens += res.stats.RealTokens
+					st.PaddedTokens += res.stats.PaddedTokens
+					st.Batches += res.stats.Batches
+					st.Rows += res.stats.Rows
+					st.MixedBatches += res.stats.MixedBatches
+				}
+				slices.Sort(all)
+				res = engineResult{elapsed: el, cpu: cpu, pairs: n, lat: all, stats: st}
+				pps := res.pairsPerSec()
+				p50, p99, mx := res.quantileMs(0.50), res.quantileMs(0.99), res.quantileMs(1)
+				b.ReportMetric(pps, "pairs/s")
+				b.ReportMetric(p50, "p50-ms")
+				b.ReportMetric(res.quantileMs(0.95), "p95-ms")
+				b.ReportMetric(p99, "p99-ms")
+				b.ReportMetric(mx, "max-ms")
+				b.ReportMetric(st.PaddingWasteRatio(), "waste")
+				b.ReportMetric(100*(1-pps/raw.pairsPerSec()), "overhead-%")
+				b.ReportMetric(raw.pairsPerSec(), "raw-pairs/s")
+				b.ReportMetric(cpuMsPerPair(cpu, n), "cpu-ms/pair")
+				b.ReportMetric(100*(1-cpuMsPerPair(raw.cpu, raw.pairs)/cpuMsPerPair(cpu, n)), "cpu-overhead-%")
+				b.ReportMetric(p99/p50, "p99/p50")
+				b.ReportMetric(mx/p99, "max/p99")
+				b.ReportMetric(float64(st.Rows)/float64(max(st.Batches, 1)), "rows/batch")
+				b.ReportMetric(float64(st.MixedBatches)/float64(max(st.Batches, 1)), "mixed-frac")
+				b.ReportMetric(0, "ns/op")
+				b.Logf("%d latencies; %d batches; raw %.1f pairs/s (waste %.3f, %d batches)",
+					len(all), st.Batches, raw.pairsPerSec(), raw.waste(), raw.batches)
+			})
+		}
+	}
+}

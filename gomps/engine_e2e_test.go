@@ -1,0 +1,126 @@
+//go:build cgo
+
+package gomps
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// e2eTolerance bounds |batched - unbatched| for one logit of the real-shape
+// model in f32. The CPU backend never computes padding, but the row count
+// and padded length of a batch change the shapes oneDNN's sgemm sees (M =
+// rows x seq), and with them its blocking and so the order of the float
+// additions in the hidden-size dot products: scores are not promised
+// bit-identical across batch compositions. The observed spread is logged;
+// 1e-5 is about 10 ulps at the logits' magnitude (|logit| <= 12).
+const e2eTolerance = 1e-5
+
+// TestEngineEndToEndRealModel sends random subsets of real DL19 pairs from
+// 64 concurrent callers through Score of the real-shape test model (the
+// default adaptive batcher, 2 instances over the thread budget) and checks
+// every score against the same pair scored alone (a batch of one row) by
+// the same Reranker before the concurrent phase: right caller, right order,
+// within e2eTolerance. Stats must show that batches held pairs of several
+// requests and more than one row, so batching was really exercised.
+func TestEngineEndToEndRealModel(t *testing.T) {
+	model := testModelPath(t)
+	reqs := loadDL19(t, 0)
+	r, err := Open(context.Background(), model, WithInstances(2), WithNotices(nil))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	ctx := context.Background()
+
+	// The reference pool: 8 queries spread over DL19, 24 passages each
+	// (random picks from the query's first request), each scored alone.
+	const queries, perQuery = 8, 24
+	rng := rand.New(rand.NewPCG(19, 64))
+	type pool struct {
+		query    string
+		passages []string
+		want     []float32
+	}
+	pools := make([]pool, queries)
+	for i := range pools {
+		src := reqs[(i*len(reqs)/queries)&^1] // even index: a query's first request
+		p := pool{query: src.query}
+		for _, k := range rng.Perm(len(src.passages))[:perQuery] {
+			p.passages = append(p.passages, src.passages[k])
+			got, err := r.Score(ctx, src.query, []string{src.passages[k]})
+			require.NoError(t, err, "unbatched reference")
+			p.want = append(p.want, got[0])
+		}
+		pools[i] = p
+	}
+	before := r.Stats()
+
+	const callers, rounds = 64, 2
+	type mismatch struct {
+		caller, round, k int
+		got, want        float32
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		maxDiff float64
+		exact   int
+		total   int
+		bad     []mismatch
+	)
+	for c := range callers {
+		crng := rand.New(rand.NewPCG(uint64(c), 7))
+		wg.Go(func() {
+			for round := range rounds {
+				p := pools[crng.IntN(len(pools))]
+				idx := crng.Perm(len(p.passages))[:1+crng.IntN(len(p.passages))]
+				passages := make([]string, len(idx))
+				for k, j := range idx {
+					passages[k] = p.passages[j]
+				}
+				got, err := r.Score(ctx, p.query, passages)
+				if !assert.NoError(t, err, "caller=%d/round=%d", c, round) {
+					return
+				}
+				if !assert.Len(t, got, len(idx), "caller=%d/round=%d", c, round) {
+					return
+				}
+				mu.Lock()
+				for k, j := range idx {
+					d := math.Abs(float64(got[k]) - float64(p.want[j]))
+					maxDiff = max(maxDiff, d)
+					total++
+					if got[k] == p.want[j] {
+						exact++
+					}
+					if d > e2eTolerance {
+						bad = append(bad, mismatch{c, round, k, got[k], p.want[j]})
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	after := r.Stats()
+	t.Logf("%d scores from %d callers x %d rounds: max |batched - alone| = %.3g, %d bit-identical; %d batches, %d mixed, %.1f rows/batch",
+		total, callers, rounds, maxDiff, exact, after.Batches-before.Batches, after.MixedBatches-before.MixedBatches,
+		float64(after.Rows-before.Rows)/float64(max(after.Batches-before.Batches, 1)))
+	for i, m := range bad {
+		if i == 10 {
+			t.Errorf("... and %d more", len(bad)-10)
+			break
+		}
+		t.Errorf("caller=%d/round=%d/pair=%d: got %v, scored alone %v (diff %.3g > %g)",
+			m.caller, m.round, m.k, m.got, m.want, math.Abs(float64(m.got)-float64(m.want)), e2eTolerance)
+	}
+	assert.Positive(t, total, "scores checked")
+	assert.Greater(t, after.MixedBatches, before.MixedBatches, "some batch mixed several requests")
+	assert.Greater(t, after.Rows-before.Rows, after.Batches-before.Batches, "batches averaged more than one row")
+	assert.Equal(t, before.PairsScored+uint64(total), after.PairsScored, "every pair reached the backend once")
+}
