@@ -314,8 +314,20 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
         cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
         break;
     case KB_LAYERNORM:
-        /* as layer_tail_fast: the residual is fused into the matmul before it */
-        cpu_layernorm_fast(s->res, NULL, m->emb_ln_gamma, m->emb_ln_beta, m->eps, rows, H, s->y);
+        /* as layer_tail_fast (backend.c layernorm_par): per chunk of rows, blocks of
+         * 16 rows over the context's threads; the residual is fused into the
+         * matmul before it */
+        for (int64_t c0 = 0; c0 < rows; c0 += CPU_ROWS_CHUNK) {
+            const int64_t n = rows - c0 < CPU_ROWS_CHUNK ? rows - c0 : CPU_ROWS_CHUNK;
+            const float *x = s->res + c0 * H;
+            float *y = s->y + c0 * H;
+#pragma omp parallel for schedule(static) num_threads(s->threads) if (n > 16)
+            for (int64_t r0 = 0; r0 < n; r0 += 16) {
+                int64_t k = n - r0 < 16 ? n - r0 : 16;
+                cpu_layernorm_fast(x + r0 * H, NULL, m->emb_ln_gamma, m->emb_ln_beta, m->eps, k, H,
+                                   y + r0 * H);
+            }
+        }
         break;
     case KB_GELU: {
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_SRC, s->gelu_mem}, {DNNL_ARG_DST, s->gelu_mem}};
@@ -339,9 +351,17 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
         for (int64_t r = 0; r < n; r++) cpu_softmax_row_fast(sc + r * L, L);
         break;
     }
-    case KB_CONVERT:
-        cpu_f32_to_bf16(s->x, s->x16, rows * H);
+    case KB_CONVERT: {
+        /* as linear_input (backend.c to_bf16_par): blocks of 16 rows over the threads */
+        const float *x = s->x;
+        uint16_t *y = s->x16;
+#pragma omp parallel for schedule(static) num_threads(s->threads) if (rows > 16)
+        for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+            int64_t k = rows - r0 < 16 ? rows - r0 : 16;
+            cpu_f32_to_bf16(x + r0 * H, y + r0 * H, k * H);
+        }
         break;
+    }
     case KB_PEAK_MATMUL:
         st = cpu_linear_run(&s->cp, CPU_LINEAR_QKV, &s->peak,
                             s->peak.bf16 ? (const void *)s->px16 : (const void *)s->px,

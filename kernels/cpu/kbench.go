@@ -114,7 +114,7 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	case KernelAttnOut:
 		return "attn_out", fmt.Sprintf("oneDNN matmul %d->%d + bias + residual, %s", s.Hidden, s.Hidden, dt), thr, 2 * rows * H * H, 0
 	case KernelLayerNorm:
-		return "layernorm", "cpu_layernorm_fast over B*L rows (single-threaded, as the forward calls it)", 1, 0, 2 * rows * H * 4
+		return "layernorm", "cpu_layernorm_fast over B*L rows, 16-row blocks over the threads (as layer_tail_fast)", thr, 0, 2 * rows * H * 4
 	case KernelFFNUp:
 		return "ffn_up", fmt.Sprintf("oneDNN matmul %d->%d + bias + gelu_erf post-op, %s", s.Hidden, s.Intermediate, dt), thr, 2 * rows * H * I, 0
 	case KernelGELU:
@@ -125,7 +125,7 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 		return "pooler", fmt.Sprintf("dnnl_sgemm %d CLS rows x %dx%d + tanh + classifier, f32", B, s.Hidden, s.Hidden), thr,
 			2*float64(B)*H*H + 2*float64(B)*H, 0
 	case KernelConvert:
-		return "f32_to_bf16", "cpu_f32_to_bf16 of [B*L, H] (the bf16 matmuls' input)", 1, 0, rows * H * 6
+		return "f32_to_bf16", "cpu_f32_to_bf16 of [B*L, H], 16-row blocks over the threads (the bf16 matmuls' input)", thr, 0, rows * H * 6
 	}
 	return "", "", 0, 0, 0
 }

@@ -17,7 +17,7 @@ enum {
     KB_ATTENTION,      /* cpu_attention_fast over B rows of L tokens            */
     KB_SOFTMAX,        /* cpu_softmax_row_fast over B x heads x L rows of L     */
     KB_ATTN_OUT,       /* oneDNN matmul H -> H + bias + residual                */
-    KB_LAYERNORM,      /* cpu_layernorm_fast over B*L rows of H                 */
+    KB_LAYERNORM,      /* cpu_layernorm_fast over B*L rows of H, threaded        */
     KB_FFN_UP,         /* oneDNN matmul H -> I + bias + gelu_erf post-op        */
     KB_GELU,           /* oneDNN eltwise gelu_erf over [B*L, I] f32, in place   */
     KB_FFN_DOWN,       /* oneDNN matmul I -> H + bias + residual                */
