@@ -1,0 +1,69 @@
+package gomps
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// CallResult is one engine call's outcome (see ScoreCall).
+type CallResult struct {
+	// Scores holds one score per passage, in input order (raw logits, or
+	// sigmoids with WithSigmoid).
+	Scores []float32
+	// Tokens is the number of model tokens over all pairs, specials
+	// included, after truncation.
+	Tokens int
+	// Truncated counts pairs cut to the maximum length.
+	Truncated int
+	Timings   Timings
+}
+
+// ScoreCall is ScoreTimed that also returns the call's token counts, for
+// servers that report usage and refuse truncated input per request. Like
+// ScoreTimed it is one engine call: len(passages) must not pass the
+// engine's queue bound (WithMaxQueue; 1024 pairs always fit). Errors as
+// Score.
+func (r *Reranker) ScoreCall(ctx context.Context, query string, passages []string) (CallResult, error) {
+	if r.closed.Load() {
+		return CallResult{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return CallResult{}, err
+	}
+	if query == "" {
+		return CallResult{}, ErrEmptyQuery
+	}
+	if !utf8.ValidString(query) {
+		return CallResult{}, at(ErrInvalidUTF8, "query")
+	}
+	idx := make([]int, len(passages))
+	for i, p := range passages {
+		if !utf8.ValidString(p) {
+			return CallResult{}, at(ErrInvalidUTF8, "passage %d", i)
+		}
+		idx[i] = i
+	}
+	res, err := r.eng.Score(ctx, query, passages)
+	if err != nil {
+		return CallResult{}, r.mapError(err, job{query: query, passages: passages, index: idx})
+	}
+	if len(res.Scores) != len(passages) {
+		return CallResult{}, &Error{Code: CodeInternal, Op: "score", Msg: fmt.Sprintf("engine returned %d scores for %d pairs", len(res.Scores), len(passages))}
+	}
+	if r.opts.sigmoid {
+		for i, x := range res.Scores {
+			res.Scores[i] = float32(1 / (1 + math.Exp(-float64(x))))
+		}
+	}
+	return CallResult{Scores: res.Scores, Tokens: res.Tokens, Truncated: res.Truncated, Timings: res.Timings}, nil
+}
+
+// Collector returns the engine's Prometheus collector: the gomps_* metrics
+// (durations, batch sizes and tokens, padding waste, queue size, request,
+// pair and batch counters), read at scrape time from the same counters as
+// Stats. Register it once per registry.
+func (r *Reranker) Collector() prometheus.Collector { return r.eng.Collector() }
