@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/gomps/gomps/gomps"
+	"github.com/gomps/gomps/gomps/server"
+)
+
+func init() { register(newServeCommand()) }
+
+// newServeCommand builds the serve command; tests build fresh ones because
+// urfave/cli flags keep state between runs.
+func newServeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "serve",
+		Usage:     "serve the reranker over HTTP (TEI and Cohere/Jina rerank APIs, Prometheus metrics, live dashboard)",
+		UsageText: "gomps serve [--addr 127.0.0.1:8080] [--model M] [--instances N] [--max-queue N] [--max-body 2MiB]",
+		Description: `Listens on --addr at once and loads the model in the background; GET /health answers
+503 until the model is loaded, then 200.
+
+Endpoints:
+  POST /rerank      text-embeddings-inference: {"query", "texts", "raw_scores", "return_text",
+                    "truncate", "truncation_direction"} -> [{"index", "score", "text"?}], best
+                    first; scores are sigmoid(logit) unless "raw_scores": true.
+  POST /v1/rerank   Cohere / Jina: {"query", "documents" (strings or {"text": ...}), "top_n",
+                    "return_documents"} -> {"id", "model", "results": [{"index",
+                    "relevance_score", "document"?}], "usage", "meta"}; relevance_score is
+                    sigmoid(logit).
+  GET  /health      503 while loading or shutting down, else 200.
+  GET  /info        model name and sha256, backend, precision, instances, threads, batcher,
+                    max input length, version.
+  GET  /metrics     Prometheus text: the engine's gomps_* metrics, HTTP counters, process.
+  GET  /dashboard   live dashboard (throughput, latency, queue, batches, CPU, memory).
+
+Rerank responses carry TEI's timing headers in milliseconds: x-compute-time,
+x-tokenization-time, x-queue-time, x-inference-time, x-total-time. A request may hold
+more texts than a batch: it is split. Errors are {"error", "error_type"}: 422 for invalid
+JSON or fields, 413 over --max-body, 429 when the engine's queue (--max-queue pairs) is
+full, 503 while loading. Every response carries X-Request-Id (the client's, or a new one).
+
+SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (up to
+--shutdown-timeout), then frees the model. Every flag has a GOMPS_* environment variable.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Usage: "host:port to listen on (port 0 picks a free one; the address is logged)", Value: "127.0.0.1:8080", EnvVars: []string{"GOMPS_ADDR"}},
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
+			&cli.StringFlag{Name: "precision", Usage: "f32 (exact), bf16 (CPU, fast on AMX) or f16 (Metal)", Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
+			&cli.IntFlag{Name: "instances", Usage: "model instances running at once", Value: 1, EnvVars: []string{"GOMPS_INSTANCES"}},
+			&cli.IntFlag{Name: "threads", Usage: "native threads over all instances (0 = all CPUs)", EnvVars: []string{"GOMPS_THREADS"}},
+			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
+			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
+			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
+			&cli.IntFlag{Name: "max-queue", Usage: "pairs admitted and not yet on a backend, over all requests; past it requests get 429 (0 = the library's 65536; at least 1024)", EnvVars: []string{"GOMPS_MAX_QUEUE"}},
+			&cli.StringFlag{Name: "max-body", Usage: "largest request body (bytes, or with KiB, MiB, GiB, KB, MB, GB); larger ones get 413", Value: "2MiB", EnvVars: []string{"GOMPS_MAX_BODY"}},
+			&cli.BoolFlag{Name: "auto-truncate", Usage: "truncate too-long pairs when a request does not say (TEI \"truncate\"); false refuses them with 422", Value: true, EnvVars: []string{"GOMPS_AUTO_TRUNCATE"}},
+			&cli.BoolFlag{Name: "dashboard", Usage: "serve the live dashboard at /dashboard", Value: true, EnvVars: []string{"GOMPS_DASHBOARD"}},
+			&cli.BoolFlag{Name: "log-requests", Usage: "log one line per request (off: only start-up, shutdown and failures)", EnvVars: []string{"GOMPS_LOG_REQUESTS"}},
+			&cli.StringFlag{Name: "log-format", Usage: "text or json (log/slog handlers, on stderr)", Value: "text", EnvVars: []string{"GOMPS_LOG_FORMAT"}},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"GOMPS_LOG_LEVEL"}},
+			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "on SIGTERM, how long requests in flight may take to finish", Value: 30 * time.Second, EnvVars: []string{"GOMPS_SHUTDOWN_TIMEOUT"}},
+		},
+		Action: serveAction,
+	}
+}
+
+// parseSize parses "2097152", "2MiB", "512KB" (KiB/MiB/GiB = 1024^n, KB/MB/GB = 1000^n).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a positive size", s)
+	}
+	return n * mult, nil
+}
+
+func serveLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, fmt.Errorf("serve: --log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	}
+	return nil, fmt.Errorf("serve: --log-format %q: want text or json", c.String("log-format"))
+}
+
+// serveOptions turns the flags into library options. The server applies
+// the sigmoid and the per-request truncation itself, so the library runs
+// with raw logits and truncation on.
+func serveOptions(c *cli.Context) ([]gomps.Option, error) {
+	opts := []gomps.Option{
+		gomps.WithNotices(c.App.ErrWriter),
+		gomps.WithPrecision(c.String("precision")),
+		gomps.WithBatcher(c.String("batcher")),
+		gomps.WithInstances(c.Int("instances")),
+		gomps.WithTruncation(true),
+	}
+	for _, f := range []struct {
+		name string
+		opt  func(int) gomps.Option
+	}{{"threads", gomps.WithThreads}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}, {"max-queue", gomps.WithMaxQueue}} {
+		switch n := c.Int(f.name); {
+		case n < 0:
+			return nil, fmt.Errorf("serve: --%s %d is negative", f.name, n)
+		case n > 0:
+			opts = append(opts, f.opt(n))
+		}
+	}
+	return opts, nil
+}
+
+func serveAction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", c.Args().First())
+	}
+	log, err := serveLogger(c)
+	if err != nil {
+		return err
+	}
+	maxBody, err := parseSize(c.String("max-body"))
+	if err != nil {
+		return fmt.Errorf("serve: --max-body: %w", err)
+	}
+	if c.Duration("shutdown-timeout") <= 0 {
+		return errors.New("serve: --shutdown-timeout must be positive")
+	}
+	opts, err := serveOptions(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := net.Listen("tcp", c.String("addr"))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	version := readVersion().Version
+	srv := server.New(server.Config{MaxBody: maxBody, AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),
+		Logger: log, Version: version, Dashboard: c.Bool("dashboard")})
+	defer srv.Close()
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "version", version)
+
+	type loadResult struct {
+		r   *gomps.Reranker
+		err error
+	}
+	loaded := make(chan loadResult, 1)
+	go func() {
+		r, err := gomps.Open(context.WithoutCancel(ctx), c.String("model"), opts...)
+		loaded <- loadResult{r, err}
+	}()
+
+	var rr *gomps.Reranker
+	select {
+	case res := <-loaded:
+		if res.err != nil {
+			_ = hs.Close()
+			return fmt.Errorf("serve: loading the model: %w", res.err)
+		}
+		rr = res.r
+		defer rr.Close()
+		if err := srv.SetReranker(rr); err != nil {
+			_ = hs.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+		in := rr.Info()
+		log.Info("model loaded", "model", in.Model, "sha256", in.SHA256, "path", in.Path, "backend", in.Backend,
+			"isa", in.ISA, "precision", in.Precision, "instances", in.Instances, "threads", in.Threads,
+			"batcher", in.Batcher, "max_batch", in.MaxBatch, "max_length", in.MaxLength, "test_model", in.TestModel)
+	case <-ctx.Done():
+		// Stopped while loading: nothing is in flight; free the model once it is up.
+		_ = hs.Close()
+		go func() {
+			if res := <-loaded; res.r != nil {
+				res.r.Close()
+			}
+		}()
+		log.Info("stopped while loading")
+		return nil
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	}
+	stop() // a second signal kills the process the default way
+	log.Info("shutting down", "timeout", c.Duration("shutdown-timeout").String())
+	srv.SetDraining()
+	sctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		_ = hs.Close()
+		log.Warn("shutdown timed out; closing the remaining connections", "error", err)
+	}
+	if err := rr.Close(); err != nil {
+		return fmt.Errorf("serve: closing the model: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
