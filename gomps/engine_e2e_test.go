@@ -3,9 +3,16 @@
 package gomps
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -123,4 +130,93 @@ func TestEngineEndToEndRealModel(t *testing.T) {
 	assert.Greater(t, after.MixedBatches, before.MixedBatches, "some batch mixed several requests")
 	assert.Greater(t, after.Rows-before.Rows, after.Batches-before.Batches, "batches averaged more than one row")
 	assert.Equal(t, before.PairsScored+uint64(total), after.PairsScored, "every pair reached the backend once")
+}
+
+// procMemory reads VmRSS and VmHWM (bytes) from /proc/self/status.
+func procMemory(t testing.TB) (rss, hwm int64) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		missing(t, true, "no /proc/self/status: %v", err)
+	}
+	rss, hwm = -1, -1
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		key, rest, _ := strings.Cut(sc.Text(), ":")
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" || (key != "VmRSS" && key != "VmHWM") {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		require.NoError(t, err, "%s", sc.Text())
+		if key == "VmRSS" {
+			rss = kb << 10
+		} else {
+			hwm = kb << 10
+		}
+	}
+	require.True(t, rss > 0 && hwm > 0, "VmRSS/VmHWM not found in /proc/self/status")
+	return rss, hwm
+}
+
+// rssChildEnv makes the test binary a TestEngineRSS child: it opens the
+// real-shape model with that many instances, warms every instance with a
+// 64-pair DL19 request and prints "rss <VmRSS> <VmHWM>".
+const rssChildEnv = "GOMPS_RSS_CHILD_INSTANCES"
+
+// TestEngineRSS measures resident memory after Open and one warm batch per
+// instance, with 1 and with 2 instances, each in a fresh process (VmHWM is
+// per process). The weights are loaded once and shared, so the second
+// instance may add its scratch memory only: less than half the weights
+// file. Run without -race for the figures (the race detector's shadow
+// memory inflates them).
+func TestEngineRSS(t *testing.T) {
+	if v := os.Getenv(rssChildEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err)
+		model := testModelPath(t)
+		reqs := loadDL19(t, 0)
+		r, err := Open(context.Background(), model, WithInstances(n), WithNotices(nil))
+		require.NoError(t, err)
+		defer r.Close()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, err := r.Score(context.Background(), reqs[i].query, reqs[i].passages)
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		per := r.Stats().Instances
+		for i := range per {
+			require.Positive(t, per[i].Batches, "instance %d was warmed", i)
+		}
+		rss, hwm := procMemory(t)
+		fmt.Printf("rss %d %d\n", rss, hwm)
+		return
+	}
+	model := testModelPath(t)
+	_ = loadDL19(t, 1) // fail or skip here, not in the children
+	st, err := os.Stat(model)
+	require.NoError(t, err)
+	measure := func(n int) (rss, hwm int64) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestEngineRSS$", "-test.count=1")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", rssChildEnv, n), "GOMPS_TEST_MODEL="+model)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "child with %d instances:\n%s", n, out)
+		for _, line := range strings.Split(string(out), "\n") {
+			if _, err := fmt.Sscanf(line, "rss %d %d", &rss, &hwm); err == nil {
+				return rss, hwm
+			}
+		}
+		t.Fatalf("child with %d instances printed no rss line:\n%s", n, out)
+		return
+	}
+	rss1, hwm1 := measure(1)
+	rss2, hwm2 := measure(2)
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	t.Logf("weights file %.1f MiB; 1 instance: VmRSS %.1f MiB, VmHWM %.1f MiB; 2 instances: VmRSS %.1f MiB, VmHWM %.1f MiB; second instance adds %.1f MiB RSS",
+		mib(st.Size()), mib(rss1), mib(hwm1), mib(rss2), mib(hwm2), mib(rss2-rss1))
+	assert.Greater(t, rss1, st.Size()/2, "the weights are resident with 1 instance")
+	assert.Less(t, rss2-rss1, st.Size()/2, "a second instance does not load the weights again")
 }
