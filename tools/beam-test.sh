@@ -5,10 +5,11 @@
 # cold build takes minutes and about 1.5 GB), and its race-prone parts are in
 # the main module's packages, which the race stage covers.
 #
-# What runs: gofmt and go vet; Beam's Go boot program is built from the
-# pinned Beam module, so TestSeparateWorkerProcess can start a separate
-# worker process the way a container does; then go test (Prism in-process,
-# the tiny model). Needs libdnnl and /usr/local/lib/libtokenizers.a, as the
+# What runs: gofmt and go vet; the gomps CLI is built, so the pipeline's
+# output is compared with `gomps score` (TestPipelineEqualsCLI); Beam's Go
+# boot program is built from the pinned Beam module, so
+# TestSeparateWorkerProcess can start a separate worker process the way a
+# container does; then go test (Prism in-process, the tiny model). Needs libdnnl and /usr/local/lib/libtokenizers.a, as the
 # main module does (tools/setup.sh).
 #
 #   bash tools/beam-test.sh
@@ -26,6 +27,7 @@ if [ -n "$unformatted" ]; then
     exit 1
 fi
 go vet ./...
+(cd "$ROOT" && go build -o "$WORK/gomps" ./cmd/gomps)
 go build -o "$WORK/beam-boot" github.com/apache/beam/sdks/v2/go/container
-GOMPS_BEAM_BOOT="$WORK/beam-boot" go test -count=1 -timeout 20m ./...
+GOMPS_BIN="$WORK/gomps" GOMPS_BEAM_BOOT="$WORK/beam-boot" go test -count=1 -timeout 20m ./...
 printf 'beam-test: ok in %ss\n' "$((SECONDS - t0))"
