@@ -8,6 +8,7 @@
 #   2. GOOS=darwin GOARCH=arm64 CGO_ENABLED=1 go vet and go build of ./metal
 #      with CC = a clang wrapper over the SDK (cgo compiles the .m files into
 #      arm64 Mach-O objects; only a final link would need ld64);
+#      then the clang static analyzer over the same files (no findings);
 #   3. the planted selector typo (metal/testdata/selector-typo.m) must make
 #      both the type-check and the go build fail, for that reason.
 # Prints one line per step; exits non-zero if any step failed.
@@ -67,6 +68,18 @@ for f in metal/*.c; do
     if "$CLANG" -fsyntax-only -x c -std=c11 "${MAC[@]}" "${INC[@]}" "${STRICT[@]}" "$f" >"$WORK/c.log" 2>&1; then
         say "syntax MAC $f" ok
     else sed 's/^/    | /' "$WORK/c.log" | head -n 20; bad "syntax MAC $f"
+    fi
+done
+
+# the clang static analyzer (ARC, nullability, leaks of C memory, dead stores):
+# any finding fails
+for f in "${sources[@]}" metal/*.c; do
+    lang=(-x c -std=c11)
+    [ "${f##*.}" = m ] && lang=(-fobjc-arc -x objective-c)
+    if "$CLANG" --analyze -o /dev/null "${lang[@]}" "${MAC[@]}" "${INC[@]}" "$f" >"$WORK/an.log" 2>&1 &&
+        ! grep -q "warning:" "$WORK/an.log"; then
+        say "analyzer $f" ok
+    else sed 's/^/    | /' "$WORK/an.log" | head -n 20; bad "analyzer $f"
     fi
 done
 
