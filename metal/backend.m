@@ -505,8 +505,12 @@ gomps_status gomps_context_set_threads(gomps_context_t *ctx, int32_t n_threads) 
 
 const char *gomps_context_last_error(const gomps_context_t *ctx) {
     if (ctx == NULL) return "";
-    GompsSession *s = (__bridge GompsSession *)(void *)ctx;
-    return s->lastError;
+    const char *text;
+    @autoreleasepool {
+        GompsSession *s = (__bridge GompsSession *)(void *)ctx;
+        text = s->lastError; /* owned by the context */
+    }
+    return text;
 }
 
 /* Runs rows (<= b.batch) rows of length seq (<= b.seq) through bucket b. */
