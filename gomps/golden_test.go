@@ -68,8 +68,41 @@ func checkGoldens(t *testing.T, r *Reranker, cases []goldenCase) []float32 {
 	}
 	worst, at := maxGoldenDiff(cases, got)
 	assert.Zero(t, bad, "cases outside %g", goldenBound)
+	checkRankOrder(t, cases, got)
 	t.Logf("%d cases, max |logit - golden| = %.3g (%s)", len(cases), worst, cases[at].id(at))
 	return got
+}
+
+// checkRankOrder compares, per query, the ranking of its real pairs: every
+// two pairs whose golden logits differ by more than twice the bound must be
+// in the golden order (closer ones may swap within the tolerance).
+func checkRankOrder(t *testing.T, cases []goldenCase, got []float32) {
+	t.Helper()
+	groups := map[string][]int{}
+	for i, c := range cases {
+		if c.Transform == "none" {
+			k := c.File + "/" + c.QID
+			groups[k] = append(groups[k], i)
+		}
+	}
+	checked, bad := 0, 0
+	for k, idx := range groups {
+		for a := range idx {
+			for b := a + 1; b < len(idx); b++ {
+				i, j := idx[a], idx[b]
+				dg := cases[i].Logit - cases[j].Logit
+				if math.Abs(dg) <= 2*goldenBound {
+					continue
+				}
+				checked++
+				if dg*(float64(got[i])-float64(got[j])) <= 0 {
+					bad++
+					t.Errorf("query %s: %s and %s ranked against the goldens", k, cases[i].id(i), cases[j].id(j))
+				}
+			}
+		}
+	}
+	t.Logf("ranking order: %d pairs of pairs over %d queries checked, %d swapped", checked, len(groups), bad)
 }
 
 // TestGoldenTiny: the tiny model (converted from testdata/tiny in the test)
