@@ -266,7 +266,7 @@ func TestErrors(t *testing.T) {
 	r := tiny(t)
 	_, hs := newTestServer(t, r, Config{AutoTruncate: true, MaxBody: 4096})
 	long := strings.Repeat("berlin population census ", 400) // far over 512 tokens and 4096 bytes
-	dense := strings.Repeat("a ", 700)                        // 700 tokens in 1400 bytes
+	dense := strings.Repeat("a ", 700)                       // 700 tokens in 1400 bytes
 	cases := []struct {
 		name, path, body string
 		code             int

@@ -1,0 +1,236 @@
+//go:build cgo
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
+)
+
+func TestParseSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+	}{{"2097152", 2 << 20}, {"2MiB", 2 << 20}, {"512 KiB", 512 << 10}, {"1GiB", 1 << 30}, {"3MB", 3e6}, {"10KB", 10e3}, {"100B", 100}} {
+		got, err := parseSize(c.in)
+		require.NoError(t, err, c.in)
+		assert.Equal(t, c.want, got, c.in)
+	}
+	for _, bad := range []string{"", "0", "-1", "2XB", "MiB", "1.5MiB", "9999999GiB"} {
+		_, err := parseSize(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+// Every flag has a GOMPS_* variable and a usage line, and --help shows both.
+func TestServeFlagsHaveEnvAndHelp(t *testing.T) {
+	cmd := newServeCommand()
+	app := newApp()
+	app.Commands = []*cli.Command{cmd}
+	var out bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &out
+	require.NoError(t, app.Run([]string{"gomps", "serve", "--help"}))
+	help := out.String()
+	for _, f := range cmd.Flags {
+		name := f.Names()[0]
+		if name == "help" {
+			continue // urfave/cli's own
+		}
+		ef, ok := f.(interface{ GetEnvVars() []string })
+		require.True(t, ok, name)
+		env := ef.GetEnvVars()
+		require.Len(t, env, 1, name)
+		assert.Equal(t, "GOMPS_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_")), env[0], "env var of --%s", name)
+		uf, ok := f.(interface{ GetUsage() string })
+		require.True(t, ok, name)
+		assert.NotEmpty(t, uf.GetUsage(), name)
+		assert.Contains(t, help, "--"+name, "help shows --%s", name)
+		assert.Contains(t, help, env[0], "help shows %s", env[0])
+	}
+	assert.Contains(t, help, "127.0.0.1:8080", "default address")
+}
+
+func TestServeRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-body", "lots"},
+		{"--log-format", "xml"},
+		{"--log-level", "loud"},
+		{"--shutdown-timeout", "0s"},
+		{"--threads", "-1"},
+		{"extra"},
+	} {
+		app := newApp()
+		app.Commands = []*cli.Command{newServeCommand()}
+		var out bytes.Buffer
+		app.Writer, app.ErrWriter = &out, &out
+		err := app.Run(append([]string{"gomps", "serve", "--addr", "127.0.0.1:0"}, args...))
+		require.Error(t, err, "%v", args)
+		assert.True(t, strings.HasPrefix(err.Error(), "serve: "), "%v: %v", args, err)
+	}
+}
+
+// lockedBuffer collects a child's stderr.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeEndToEnd builds the real binary, starts it on a free loopback
+// port with the tiny model, probes every endpoint, then sends SIGTERM while
+// a request is in flight (its body half sent) and checks that the request
+// still gets its scores and the process exits 0.
+func TestServeEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "gomps")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run(), "go build")
+
+	model := filepath.Join("..", "..", "gomps", "testdata", "tiny")
+	cmd := exec.Command(bin, "serve", "--model", model, "--threads", "2")
+	cmd.Env = append(os.Environ(), "GOMPS_ADDR=127.0.0.1:0", "GOMPS_LOG_FORMAT=text")
+	var stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+
+	addrRE := regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
+	var addr string
+	waitFor(t, "the listening line", 30*time.Second, func() bool {
+		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+			return true
+		}
+		return false
+	})
+	base := "http://" + addr
+	waitFor(t, "/health 200", 60*time.Second, func() bool {
+		resp, err := http.Get(base + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	resp, err := http.Get(base + "/info")
+	require.NoError(t, err)
+	var info map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&info))
+	resp.Body.Close()
+	assert.Equal(t, "tiny", info["model_id"])
+	assert.Equal(t, "cpu", info["backend"])
+	assert.Equal(t, 2.0, info["threads"])
+
+	resp, err = http.Post(base+"/rerank", "application/json",
+		strings.NewReader(`{"query":"How many people live in Berlin?","texts":["Berlin has 3.5 million people.","Paris is in France."]}`))
+	require.NoError(t, err)
+	var ranks []struct {
+		Index int     `json:"index"`
+		Score float64 `json:"score"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ranks))
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, ranks, 2)
+	assert.NotEmpty(t, resp.Header.Get("x-inference-time"))
+
+	resp, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(m), "gomps_request_success_total 1")
+
+	// A request in flight: headers and half the body sent.
+	body := `{"query":"How many people live in Berlin?","texts":["Berlin has 3.5 million people.","Paris is in France.","Rome is old."]}`
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /rerank HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:30])
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond) // the server has read the headers
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	waitFor(t, "the shutdown log line", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "shutting down") })
+	waitFor(t, "the listener to close", 10*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case err := <-exited:
+		t.Fatalf("exited with a request in flight: %v\n%s", err, stderr.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	_, err = io.WriteString(conn, body[30:])
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+	inflight, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	got, _ := io.ReadAll(inflight.Body)
+	inflight.Body.Close()
+	assert.Equal(t, http.StatusOK, inflight.StatusCode, string(got))
+	assert.Equal(t, 3, strings.Count(string(got), `"score"`), "the in-flight request got its scores: %s", got)
+
+	select {
+	case err := <-exited:
+		assert.NoError(t, err, "exit status\n%s", stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("did not exit after SIGTERM\n%s", stderr.String())
+	}
+	log := stderr.String()
+	assert.Contains(t, log, "msg=stopped")
+	assert.NotContains(t, log, "msg=request ", "no per-request log by default")
+}
