@@ -6,7 +6,7 @@
 //     --small  shapes of at most 8 rows (for the ThreadSanitizer and
 //              AddressSanitizer builds, which must stay fast)
 //     --only   run only the named ops (embed, layer_norm, masked_softmax,
-//              bias_gelu, erf)
+//              bias_gelu, erf, shim: the shim's own SIMD and barrier check)
 //
 // Prints one line per case and a summary; exits 1 if any case failed.
 // tools/check-metal.sh builds and runs it (plain, TSan, ASan, mutants).
@@ -266,6 +266,39 @@ void case_erf(bool small) {
     (ok ? g_pass : g_fail)++;
 }
 
+// The shim itself: simd_sum/simd_max over full and partial simdgroups, and
+// threadgroup_barrier ordering a write before other threads' reads.
+void case_shim() {
+    const uint n = 40; // one full simdgroup and one of 8 lanes
+    std::vector<float> sums(n), maxes(n), seen(n);
+    std::vector<float> shared(n);
+    msl_shim::run_groups(2, n, [&](uint group, uint tid, uint, uint sg) {
+        const float v = float(tid + 1 + group);
+        const float s = metal::simd_sum(v), m = metal::simd_max(v);
+        if (group == 1) {
+            sums[tid] = s;
+            maxes[tid] = m;
+        }
+        shared[tid] = v;
+        metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
+        if (group == 1) seen[tid] = shared[(tid + 1) % n];
+        metal::threadgroup_barrier(metal::mem_flags::mem_threadgroup);
+        (void)sg;
+    });
+    bool ok = true;
+    for (uint t = 0; t < n; ++t) {
+        const uint lo = t < 32 ? 0 : 32, hi = t < 32 ? 32 : n;
+        float want_sum = 0, want_max = 0;
+        for (uint k = lo; k < hi; ++k) {
+            want_sum += float(k + 2);
+            want_max = std::max(want_max, float(k + 2));
+        }
+        ok = ok && sums[t] == want_sum && maxes[t] == want_max && seen[t] == float((t + 1) % n + 2);
+    }
+    std::printf("%-52s %s\n", "shim/simd+barrier/threads=40", ok ? "PASS" : "FAIL");
+    (ok ? g_pass : g_fail)++;
+}
+
 template <typename T> void run_all(std::mt19937_64 &g, bool small) {
     if (wanted("layer_norm")) {
         if (small) {
@@ -329,6 +362,7 @@ int main(int argc, char **argv) {
     run_all<float>(g, small);
     run_all<half>(g, small);
     if (wanted("erf")) case_erf(small);
+    if (wanted("shim")) case_shim();
     std::printf("metalshim: %d passed, %d failed\n", g_pass, g_fail);
     return g_fail == 0 ? 0 : 1;
 }
