@@ -339,6 +339,21 @@ func (r *Reranker) Score(ctx context.Context, query string, passages []string) (
 	return r.run(ctx, jobs, len(passages))
 }
 
+// Ranked is one entry of a Rank result: the passage's index in the input
+// and its score.
+type Ranked = engine.Ranked
+
+// Rank scores passages against query and returns the topK best (every
+// passage when topK <= 0), best first; equal scores keep input order.
+// Errors and cost as Score, plus an O(n log n) sort.
+func (r *Reranker) Rank(ctx context.Context, query string, passages []string, topK int) ([]Ranked, error) {
+	scores, err := r.Score(ctx, query, passages)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Rank(scores, topK), nil
+}
+
 // ScorePairs scores pairs that may have different queries, in pair order.
 // Pairs are grouped by query, so each distinct query is tokenized once per
 // group chunk; groups run concurrently. Errors and cost as Score;

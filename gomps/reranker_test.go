@@ -96,6 +96,30 @@ func TestScoreBerlin(t *testing.T) {
 	}
 }
 
+func TestRank(t *testing.T) {
+	r := openTiny(t)
+	passages := []string{berlinP1, berlinP2, "museums", "", "Berlin population"}
+	scores, err := r.Score(context.Background(), berlinQ, passages)
+	require.NoError(t, err)
+	all, err := r.Rank(context.Background(), berlinQ, passages, 0)
+	require.NoError(t, err)
+	require.Len(t, all, len(passages))
+	seen := map[int]bool{}
+	for i, e := range all {
+		assert.Equal(t, scores[e.Index], e.Score, "entry %d carries its passage's score", i)
+		seen[e.Index] = true
+		if i > 0 {
+			assert.GreaterOrEqual(t, all[i-1].Score, e.Score, "best first")
+		}
+	}
+	assert.Len(t, seen, len(passages), "every passage once")
+	top, err := r.Rank(context.Background(), berlinQ, passages, 2)
+	require.NoError(t, err)
+	assert.Equal(t, all[:2], top)
+	_, err = r.Rank(context.Background(), "", passages, 2)
+	assert.ErrorIs(t, err, ErrEmptyQuery)
+}
+
 // Scores do not depend on batching: one call of many passages (padded
 // batches, length-sorted) equals one call per passage.
 func TestScoreBatchIndependent(t *testing.T) {
