@@ -119,7 +119,7 @@ void cpu_softmax_row_fast(float *x, int64_t n) {
  * transposed once into kt [D][np] (np = n rounded up to 16, zero padded), then
  * blocks of 4 queries get their scores against 32 keys per step (8 FMA
  * accumulators), the softmax, and their context against V rows read in place.
- * work holds D (np + 16) + (D + 4) np floats. Inlined with a constant DV. */
+ * work holds D (np + 16) + (2 D + 4) np floats. Inlined with a constant DV. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
                  int64_t nq, const int DV, float scale, float *o, int64_t ld_out, float *work) {
@@ -128,10 +128,14 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
     /* kt rows are np + 16 apart: a power-of-two stride would put all D rows in
      * a few L1 sets */
     const int64_t ldk = np + 16;
-    float *kt = work, *s = work + (int64_t)D * ldk, *kc = s + 4 * np;
-    /* gather the K rows (far apart in the fused QKV rows) first, then
-     * transpose from L1: scalar loads straight from the strided rows stall */
-    for (int64_t j = 0; j < n; j++) memcpy(kc + j * D, k + j * ld_in, (size_t)D * sizeof(float));
+    float *kt = work, *s = work + (int64_t)D * ldk, *kc = s + 4 * np, *vc = kc + (int64_t)D * np;
+    /* gather the K and V rows (far apart in the fused QKV rows: their stride
+     * maps them to a few L1 sets) into contiguous copies first, then transpose
+     * K from L1 */
+    for (int64_t j = 0; j < n; j++) {
+        memcpy(kc + j * D, k + j * ld_in, (size_t)D * sizeof(float));
+        memcpy(vc + j * D, v + j * ld_in, (size_t)D * sizeof(float));
+    }
     for (int d = 0; d < D; d++) {
         float *row = kt + (int64_t)d * ldk;
         for (int64_t j = 0; j < n; j++) row[j] = kc[j * D + d];
@@ -175,7 +179,7 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
             for (int dv = 0; dv < DV; dv++) c[r][dv] = _mm512_setzero_ps();
         for (int64_t jj = 0; jj < n; jj++) {
             __m512 vv[4];
-            for (int dv = 0; dv < DV; dv++) vv[dv] = _mm512_loadu_ps(v + jj * ld_in + 16 * dv);
+            for (int dv = 0; dv < DV; dv++) vv[dv] = _mm512_loadu_ps(vc + jj * D + 16 * dv);
             for (int r = 0; r < 4; r++) {
                 __m512 p = _mm512_set1_ps(s[r * np + jj]);
                 for (int dv = 0; dv < DV; dv++) c[r][dv] = _mm512_fmadd_ps(p, vv[dv], c[r][dv]);
@@ -202,7 +206,7 @@ __attribute__((target("avx512f"))) static void attend_avx512(const float *q, con
 /* Floats of per-thread work memory the fast attention needs. */
 int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim) {
     int64_t np = ((int64_t)max_seq + 15) & ~(int64_t)15;
-    int64_t a = (int64_t)max_seq * max_seq, b = (2 * (int64_t)head_dim + 4) * np + 16 * (int64_t)head_dim;
+    int64_t a = (int64_t)max_seq * max_seq, b = (3 * (int64_t)head_dim + 4) * np + 16 * (int64_t)head_dim;
     return a > b ? a : b;
 }
 
