@@ -28,7 +28,7 @@ import (
 
 func main() {
 	o := Options{}
-	flag.StringVar(&o.Input, "input", "", "input file or glob (any Beam filesystem: local, gs://, s3://)")
+	flag.StringVar(&o.Input, "input", "", "input file or glob (a local path or gs://; on a cluster, a path every worker can read)")
 	flag.StringVar(&o.Format, "format", "", "input format: tsv, jsonl or trec (default: from the extension)")
 	flag.StringVar(&o.Queries, "queries", "", "trec input: the qid<TAB>query file")
 	flag.StringVar(&o.Passages, "passages", "", "trec input: the docid<TAB>text file (streamed; only the run's docids are kept)")

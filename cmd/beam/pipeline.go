@@ -15,7 +15,7 @@ import (
 
 // Options are the pipeline's own settings (Beam's runner options are
 // Beam's flags, see main.go). Paths may be on any Beam filesystem (local,
-// gs://, s3://) that the launcher and every worker can read.
+// gs://) that the launcher and every worker can read.
 type Options struct {
 	Input        string // file or glob; for trec, the run file(s)
 	Format       string // tsv, jsonl or trec; "" = from the extension of Input

@@ -93,6 +93,12 @@ func reference(t *testing.T, r *gomps.Reranker, in string, format pairio.Format,
 	rd, err := pairio.Open(in, format, pairio.Options{SkipBad: skipBad})
 	require.NoError(t, err)
 	defer rd.Close()
+	return referenceFrom(t, r, rd, outFormat, wo, spec), rd.Skipped()
+}
+
+// referenceFrom is reference over an open reader.
+func referenceFrom(t *testing.T, r *gomps.Reranker, rd pairio.Reader, outFormat pairio.Format, wo pairio.WriterOptions, spec shard.Spec) string {
+	t.Helper()
 	var buf bytes.Buffer
 	w, err := pairio.NewWriter(&buf, outFormat, wo)
 	require.NoError(t, err)
@@ -119,7 +125,45 @@ func reference(t *testing.T, r *gomps.Reranker, in string, format pairio.Format,
 		require.NoError(t, w.WriteGroup(sg))
 	}
 	require.NoError(t, w.Flush())
-	return buf.String(), rd.Skipped()
+	return buf.String()
+}
+
+// A TREC run with its queries and passages files: every worker reading a
+// run file streams the passages file, keeping the docids the run names.
+func TestTRECInput(t *testing.T) {
+	model := tinyModel(t)
+	dir := t.TempDir()
+	run, queries, passages := filepath.Join(dir, "bm25.run"), filepath.Join(dir, "queries.tsv"), filepath.Join(dir, "passages.tsv")
+	var rb, qb, pb strings.Builder
+	qb.WriteString("qid\tquery\n")
+	pb.WriteString("docid\ttext\n")
+	for q := range 9 {
+		fmt.Fprintf(&qb, "%d\t%s %s\n", 300+q, words[q], words[q+5])
+		for k := range 4 {
+			doc := (q*3 + k) % 20 // passages shared between queries
+			fmt.Fprintf(&rb, "%d Q0 p%d %d %d.5 bm25\n", 300+q, doc, k+1, 10-k)
+		}
+	}
+	for d := range 25 { // five passages no query names
+		fmt.Fprintf(&pb, "p%d\t%s %s %s\n", d, words[d%len(words)], words[(d*7)%len(words)], words[(d*11)%len(words)])
+	}
+	for p, b := range map[string]string{run: rb.String(), queries: qb.String(), passages: pb.String()} {
+		require.NoError(t, os.WriteFile(p, []byte(b), 0o644))
+	}
+	ref, err := gomps.Open(context.Background(), model)
+	require.NoError(t, err)
+	defer ref.Close()
+	o := Options{Input: run, Queries: queries, Passages: passages, Output: filepath.Join(dir, "out", "reranked.run"),
+		Shards: 2, Batch: 5, Tag: "gomps", Model: ModelConfig{Model: model}}
+	sum, err := runPipeline(context.Background(), o)
+	require.NoError(t, err)
+	assert.EqualValues(t, 36, sum.PairsScored)
+	for i := range o.Shards {
+		rd, err := pairio.OpenTREC(run, queries, passages, pairio.Options{})
+		require.NoError(t, err)
+		want := referenceFrom(t, ref, rd, pairio.FormatTREC, pairio.WriterOptions{Tag: "gomps"}, shard.Spec{Index: i, Count: o.Shards})
+		assertSameOutput(t, want, readShard(t, o, i), pairio.FormatTREC, fmt.Sprintf("shard %d", i))
+	}
 }
 
 // scoreTol bounds |pipeline score - reference score|. The library's scores
