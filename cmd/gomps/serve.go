@@ -67,6 +67,7 @@ SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (u
 			&cli.StringFlag{Name: "max-body", Usage: "largest request body (bytes, or with KiB, MiB, GiB, KB, MB, GB); larger ones get 413", Value: "2MiB", EnvVars: []string{"GOMPS_MAX_BODY"}},
 			&cli.BoolFlag{Name: "auto-truncate", Usage: "truncate too-long pairs when a request does not say (TEI \"truncate\"); false refuses them with 422", Value: true, EnvVars: []string{"GOMPS_AUTO_TRUNCATE"}},
 			&cli.BoolFlag{Name: "dashboard", Usage: "serve the live dashboard at /dashboard", Value: true, EnvVars: []string{"GOMPS_DASHBOARD"}},
+			&cli.DurationFlag{Name: "dashboard-history", Usage: "how much history the dashboard keeps (about 2 KB per second)", Value: time.Hour, EnvVars: []string{"GOMPS_DASHBOARD_HISTORY"}},
 			&cli.BoolFlag{Name: "log-requests", Usage: "log one line per request (off: only start-up, shutdown and failures)", EnvVars: []string{"GOMPS_LOG_REQUESTS"}},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json (log/slog handlers, on stderr)", Value: "text", EnvVars: []string{"GOMPS_LOG_FORMAT"}},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"GOMPS_LOG_LEVEL"}},
@@ -151,6 +152,9 @@ func serveAction(c *cli.Context) error {
 	if c.Duration("shutdown-timeout") <= 0 {
 		return errors.New("serve: --shutdown-timeout must be positive")
 	}
+	if c.Duration("dashboard-history") < 2*time.Second {
+		return errors.New("serve: --dashboard-history must be at least 2s")
+	}
 	opts, err := serveOptions(c)
 	if err != nil {
 		return err
@@ -164,7 +168,7 @@ func serveAction(c *cli.Context) error {
 	}
 	version := readVersion().Version
 	srv := server.New(server.Config{MaxBody: maxBody, AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),
-		Logger: log, Version: version, Dashboard: c.Bool("dashboard")})
+		Logger: log, Version: version, Dashboard: c.Bool("dashboard"), DashboardHistory: c.Duration("dashboard-history")})
 	defer srv.Close()
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

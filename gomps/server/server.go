@@ -69,6 +69,9 @@ type Config struct {
 	// Dashboard serves the live dashboard at /dashboard (and its data at
 	// /dashboard/data) once the model is loaded.
 	Dashboard bool
+	// DashboardHistory is how much history the dashboard keeps (about 2 KB
+	// per second). Default 1h, its longest window.
+	DashboardHistory time.Duration
 }
 
 // Server is the HTTP API over one reranker. Build it with New.
@@ -140,7 +143,7 @@ func (s *Server) SetReranker(r *gomps.Reranker) error {
 		return err
 	}
 	if s.cfg.Dashboard {
-		d, err := dashboard.New(dashboard.Config{Info: r.Info(), Version: s.cfg.Version, Gatherer: s.reg})
+		d, err := dashboard.New(dashboard.Config{Info: r.Info(), Version: s.cfg.Version, Gatherer: s.reg, Keep: s.cfg.DashboardHistory})
 		if err != nil {
 			return err
 		}
