@@ -76,6 +76,10 @@ type resources struct {
 	tok   *tokenizer
 }
 
+// debugLeaks (GOMPS_DEBUG set, read once) makes the safety-net cleanup of a
+// Reranker never closed say so on stderr.
+var debugLeaks = os.Getenv("GOMPS_DEBUG") != ""
+
 // Live native handles of this process, for leak tests.
 var liveModels, liveContexts atomic.Int64
 
@@ -245,7 +249,12 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 	if sum != [32]byte{} {
 		r.info.SHA256 = hex.EncodeToString(sum[:])
 	}
-	runtime.AddCleanup(r, func(res *resources) { res.free() }, res)
+	runtime.AddCleanup(r, func(res *resources) {
+		if debugLeaks {
+			fmt.Fprintf(os.Stderr, "gomps: a Reranker of %s was never closed; the garbage collector freed it\n", src.Path)
+		}
+		res.free()
+	}, res)
 	if n := src.Notice(); n != "" && o.notices != nil {
 		fmt.Fprintln(o.notices, n)
 	}

@@ -10,9 +10,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -307,6 +309,25 @@ func TestNoLeak(t *testing.T) {
 		assert.Equal(t, m0, liveModels.Load(), "model freed")
 		assert.Equal(t, c0, liveContexts.Load(), "contexts freed")
 	}
+}
+
+// A Reranker dropped without Close is freed by its runtime cleanup (a
+// safety net, not the contract).
+func TestCleanupFreesUnclosed(t *testing.T) {
+	path := tinyModelPath(t)
+	m0, c0 := liveModels.Load(), liveContexts.Load()
+	func() {
+		r, err := Open(context.Background(), path, WithInstances(2), WithThreads(2))
+		require.NoError(t, err)
+		_, err = r.Score(context.Background(), berlinQ, []string{"x"})
+		require.NoError(t, err)
+	}()
+	for i := 0; i < 200 && (liveModels.Load() != m0 || liveContexts.Load() != c0); i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.Equal(t, m0, liveModels.Load(), "model freed by the cleanup")
+	assert.Equal(t, c0, liveContexts.Load(), "contexts freed by the cleanup")
 }
 
 // A Hugging Face model directory is converted at load and scores like the
