@@ -152,6 +152,7 @@ func TestContextsShareModel(t *testing.T) {
 	m, c1 := openTest(t, path, false, 8, 64)
 	b := makeBatch(tm, []int{3, 64, 20, 11, 64, 2, 40, 33}, 64, 9, 0)
 	want := forward(t, c1, b)
+	assert.Equal(t, StatusInvalidArg, statusOf(c1.SetThreads(5000)), "absurd thread count")
 	require.NoError(t, c1.SetThreads(1))
 	assert.InDeltaSlice(t, want, forward(t, c1, b), 1e-6, "1 thread vs 2")
 	var wg sync.WaitGroup

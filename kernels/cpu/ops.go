@@ -223,3 +223,11 @@ func SHA256(data []byte) [32]byte {
 	C.cpu_sha256(p, C.size_t(len(data)), (*C.uint8_t)(unsafe.Pointer(&out[0])))
 	return out
 }
+
+// ToBF16 is the fast path's f32 -> bf16 rounding (nearest, ties to even).
+func ToBF16(x []float32, y []uint16) {
+	if len(x) == 0 {
+		return
+	}
+	C.cpu_f32_to_bf16(fp(x), (*C.uint16_t)(unsafe.Pointer(&y[0])), C.int64_t(len(x)))
+}

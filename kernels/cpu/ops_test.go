@@ -332,3 +332,34 @@ func TestOpHead(t *testing.T) {
 		})
 	}
 }
+
+func TestOpToBF16(t *testing.T) {
+	// exact cases: representable, ties to even (down and up), just above a tie
+	cases := map[uint32]uint16{
+		0x3f800000: 0x3f80, // 1
+		0x3f808000: 0x3f80, // tie, even below
+		0x3f818000: 0x3f82, // tie, odd below: up
+		0x3f808001: 0x3f81, // above the tie
+		0xbf80ffff: 0xbf81, // negative, rounds away
+		0x00000000: 0x0000,
+		0x80000000: 0x8000,
+	}
+	for in, want := range cases {
+		var out [1]uint16
+		ToBF16([]float32{math.Float32frombits(in)}, out[:])
+		assert.Equal(t, want, out[0], "bits %#08x", in)
+	}
+	// random values: within half a bf16 ulp, for every vector tail length
+	for _, n := range opShapes {
+		rng := newRNG(uint64(n + 31))
+		x := randSlice(rng, n, 100)
+		y := make([]uint16, n+2)
+		y[n], y[n+1] = 0xdead, 0xbeef
+		ToBF16(x, y[:n])
+		assert.Equal(t, []uint16{0xdead, 0xbeef}, y[n:], "guard after output, n=%d", n)
+		for i, v := range x {
+			back := float64(math.Float32frombits(uint32(y[i]) << 16))
+			assert.LessOrEqual(t, math.Abs(back-float64(v)), math.Abs(float64(v))/256+1e-30, "n=%d i=%d", n, i)
+		}
+	}
+}
