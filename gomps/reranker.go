@@ -412,7 +412,9 @@ func (r *Reranker) run(ctx context.Context, jobs []job, n int) ([]float32, error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	workers := min(len(jobs), 2*r.info.Instances+2)
+	// Enough calls in flight to keep every instance fed, but never more
+	// pairs than half the queue bound, so one call cannot overload it.
+	workers := max(1, min(len(jobs), 2*r.info.Instances+2, r.opts.maxQueue/(2*chunkPairs)))
 	next := make(chan int, len(jobs))
 	for j := range jobs {
 		next <- j

@@ -178,6 +178,20 @@ func TestScoreErrors(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
+// A call larger than the queue bound is split and never overloads it alone.
+func TestScoreLargerThanQueue(t *testing.T) {
+	r := openTiny(t, WithMaxQueue(1024), WithInstances(2), WithThreads(2))
+	passages := make([]string, 2500)
+	for i := range passages {
+		passages[i] = strings.Repeat("museum ", i%7)
+	}
+	got, err := r.Score(context.Background(), berlinQ, passages)
+	require.NoError(t, err)
+	require.Len(t, got, len(passages))
+	assert.Equal(t, got[0], got[7], "equal passages score equally")
+	assert.Equal(t, got[3], got[3+7*300], "equal passages in different chunks score equally")
+}
+
 func TestTruncation(t *testing.T) {
 	long := strings.Repeat("population ", 40) // 40 tokens
 	passages := []string{"short", long, "short too"}
