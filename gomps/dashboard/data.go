@@ -235,6 +235,11 @@ type configJSON struct {
 // maxPoints bounds the points of a series; longer windows use wider steps.
 const maxPoints = 240
 
+// smoothSamples is the least number of sample intervals a series point
+// covers: a point at t shows the rates, means and percentiles over
+// (t - 5 intervals, t], so sparse events read as a level, not as spikes.
+const smoothSamples = 5
+
 // build derives the summary of the last window (from the oldest sample in
 // it to the newest) and a series of at most maxPoints points.
 func build(samples []*sample, window, interval time.Duration) dataJSON {
@@ -256,11 +261,13 @@ func build(samples []*sample, window, interval time.Duration) dataJSON {
 	} else {
 		out.Summary.T = unixMs(last.t)
 	}
-	// Series: steps of `step` samples ending at the newest.
+	// Series: one point every `step` samples, ending at the newest, each
+	// over the preceding max(step, smoothSamples) intervals.
 	span := len(samples) - 1 - first
 	step := max(1, (span+maxPoints-1)/maxPoints)
+	back := max(step, smoothSamples)
 	for i := len(samples) - 1; i-step >= first; i -= step {
-		out.Series = append(out.Series, derive(samples[i-step], samples[i]))
+		out.Series = append(out.Series, derive(samples[max(0, i-back)], samples[i]))
 	}
 	for l, r := 0, len(out.Series)-1; l < r; l, r = l+1, r-1 {
 		out.Series[l], out.Series[r] = out.Series[r], out.Series[l]
