@@ -193,6 +193,13 @@ func TestEngineRSS(t *testing.T) {
 		}
 		rss, hwm := procMemory(t)
 		fmt.Printf("rss %d %d\n", rss, hwm)
+		status, err := os.ReadFile("/proc/self/status")
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "Rss") { // RssAnon, RssFile, RssShmem: where the pages are
+				fmt.Println(strings.Join(strings.Fields(line), " "))
+			}
+		}
 		return
 	}
 	model := testModelPath(t)
@@ -204,10 +211,17 @@ func TestEngineRSS(t *testing.T) {
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", rssChildEnv, n), "GOMPS_TEST_MODEL="+model)
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "child with %d instances:\n%s", n, out)
+		found := false
 		for _, line := range strings.Split(string(out), "\n") {
 			if _, err := fmt.Sscanf(line, "rss %d %d", &rss, &hwm); err == nil {
-				return rss, hwm
+				found = true
 			}
+			if strings.HasPrefix(line, "Rss") {
+				t.Logf("%d instance(s): %s", n, line)
+			}
+		}
+		if found {
+			return rss, hwm
 		}
 		t.Fatalf("child with %d instances printed no rss line:\n%s", n, out)
 		return
