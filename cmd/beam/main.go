@@ -45,12 +45,15 @@ func main() {
 	flag.StringVar(&o.Model.Precision, "precision", "", "compute precision: f32 (default), bf16 or f16")
 	flag.IntVar(&o.Model.MaxLength, "max-length", 0, "tokens per pair incl. specials (0 = the model's maximum)")
 	flag.IntVar(&o.Model.Threads, "threads", 0, "native threads per worker process (0 = all cores)")
+	flag.IntVar(&o.Model.Instances, "instances", 0, "model instances per worker process (0 = the library default)")
 	flag.BoolVar(&o.Model.Sigmoid, "sigmoid", false, "output sigmoid(logit) instead of the raw logit")
+	truncate := flag.Bool("truncate", true, "truncate pairs longer than --max-length (false: fail naming file:line)")
 	if err := envDefaults(flag.CommandLine); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	flag.Parse()
+	o.Model.NoTruncate = !*truncate
 	// On a worker, Init runs the harness and never returns.
 	beam.Init()
 
@@ -62,7 +65,7 @@ func main() {
 
 // ourFlags are the flags that read GOMPS_* variables (Beam's do not).
 var ourFlags = []string{"input", "format", "queries", "passages", "header", "skip-bad", "output", "output-format", "shards",
-	"top-k", "rank", "tag", "batch", "model", "precision", "max-length", "threads", "sigmoid"}
+	"top-k", "rank", "tag", "batch", "model", "precision", "max-length", "threads", "instances", "sigmoid", "truncate"}
 
 // envDefaults sets each of our flags from GOMPS_<NAME> when it is set; the
 // command line still wins because it is parsed afterwards.

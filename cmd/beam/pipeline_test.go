@@ -406,3 +406,18 @@ func TestOptionsCheck(t *testing.T) {
 	stem, ext = splitOutput("out/run.v1/scores")
 	assert.Equal(t, "out/run.v1/scores-00000-of-00001", shardName(stem, ext, 0, 1))
 }
+
+// With truncation off, a too-long pair fails the pipeline naming its line.
+func TestTooLongNamesLine(t *testing.T) {
+	model := tinyModel(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "long.tsv")
+	long := strings.Repeat("berlin wall history ", 20)
+	require.NoError(t, os.WriteFile(in, []byte("flea\tcat\nberlin\tcity\nberlin\t"+long+"\nspree\triver\n"), 0o644))
+	o := Options{Input: in, Output: filepath.Join(dir, "out", "s.tsv"), Shards: 1, Batch: 64,
+		Model: ModelConfig{Model: model, MaxLength: 16, NoTruncate: true}}
+	_, err := runPipeline(context.Background(), o)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), in+":3: ", "the error names the pair's file:line")
+	assert.Contains(t, err.Error(), "longer than the maximum length 16")
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -22,11 +23,13 @@ var (
 // ModelConfig is what a worker needs to open the model. It is part of the
 // serialized DoFn, so every worker opens the same model the same way.
 type ModelConfig struct {
-	Model     string // native file or Hugging Face dir, at a path the worker can read
-	Precision string // "" = the library default (f32)
-	MaxLength int    // 0 = the model's max positions
-	Threads   int    // 0 = all cores of the worker
-	Sigmoid   bool
+	Model      string // native file or Hugging Face dir, at a path the worker can read
+	Precision  string // "" = the library default (f32)
+	MaxLength  int    // 0 = the model's max positions
+	Threads    int    // 0 = all cores of the worker
+	Instances  int    // model instances per worker process; 0 = the library default
+	Sigmoid    bool
+	NoTruncate bool // refuse pairs longer than MaxLength instead of truncating
 }
 
 // scorer is the part of *gomps.Reranker the pipeline uses.
@@ -48,8 +51,14 @@ var openScorer = func(ctx context.Context, cfg ModelConfig) (scorer, error) {
 	if cfg.Threads > 0 {
 		opts = append(opts, gomps.WithThreads(cfg.Threads))
 	}
+	if cfg.Instances > 0 {
+		opts = append(opts, gomps.WithInstances(cfg.Instances))
+	}
 	if cfg.Sigmoid {
 		opts = append(opts, gomps.WithSigmoid())
+	}
+	if cfg.NoTruncate {
+		opts = append(opts, gomps.WithTruncation(false))
 	}
 	return gomps.Open(ctx, cfg.Model, opts...)
 }
@@ -181,7 +190,14 @@ func (f *scoreFn) flush(ctx context.Context, emit func(int, Block)) error {
 	}
 	scores, err := f.sc.ScorePairs(ctx, batch)
 	if err != nil {
-		return fmt.Errorf("beam: scoring %d pairs from %s:%d on: %w", len(batch), f.pending[0].pairs[0].PosFile, f.pending[0].pairs[0].PosLine, err)
+		var tl *gomps.TooLongError
+		if errors.As(err, &tl) {
+			if p := f.pairAt(tl.Index); p != nil {
+				return fmt.Errorf("beam: %s:%d: %w", p.PosFile, p.PosLine, err)
+			}
+		}
+		first := &f.pending[0].pairs[0]
+		return fmt.Errorf("beam: scoring %d pairs (the first from %s:%d): %w", len(batch), first.PosFile, first.PosLine, err)
 	}
 	if len(scores) != len(batch) {
 		return fmt.Errorf("beam: %d scores for %d pairs", len(scores), len(batch))
@@ -201,6 +217,17 @@ func (f *scoreFn) flush(ctx context.Context, emit func(int, Block)) error {
 	clear(f.pending)
 	f.pending = f.pending[:0]
 	f.npairs = 0
+	return nil
+}
+
+// pairAt returns the i-th pending pair, in batch order, or nil.
+func (f *scoreFn) pairAt(i int) *Pair {
+	for _, g := range f.pending {
+		if i < len(g.pairs) {
+			return &g.pairs[i]
+		}
+		i -= len(g.pairs)
+	}
 	return nil
 }
 
