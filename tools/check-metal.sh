@@ -38,8 +38,8 @@ record() { # record NAME pass|FAIL|SKIPPED [detail]
 
 # check NAME LOG CMD...: run CMD with its output in LOG; pass iff it exits 0.
 check() {
-    local name=$1 log=$2; shift 2
-    if "$@" >"$log" 2>&1; then record "$name" pass
+    local name=$1 log=$2 t=$SECONDS; shift 2
+    if "$@" >"$log" 2>&1; then record "$name" pass "$((SECONDS - t)) s"
     else
         tail -n 30 "$log" | sed 's/^/    | /'
         record "$name" FAIL "see output above"
@@ -125,10 +125,10 @@ part_b() {
     fi
     local b=$WORK/b
     mkdir -p "$b"
-    run_plain() { build_driver "$b/plain" "$KDIR" -O2 && "$b/plain"; }
-    run_tsan() { build_driver "$b/tsan" "$KDIR" -O1 -g -fsanitize=thread && TSAN_OPTIONS=halt_on_error=1 "$b/tsan" --small; }
+    run_plain() { build_driver "$b/plain" "$KDIR" -O1 && "$b/plain"; }
+    run_tsan() { build_driver "$b/tsan" "$KDIR" -O0 -g -fsanitize=thread && TSAN_OPTIONS=halt_on_error=1 "$b/tsan" --small; }
     run_asan() {
-        build_driver "$b/asan" "$KDIR" -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all &&
+        build_driver "$b/asan" "$KDIR" -O0 -g -fsanitize=address,undefined -fno-sanitize-recover=all &&
             "$b/asan" --small
     }
     # the library exactly as the backend compiles it (kernels/metal Source():
@@ -144,14 +144,14 @@ part_b() {
     check "(b) kernels under ASan+UBSan (<=8 rows)" "$b/asan.log" run_asan
 
     if mutant "$b/nobarrier" 'gomps:reuse-barrier' gomps-shader.h >"$b/mut1.log" 2>&1 &&
-        build_driver "$b/mut-tsan" "$b/nobarrier" -O1 -g -fsanitize=thread >>"$b/mut1.log" 2>&1; then
+        build_driver "$b/mut-tsan" "$b/nobarrier" -O0 -g -fsanitize=thread >>"$b/mut1.log" 2>&1; then
         expect_fail "(b) mutant: no barrier -> TSan" "$b/mut1.run.log" "ThreadSanitizer: data race" \
             "$b/mut-tsan" --small --only=layer_norm
     else
         cat "$b/mut1.log"; record "(b) mutant: no barrier -> TSan" FAIL "could not build the mutant"
     fi
     if mutant "$b/nobounds" 'gomps:bounds-check' bias-gelu.metal >"$b/mut2.log" 2>&1 &&
-        build_driver "$b/mut-asan" "$b/nobounds" -O1 -g -fsanitize=address >>"$b/mut2.log" 2>&1; then
+        build_driver "$b/mut-asan" "$b/nobounds" -O0 -g -fsanitize=address >>"$b/mut2.log" 2>&1; then
         expect_fail "(b) mutant: no bounds check -> ASan" "$b/mut2.run.log" "AddressSanitizer: heap-buffer-overflow" \
             "$b/mut-asan" --small --only=bias_gelu
     else
