@@ -58,23 +58,21 @@ func FuzzTSV(f *testing.F) {
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		// Drop the score column and read the pairs back.
-		var pairs strings.Builder
-		for _, line := range strings.SplitAfter(b.String(), "\n") {
-			if i := strings.LastIndexByte(line, '\t'); i >= 0 {
-				pairs.WriteString(line[:i] + "\n")
-			}
+		// Split the output by hand: each line must hold the two input fields
+		// unchanged, then the score. (Reading it back through a TSV reader
+		// after cutting the score column would make a passage's trailing CR
+		// look like a CRLF line end.)
+		out := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		if len(items) == 0 {
+			out = nil
 		}
-		back, err := readAll(t, NewTSVReader(strings.NewReader(pairs.String()), "b", Options{Header: HeaderAbsent}))
-		if err != nil {
-			t.Fatalf("writer output does not read back: %v", err)
+		if len(out) != len(items) {
+			t.Fatalf("round trip: %d lines, want %d", len(out), len(items))
 		}
-		if len(back) != len(items) {
-			t.Fatalf("round trip: %d items, want %d", len(back), len(items))
-		}
-		for i := range back {
-			if back[i].Query != items[i].Query || back[i].Passage != items[i].Passage {
-				t.Fatalf("round trip item %d: %q %q != %q %q", i, back[i].Query, back[i].Passage, items[i].Query, items[i].Passage)
+		for i, line := range out {
+			f := strings.Split(line, "\t")
+			if len(f) != 3 || f[0] != items[i].Query || f[1] != items[i].Passage {
+				t.Fatalf("round trip item %d: %q != %q %q", i, line, items[i].Query, items[i].Passage)
 			}
 		}
 	})
