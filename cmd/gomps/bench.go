@@ -229,6 +229,14 @@ func benchAction(c *cli.Context) error {
 				Requests: c.Int("requests"), Warmup: c.Duration("warmup"), WarmupRequests: c.Int("warmup-requests"),
 				SampleEvery: c.Duration("sample-interval")}
 			fmt.Fprintf(c.App.ErrWriter, "bench: batch=%d conc=%d ...\n", n, conc)
+			var last time.Time
+			cfg.Progress = func(phase string, elapsed time.Duration, done int) {
+				if time.Since(last) >= 10*time.Second {
+					last = time.Now()
+					fmt.Fprintf(c.App.ErrWriter, "bench: batch=%d conc=%d: %s %s, %d requests returned\n", n, conc, phase,
+						elapsed.Round(time.Second), done)
+				}
+			}
 			res, err := benchreport.Run(ctx, r, workloads[n], cfg, &next)
 			if err != nil {
 				return fmt.Errorf("bench: batch=%d conc=%d: %w", n, conc, err)

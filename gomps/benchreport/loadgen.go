@@ -28,6 +28,10 @@ type RunConfig struct {
 	Warmup          time.Duration // warm-up phase length (when WarmupRequests is 0)
 	WarmupRequests  int           // warm-up request count (overrides Warmup)
 	SampleEvery     time.Duration // time-series interval (default 1s)
+	// Progress, if set, is called from the sampler at every interval with
+	// the phase ("warm-up" or "measure"), its elapsed time and the calls
+	// returned so far.
+	Progress func(phase string, elapsed time.Duration, done int)
 }
 
 func (c RunConfig) validate() error {
@@ -102,13 +106,13 @@ func Run(ctx context.Context, t Target, wl *Workload, cfg RunConfig, next *atomi
 	}
 	res := &RunResult{Config: cfg}
 	if cfg.Warmup > 0 || cfg.WarmupRequests > 0 {
-		p, err := runPhase(ctx, t, wl, next, cfg.Concurrency, cfg.Warmup, cfg.WarmupRequests, cfg.SampleEvery)
+		p, err := runPhase(ctx, t, wl, next, cfg.Concurrency, cfg.Warmup, cfg.WarmupRequests, cfg.SampleEvery, progress(cfg, "warm-up"))
 		if err != nil {
 			return nil, fmt.Errorf("benchreport: warm-up: %w", err)
 		}
 		res.Warmup = p
 	}
-	p, err := runPhase(ctx, t, wl, next, cfg.Concurrency, cfg.Duration, cfg.Requests, cfg.SampleEvery)
+	p, err := runPhase(ctx, t, wl, next, cfg.Concurrency, cfg.Duration, cfg.Requests, cfg.SampleEvery, progress(cfg, "measure"))
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +120,18 @@ func Run(ctx context.Context, t Target, wl *Workload, cfg RunConfig, next *atomi
 	return res, nil
 }
 
+func progress(cfg RunConfig, phase string) func(time.Duration, int) {
+	if cfg.Progress == nil {
+		return nil
+	}
+	return func(d time.Duration, n int) { cfg.Progress(phase, d, n) }
+}
+
 func runPhase(ctx context.Context, t Target, wl *Workload, next *atomic.Int64, conc int,
-	dur time.Duration, nreq int, every time.Duration) (*Phase, error) {
+	dur time.Duration, nreq int, every time.Duration, report func(time.Duration, int)) (*Phase, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var inFlight atomic.Int64
+	var inFlight, done atomic.Int64
 	start := time.Now()
 	sample := func() Sample {
 		s := Sample{At: time.Since(start), Stats: t.Stats(), InFlight: int(inFlight.Load()), CPU: -1, RSS: -1}
@@ -152,6 +163,9 @@ func runPhase(ctx context.Context, t Target, wl *Workload, next *atomic.Int64, c
 				return
 			case <-tick.C:
 				p.Samples = append(p.Samples, sample())
+				if report != nil {
+					report(time.Since(start), int(done.Load()))
+				}
 			}
 		}
 	}()
@@ -185,6 +199,7 @@ func runPhase(ctx context.Context, t Target, wl *Workload, next *atomic.Int64, c
 					errOnce.Do(func() { firstErr = err; cancel() })
 					return
 				}
+				done.Add(1)
 				records[c] = append(records[c], Record{Start: t0.Sub(start), End: t1.Sub(start), Latency: t1.Sub(t0),
 					Pairs: len(req.Passages), Timings: tm})
 			}
