@@ -32,7 +32,7 @@ func main() {
 	flag.StringVar(&o.Format, "format", "", "input format: tsv, jsonl or trec (default: from the extension)")
 	flag.StringVar(&o.Queries, "queries", "", "trec input: the qid<TAB>query file")
 	flag.StringVar(&o.Passages, "passages", "", "trec input: the docid<TAB>text file (streamed; only the run's docids are kept)")
-	flag.StringVar(&o.Header, "header", "auto", "is the first line of each file a header row: auto (by its column names), yes or no")
+	flag.BoolVar(&o.Header, "header", false, "the first line of each input file is a header, whatever it says (without it: a header is recognized by its column names, as gomps score does)")
 	flag.BoolVar(&o.SkipBad, "skip-bad", false, "skip malformed lines, counted and logged with file:line, instead of failing")
 	flag.StringVar(&o.Output, "output", "", "output path <stem><ext>; shards are written as <stem>-00000-of-0000N<ext>")
 	flag.StringVar(&o.OutputFormat, "output-format", "", "output format: tsv, jsonl or trec (default: the input's)")
@@ -71,6 +71,9 @@ var ourFlags = []string{"input", "format", "queries", "passages", "header", "ski
 // command line still wins because it is parsed afterwards.
 func envDefaults(fs *flag.FlagSet) error {
 	for _, name := range ourFlags {
+		if fs.Lookup(name) == nil {
+			continue
+		}
 		env := "GOMPS_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 		if v, ok := os.LookupEnv(env); ok {
 			if err := fs.Set(name, v); err != nil {

@@ -21,7 +21,7 @@ type Options struct {
 	Format       string // tsv, jsonl or trec; "" = from the extension of Input
 	Queries      string // trec: the qid<TAB>query file
 	Passages     string // trec: the docid<TAB>text file
-	Header       string // auto, yes or no: is the first line a header row
+	Header       bool   // the first line of each file is a header, whatever it says (else: pairio's auto rule)
 	SkipBad      bool   // count malformed lines instead of failing
 	Output       string // "<stem><ext>": shards are <stem>-00000-of-0000N<ext>
 	OutputFormat string // tsv, jsonl or trec; "" = the input's kind
@@ -72,15 +72,9 @@ func (o *Options) check() error {
 	if o.OutputFormat == string(pairio.FormatTREC) && f == pairio.FormatTSV {
 		return errors.New("beam: --output-format trec needs qids and docids: give JSONL candidates or a TREC run")
 	}
-	switch o.Header {
-	case "", "auto":
-		o.header = pairio.HeaderAuto
-	case "yes", "true":
+	o.header = pairio.HeaderAuto
+	if o.Header {
 		o.header = pairio.HeaderPresent
-	case "no", "false":
-		o.header = pairio.HeaderAbsent
-	default:
-		return fmt.Errorf("beam: --header %q: want auto, yes or no", o.Header)
 	}
 	if o.Shards < 1 {
 		return fmt.Errorf("beam: --shards %d: want 1 or more", o.Shards)

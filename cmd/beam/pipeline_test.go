@@ -387,7 +387,6 @@ func TestOptionsCheck(t *testing.T) {
 		{"tsv-to-trec", func(o *Options) { o.Input = "x.tsv"; o.OutputFormat = "trec" }, "needs qids and docids"},
 		{"shards=0", func(o *Options) { o.Shards = 0 }, "--shards 0"},
 		{"top-k<0", func(o *Options) { o.TopK = -1 }, "--top-k -1"},
-		{"header", func(o *Options) { o.Header = "maybe" }, "--header"},
 	}
 	for _, c := range cases {
 		o := base
@@ -420,4 +419,23 @@ func TestTooLongNamesLine(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), in+":3: ", "the error names the pair's file:line")
 	assert.Contains(t, err.Error(), "longer than the maximum length 16")
+}
+
+func TestEnvDefaults(t *testing.T) {
+	fs := flag.NewFlagSet("beam", flag.ContinueOnError)
+	shards := fs.Int("shards", 1, "")
+	model := fs.String("model", "", "")
+	skip := fs.Bool("skip-bad", false, "")
+	t.Setenv("GOMPS_SHARDS", "4")
+	t.Setenv("GOMPS_MODEL", "/models/m")
+	t.Setenv("GOMPS_SKIP_BAD", "true")
+	require.NoError(t, envDefaults(fs))
+	require.NoError(t, fs.Parse([]string{"--model", "/cli/m"}))
+	assert.Equal(t, 4, *shards, "GOMPS_SHARDS sets --shards")
+	assert.True(t, *skip, "GOMPS_SKIP_BAD sets --skip-bad")
+	assert.Equal(t, "/cli/m", *model, "the command line wins over GOMPS_MODEL")
+	t.Setenv("GOMPS_SHARDS", "four")
+	err := envDefaults(fs)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `beam: GOMPS_SHARDS="four"`)
 }
