@@ -132,6 +132,18 @@ func TestBench200Pairs(t *testing.T) {
 		prev = v
 	}
 
+	// Latency-vs-throughput buckets hold every request once; correlation in [-1, 1].
+	count := 0
+	for _, m := range regexp.MustCompile(`(?m)^\| (?:<|>=|[\d.]+-)[^|]*ms \((?:P50|P50-P75|P75-P90|P90\+)\) \|.* \| (\d+) \|$`).FindAllStringSubmatch(rep, -1) {
+		n, err := strconv.Atoi(m[1])
+		require.NoError(t, err)
+		count += n
+	}
+	assert.Equal(t, 25, count, "bucket counts add up to the requests")
+	corr := regexp.MustCompile(`\*\*Correlation:\*\* (-?[\d.]+) `).FindStringSubmatch(rep)
+	require.NotNil(t, corr, "correlation printed")
+	assert.InDelta(t, 0, mustFloat(t, corr[1]), 1.0, "correlation in [-1, 1]")
+
 	// Padding waste = 1 - real/padded.
 	w := regexp.MustCompile(`1 - (\d+)/(\d+) = ([\d.]+)%`).FindStringSubmatch(rep)
 	require.NotNil(t, w, "padding waste")
