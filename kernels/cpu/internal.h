@@ -161,6 +161,14 @@ struct gomps_context {
     int            attention_avx512; /* GOMPS_CPU_ATTENTION=avx512               */
     dnnl_stream_t  stream;
     cpu_prim       prims[CPU_LINEAR_KINDS][CPU_ROW_BUCKETS];
+    /* bf16 attention (bf16 precision): one row's heads, head-major, and the
+     * two AMX matmuls per row length n (att_prims[2 n + 0/1] = QK^T / PV) */
+    uint16_t      *att_q16, *att_k16, *att_v16; /* [heads, max_seq, head_dim]   */
+    float         *att_s;                        /* [heads, max_seq, max_seq]    */
+    uint16_t      *att_p16;                      /* [heads, max_seq, max_seq]    */
+    float         *att_o;                        /* [heads, max_seq, head_dim]   */
+    cpu_prim      *att_prims;                    /* [2 (max_seq + 1)]            */
+    int            attention_amx;                /* GOMPS_CPU_ATTENTION=amx (bf16 only)     */
     void          *scratchpad;
     size_t         scratchpad_size;
 };
@@ -183,6 +191,19 @@ int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim);
 void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
                         const int64_t *offsets, int32_t heads, int32_t head_dim,
                         int cls_only, float *out);
+
+/* attention.c: bf16 attention on AMX for every query of every row (bf16
+ * precision, opt-in with GOMPS_CPU_ATTENTION=amx); Q, K, V and the
+ * probabilities are rounded to bf16, scores, softmax and the context stay f32.
+ * Not the default: measured no faster than the f32 path (1-thread CPU time of
+ * the real-shape forward at 32 x 128: 367-503 ms vs 357-365 ms), because
+ * softmax, rounding and per-row calls cost more than the K = 32 GEMMs save. */
+gomps_status cpu_attention_bf16(gomps_context_t *ctx, const float *qkv, int32_t batch,
+                                const int64_t *offsets, int32_t heads, int32_t head_dim,
+                                float *out);
+gomps_status cpu_attention_bf16_alloc(gomps_context_t *ctx);
+void cpu_attention_bf16_free(gomps_context_t *ctx);
+void cpu_attention_bf16_prims_free(gomps_context_t *ctx);
 
 /* layernorm.c: vectorised y = LN(x + res); res may be NULL. */
 void cpu_layernorm_fast(const float *x, const float *res, const float *gamma, const float *beta,
