@@ -26,7 +26,8 @@ func newKernelsCommand() *cli.Command {
 functions the forward pass calls, on a synthetic layer with random weights packed as a
 model packs them: embeddings, the four oneDNN matmuls (qkv, attn_out, ffn_up with its
 fused GELU, ffn_down), attention, its softmax rows, layernorm, the GELU eltwise alone,
-the pooler, and in bf16 the f32->bf16 input conversion. Shapes default to MiniLM-L6
+the pooler, in bf16 the f32->bf16 input conversion, and the opt-in attention variants
+(GOMPS_CPU_ATTENTION=avx512 where the CPU has AVX-512; =amx in bf16). Shapes default to MiniLM-L6
 (H 384, 12 heads, I 1536), B = --batch rows of L = --seq tokens.
 
 Each kernel runs twice untimed, then until --min-time has passed (at least 5 calls);

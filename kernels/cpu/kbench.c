@@ -239,6 +239,10 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
         goto bad;
     }
     dnnl_primitive_desc_destroy(gpd);
+    if (precision == GOMPS_PRECISION_BF16 && cpu_attention_bf16_alloc(c)) {
+        st = fail(err, errlen, GOMPS_ERR_OOM, "out of memory for the bf16 attention");
+        goto bad;
+    }
     *out = s;
     err[0] = 0;
     return GOMPS_OK;
@@ -251,6 +255,7 @@ void kb_free(kb_state *s) {
     if (!s) return;
     if (s->gelu_prim) dnnl_primitive_destroy(s->gelu_prim);
     if (s->gelu_mem) dnnl_memory_destroy(s->gelu_mem);
+    if (s->m.precision == GOMPS_PRECISION_BF16 && s->c.model) cpu_attention_bf16_free(&s->c);
     gomps_context_t *cs[2] = {&s->c, &s->cp};
     for (int i = 0; i < 2; i++) {
         cpu_prims_free(cs[i]);
@@ -362,6 +367,22 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
         }
         break;
     }
+    case KB_ATTENTION_AVX512:
+        if (!kb_available(s, kernel)) {
+            snprintf(err, errlen, "kbench: the AVX-512 attention needs AVX-512 and head_dim 16, 32 or 64");
+            return GOMPS_ERR_UNSUPPORTED;
+        }
+        c->attention_avx512 = 1;
+        cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
+        c->attention_avx512 = 0;
+        break;
+    case KB_ATTENTION_AMX:
+        if (!kb_available(s, kernel)) {
+            snprintf(err, errlen, "kbench: the AMX attention needs bf16 precision");
+            return GOMPS_ERR_UNSUPPORTED;
+        }
+        st = cpu_attention_bf16(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, s->y);
+        break;
     case KB_PEAK_MATMUL:
         st = cpu_linear_run(&s->cp, CPU_LINEAR_QKV, &s->peak,
                             s->peak.bf16 ? (const void *)s->px16 : (const void *)s->px,
@@ -377,6 +398,22 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
     }
     if (st) snprintf(err, errlen, "kbench: %s", c->err);
     return st;
+}
+
+int kb_available(const kb_state *s, int32_t kernel) {
+    const int32_t hd = s->H / s->heads;
+    switch (kernel) {
+    case KB_CONVERT:
+    case KB_ATTENTION_AMX:
+        return s->m.precision == GOMPS_PRECISION_BF16;
+    case KB_ATTENTION_AVX512:
+#if defined(__x86_64__) && defined(__GNUC__)
+        return __builtin_cpu_supports("avx512f") && (hd == 16 || hd == 32 || hd == 64);
+#else
+        return 0;
+#endif
+    }
+    return kernel >= 0 && kernel < KB_KERNELS;
 }
 
 int64_t kb_peak_rows(const kb_state *s) { return s->peak_rows; }

@@ -30,6 +30,9 @@ const (
 	KernelPooler     = int(C.KB_POOLER)
 	KernelConvert    = int(C.KB_CONVERT)
 	KernelPeakMatmul = int(C.KB_PEAK_MATMUL)
+	// Opt-in variants of attention (GOMPS_CPU_ATTENTION), measured where available.
+	KernelAttentionAVX512 = int(C.KB_ATTENTION_AVX512)
+	KernelAttentionAMX    = int(C.KB_ATTENTION_AMX)
 )
 
 // KernelShape is the model shape the kernels run at.
@@ -124,15 +127,22 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	case KernelPooler:
 		return "pooler", fmt.Sprintf("dnnl_sgemm %d CLS rows x %dx%d + tanh + classifier, f32", B, s.Hidden, s.Hidden), thr,
 			2*float64(B)*H*H + 2*float64(B)*H, 0
+	case KernelAttentionAVX512:
+		return "attention_avx512", "opt-in GOMPS_CPU_ATTENTION=avx512: our AVX-512 attention kernel, f32", thr,
+			4 * float64(B) * float64(L) * float64(L) * H, 0
+	case KernelAttentionAMX:
+		return "attention_amx", "opt-in GOMPS_CPU_ATTENTION=amx: per-row bf16 oneDNN matmuls (AMX) + f32 softmax", thr,
+			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelConvert:
 		return "f32_to_bf16", "cpu_f32_to_bf16 of [B*L, H], 16-row blocks over the threads (the bf16 matmuls' input)", thr, 0, rows * H * 6
 	}
 	return "", "", 0, 0, 0
 }
 
-// kernelOrder is the report order; KernelConvert only in bf16.
+// kernelOrder is the report order; kernels kb_available refuses (the bf16
+// ones in f32, the AVX-512 attention without AVX-512) are left out.
 var kernelOrder = []int{KernelEmbeddings, KernelQKV, KernelAttention, KernelSoftmax, KernelAttnOut, KernelLayerNorm,
-	KernelFFNUp, KernelGELU, KernelFFNDown, KernelPooler, KernelConvert}
+	KernelFFNUp, KernelGELU, KernelFFNDown, KernelPooler, KernelConvert, KernelAttentionAVX512, KernelAttentionAMX}
 
 // RunKernelBench measures every kernel of the fast path at each sequence
 // length, and the machine's peaks, on the calling goroutine's OS thread
@@ -208,7 +218,7 @@ func RunKernelBench(cfg KernelBenchConfig) (*KernelBench, error) {
 				out.Peaks.MatmulWhy = fmt.Sprintf("oneDNN matmul %.0fx%.0f by %.0fx%.0f", rows, n, n, n)
 			}
 			for _, k := range kernelOrder {
-				if k == KernelConvert && !bf16 {
+				if C.kb_available(st, C.int32_t(k)) == 0 {
 					continue
 				}
 				best, med, reps, err := timeKernel(st, k, cfg)
@@ -224,7 +234,7 @@ func RunKernelBench(cfg KernelBenchConfig) (*KernelBench, error) {
 				case r.FLOPs > 0:
 					r.Unit = "GFLOP/s"
 					r.Rate = r.FLOPs / best.Seconds() / 1e9
-					linear := k == KernelQKV || k == KernelAttnOut || k == KernelFFNUp || k == KernelFFNDown
+					linear := k == KernelQKV || k == KernelAttnOut || k == KernelFFNUp || k == KernelFFNDown || k == KernelAttentionAMX
 					if bf16 && linear {
 						r.PeakName, r.PeakFrac = "oneDNN bf16 matmul", r.Rate/out.Peaks.Matmul
 					} else {

@@ -23,6 +23,8 @@ enum {
     KB_FFN_DOWN,       /* oneDNN matmul I -> H + bias + residual                */
     KB_POOLER,         /* dnnl_sgemm over B CLS rows + tanh + classifier        */
     KB_CONVERT,        /* cpu_f32_to_bf16 of [B*L, H] (bf16 precision only)     */
+    KB_ATTENTION_AVX512, /* opt-in GOMPS_CPU_ATTENTION=avx512 attention (f32)   */
+    KB_ATTENTION_AMX,  /* opt-in GOMPS_CPU_ATTENTION=amx attention (bf16 only)  */
     KB_PEAK_MATMUL,    /* oneDNN matmul at the reference shape (peak)           */
     KB_KERNELS
 };
@@ -34,6 +36,8 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
             int32_t vocab, int32_t precision, int32_t threads, uint64_t seed, kb_state **out,
             char *err, size_t errlen);
 void kb_free(kb_state *s);
+/* 1 if kb_run can run kernel on this CPU, shape and precision. */
+int kb_available(const kb_state *s, int32_t kernel);
 /* Runs one kernel once (call from one OS thread at a time). */
 int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen);
 /* Rows and n of the KB_PEAK_MATMUL shape ([rows, n] x [n, n]). */
