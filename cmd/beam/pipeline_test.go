@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/gomps/gomps/gomps"
@@ -438,4 +439,19 @@ func TestEnvDefaults(t *testing.T) {
 	err := envDefaults(fs)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `beam: GOMPS_SHARDS="four"`)
+}
+
+// A model the worker cannot open fails the pipeline with the reason.
+func TestBadModelFails(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "p.tsv")
+	require.NoError(t, os.WriteFile(in, []byte("flea\tcat\n"), 0o644))
+	o := Options{Input: in, Output: filepath.Join(dir, "out", "s.tsv"), Shards: 1, Batch: 4,
+		Model: ModelConfig{Model: filepath.Join(dir, "no-such-model")}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := runPipeline(ctx, o)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "beam: opening model")
+	assert.Contains(t, err.Error(), "no-such-model")
 }

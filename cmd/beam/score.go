@@ -79,11 +79,12 @@ var scorers struct {
 }
 
 type sharedScorer struct {
-	once sync.Once
-	sc   scorer
-	err  error
+	mu sync.Mutex // held while opening, so one open per process
+	sc scorer
 }
 
+// workerScorer returns the process's scorer for cfg, opening it on first
+// use. A failed open is not remembered: the next bundle tries again.
 func workerScorer(ctx context.Context, cfg ModelConfig) (scorer, error) {
 	scorers.Lock()
 	if scorers.m == nil {
@@ -95,13 +96,16 @@ func workerScorer(ctx context.Context, cfg ModelConfig) (scorer, error) {
 		scorers.m[cfg] = s
 	}
 	scorers.Unlock()
-	s.once.Do(func() {
-		s.sc, s.err = openScorer(ctx, cfg)
-		if s.err != nil {
-			s.err = fmt.Errorf("beam: opening model %q on the worker: %w", cfg.Model, s.err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sc == nil {
+		sc, err := openScorer(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("beam: opening model %q on the worker: %w", cfg.Model, err)
 		}
-	})
-	return s.sc, s.err
+		s.sc = sc
+	}
+	return s.sc, nil
 }
 
 // outputConfig says how a query's scored pairs are written (pairio's
