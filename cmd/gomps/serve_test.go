@@ -75,6 +75,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"--log-level", "loud"},
 		{"--shutdown-timeout", "0s"},
 		{"--threads", "-1"},
+		{"--model", "/nonexistent/model.gomps"},
 		{"extra"},
 	} {
 		app := newApp()
@@ -116,11 +117,10 @@ func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 	}
 }
 
-// TestServeEndToEnd builds the real binary, starts it on a free loopback
-// port with the tiny model, probes every endpoint, then sends SIGTERM while
-// a request is in flight (its body half sent) and checks that the request
-// still gets its scores and the process exits 0.
-func TestServeEndToEnd(t *testing.T) {
+// serveBinary builds the gomps binary into the test's temp dir (the Go
+// build cache makes the second build a link).
+func serveBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
@@ -128,23 +128,35 @@ func TestServeEndToEnd(t *testing.T) {
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr
 	require.NoError(t, build.Run(), "go build")
+	return bin
+}
 
+// startServe starts the binary's serve command on a free loopback port
+// with the tiny model and waits until /health answers 200.
+func startServe(t *testing.T, args ...string) (cmd *exec.Cmd, addr string, stderr *lockedBuffer, exited chan error) {
+	t.Helper()
+	bin := serveBinary(t)
 	model := filepath.Join("..", "..", "gomps", "testdata", "tiny")
-	cmd := exec.Command(bin, "serve", "--model", model, "--threads", "2")
+	cmd = exec.Command(bin, append([]string{"serve", "--model", model, "--threads", "2"}, args...)...)
 	cmd.Env = append(os.Environ(), "GOMPS_ADDR=127.0.0.1:0", "GOMPS_LOG_FORMAT=text")
-	var stderr lockedBuffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	stderr = &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
+	exited = make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		exited <- cmd.Wait()
+		close(done)
 	}()
-
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
 	addrRE := regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
-	var addr string
 	waitFor(t, "the listening line", 30*time.Second, func() bool {
 		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
 			addr = m[1]
@@ -152,15 +164,67 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		return false
 	})
-	base := "http://" + addr
 	waitFor(t, "/health 200", 60*time.Second, func() bool {
-		resp, err := http.Get(base + "/health")
+		resp, err := http.Get("http://" + addr + "/health")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	return cmd, addr, stderr, exited
+}
+
+// TestServeOverloaded: with --max-queue 1024 (the least the library
+// allows) concurrent requests of 1024 texts find the engine's queue full
+// and get TEI's 429 body.
+func TestServeOverloaded(t *testing.T) {
+	_, addr, _, _ := startServe(t, "--max-queue", "1024", "--max-body", "16MiB")
+	texts := make([]string, 1024)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("passage %d on the population of Berlin, Hamburg, Munich and Cologne", i)
+	}
+	body, err := json.Marshal(map[string]any{"query": "How many people live in Berlin?", "texts": texts})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var overloaded string
+	for attempt := 0; attempt < 5 && (codes[429] == 0 || codes[200] == 0); attempt++ {
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := http.Post("http://"+addr+"/rerank", "application/json", bytes.NewReader(body))
+				if !assert.NoError(t, err) {
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				codes[resp.StatusCode]++
+				if resp.StatusCode == http.StatusTooManyRequests {
+					overloaded = string(b)
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	t.Logf("status codes: %v", codes)
+	require.Positive(t, codes[429], "the queue filled")
+	assert.Positive(t, codes[200])
+	assert.Equal(t, codes[200]+codes[429], codes[200]+codes[429]+codes[500]+codes[503]+codes[424], "no other failures")
+	assert.JSONEq(t, `{"error":"Model is overloaded","error_type":"overloaded"}`, overloaded)
+}
+
+// TestServeEndToEnd builds the real binary, starts it on a free loopback
+// port with the tiny model, probes every endpoint, then sends SIGTERM while
+// a request is in flight (its body half sent) and checks that the request
+// still gets its scores and the process exits 0.
+func TestServeEndToEnd(t *testing.T) {
+	cmd, addr, stderr, exited := startServe(t)
+	base := "http://" + addr
 
 	resp, err := http.Get(base + "/info")
 	require.NoError(t, err)
