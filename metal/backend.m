@@ -287,7 +287,8 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
 
     /* the file and the options first, so their errors need no GPU */
     char err[GOMPS_ERR_LEN];
-    gomps_status st = gomps_wfile_open(path, &m->file, err, sizeof err);
+    /* the tokenizer bytes are never read here (the Go reader checks their SHA-256) */
+    gomps_status st = gomps_wfile_open(path, 0, &m->file, err, sizeof err);
     if (st != GOMPS_OK) return init_fail(st, "%s", err);
     const gomps_wfile_config *cfg = &m->file.cfg;
 

@@ -15,7 +15,7 @@
 #include "gomps-args.h"
 #include "gomps-half.h"
 #include "gomps-metal.h"
-#include "gomps-wfile.h"
+#include "wfile/gomps-wfile.h"
 #include "gomps.h"
 
 #define GOMPS_ERR_LEN 1024

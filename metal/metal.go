@@ -17,6 +17,8 @@ import (
 	"unsafe"
 
 	kmetal "github.com/gomps/gomps/kernels/metal"
+	// the native weights reader (gomps_wfile_open), compiled by cgo there
+	_ "github.com/gomps/gomps/kernels/wfile"
 )
 
 func init() {

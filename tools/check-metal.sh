@@ -14,8 +14,9 @@
 #       tools/metalshim and run against double-precision references (plain,
 #       ThreadSanitizer and AddressSanitizer builds); two mutation checks (the
 #       kernels without their reuse barrier must fail under TSan, without
-#       their bounds check under ASan); the Metal backend's weight-file
-#       reader (plain C) against valid and corrupted files under ASan+UBSan;
+#       their bounds check under ASan); the backends' shared weight-file
+#       reader (kernels/wfile, plain C) against valid and corrupted files
+#       under ASan+UBSan;
 #       its fp16 conversion against the compiler's _Float16.
 #
 # Exit status: 0 when nothing failed (skips are not failures).
@@ -164,7 +165,7 @@ part_b() {
             go run ./tools/metalshim/mkwfile "$b/tiny-f32.gomps" f32 &&
                 go run ./tools/metalshim/mkwfile "$b/tiny-f16.gomps" f16 &&
                 gcc -std=c11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
-                    -Ikernels -Imetal "$SHIM/wfile-test.c" metal/gomps-wfile.c -o "$b/wfile" -lm &&
+                    -Ikernels "$SHIM/wfile-test.c" kernels/wfile/gomps-wfile.c -o "$b/wfile" -lm -pthread &&
                 "$b/wfile" --expect "$b/tiny-f32.gomps" f32 64 32 2 --expect "$b/tiny-f16.gomps" f16 64 32 2
         }
         check "(b) weight-file reader (ASan+UBSan)" "$b/wfile.log" run_wfile

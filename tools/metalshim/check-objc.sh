@@ -2,7 +2,8 @@
 # tools/metalshim/check-objc.sh WORKDIR: part (a) of tools/check-metal.sh.
 # Needs SDK_DIR = an iPhoneOS16.5.sdk (theos/sdks) outside the repository.
 #
-#   1. clang -fsyntax-only of every metal/*.m (and the C reader) in macOS 13
+#   1. clang -fsyntax-only of every metal/*.m (and the C files, with the shared
+#      weights reader kernels/wfile) in macOS 13
 #      mode (-target arm64-apple-macos13.0, the deployment target) with the
 #      strict warning set, and in iOS 16 mode as a second opinion;
 #   2. GOOS=darwin GOARCH=arm64 CGO_ENABLED=1 go vet and go build of ./metal
@@ -64,7 +65,7 @@ for f in "${sources[@]}"; do
         fi
     done
 done
-for f in metal/*.c; do
+for f in metal/*.c kernels/wfile/*.c; do
     if "$CLANG" -fsyntax-only -x c -std=c11 "${MAC[@]}" "${INC[@]}" "${STRICT[@]}" "$f" >"$WORK/c.log" 2>&1; then
         say "syntax MAC $f" ok
     else sed 's/^/    | /' "$WORK/c.log" | head -n 20; bad "syntax MAC $f"
@@ -73,7 +74,7 @@ done
 
 # the clang static analyzer (ARC, nullability, leaks of C memory, dead stores):
 # any finding fails
-for f in "${sources[@]}" metal/*.c; do
+for f in "${sources[@]}" metal/*.c kernels/wfile/*.c; do
     lang=(-x c -std=c11)
     [ "${f##*.}" = m ] && lang=(-fobjc-arc -x objective-c)
     if "$CLANG" --analyze -o /dev/null "${lang[@]}" "${MAC[@]}" "${INC[@]}" "$f" >"$WORK/an.log" 2>&1 &&

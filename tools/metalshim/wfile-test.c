@@ -1,6 +1,6 @@
 /*
- * wfile-test.c: tests the Metal backend's weight-file reader
- * (metal/gomps-wfile.c) on Linux. It writes small native files by hand from
+ * wfile-test.c: tests the backends' shared weight-file reader
+ * (kernels/wfile/gomps-wfile.c) on Linux. It writes small native files by hand from
  * weights/FORMAT.md (its own writer and its own bitwise CRC-32C, independent
  * of the reader), checks that a valid F32 and F16 file load with the right
  * config and tensor pointers, and that each corruption is rejected with the
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gomps-wfile.h"
+#include "wfile/gomps-wfile.h"
 
 static int npass, nfail;
 
@@ -110,6 +110,11 @@ static file make(uint32_t dtype) {
     w64(b + 88, off);
     w64(b + 96, strlen(tok));
     memcpy(b + off, tok, strlen(tok));
+    /* SHA-256 of tok, computed independently (Python hashlib) */
+    static const uint8_t tok_sha[32] = {0xc2, 0x82, 0x3f, 0xb7, 0x76, 0xdf, 0xaa, 0xb4, 0x8b, 0xfa, 0x06,
+                                        0xa3, 0x30, 0x05, 0xd0, 0x2a, 0x60, 0x49, 0x2d, 0x87, 0x76, 0x2c,
+                                        0xdb, 0x66, 0xc9, 0xc4, 0x15, 0x5f, 0x97, 0xfb, 0xaa, 0x5d};
+    memcpy(b + 104, tok_sha, 32);
     snprintf((char *)b + 168, 80, "test/tiny");
     srand(7);
     for (uint32_t i = 0; i < nt; i++) {
@@ -129,7 +134,7 @@ static file make(uint32_t dtype) {
 
 static char dir[] = "/tmp/gomps-wfile-XXXXXX";
 
-static gomps_status load(const file *f, gomps_wfile *w, char *err, size_t n) {
+static gomps_status load_flags(const file *f, uint32_t flags, gomps_wfile *w, char *err, size_t n) {
     char path[256];
     snprintf(path, sizeof path, "%s/m.gomps", dir);
     FILE *fp = fopen(path, "wb");
@@ -137,7 +142,11 @@ static gomps_status load(const file *f, gomps_wfile *w, char *err, size_t n) {
         fprintf(stderr, "wfile-test: cannot write %s\n", path);
         exit(2);
     }
-    return gomps_wfile_open(path, w, err, n);
+    return gomps_wfile_open(path, flags, w, err, n);
+}
+
+static gomps_status load(const file *f, gomps_wfile *w, char *err, size_t n) {
+    return load_flags(f, GOMPS_WFILE_VERIFY_TOKENIZER, w, err, n);
 }
 
 static void result(const char *name, int ok, const char *detail) {
@@ -203,6 +212,9 @@ static void m_padding(file *f) {
 }
 static void m_file_size(file *f) { w64(f->b + 24, f->n + 1), fix_header_crc(f); }
 static void m_name_pad(file *f) { f->b[168 + 70] = 'x', fix_header_crc(f); }
+static void m_tok_sha(file *f) { f->b[16384 + 2] ^= 1; }
+static void m_name_utf8(file *f) { f->b[168 + 1] = 0xc0, fix_header_crc(f); }
+static void m_header_pad(file *f) { f->b[256 + 128 * (12 * L + 9) + 3] = 1; }
 
 static void corrupt(const char *name, mutate_fn m, gomps_status want, const char *needle) {
     file f = make(GOMPS_WFILE_DTYPE_F32);
@@ -224,7 +236,7 @@ static void interop(const char *path, const char *dtype, long v, long h, long l)
     gomps_wfile w;
     char err[512], name[400];
     snprintf(name, sizeof name, "interop/%s", dtype);
-    gomps_status s = gomps_wfile_open(path, &w, err, sizeof err);
+    gomps_status s = gomps_wfile_open(path, GOMPS_WFILE_VERIFY_TOKENIZER, &w, err, sizeof err);
     const uint32_t want_dt = strcmp(dtype, "f16") == 0 ? GOMPS_WFILE_DTYPE_F16 : GOMPS_WFILE_DTYPE_F32;
     int ok = s == GOMPS_OK && w.cfg.dtype == want_dt && w.cfg.vocab_size == (uint32_t)v &&
              w.cfg.hidden_size == (uint32_t)h && w.cfg.num_layers == (uint32_t)l && w.n_tensors == 12 * (uint32_t)l + 9;
@@ -261,7 +273,10 @@ int main(int argc, char **argv) {
     corrupt("corrupt/heads-not-divisor", m_heads, GOMPS_ERR_FORMAT, "not a multiple of num_heads");
     corrupt("corrupt/eps-nan", m_eps, GOMPS_ERR_FORMAT, "layer_norm_eps");
     corrupt("corrupt/name-padding", m_name_pad, GOMPS_ERR_FORMAT, "name: bytes after the first NUL");
-    corrupt("corrupt/tensor-name", m_tensor_name, GOMPS_ERR_FORMAT, "name is not \"layer.0.qkv.bias\"");
+    corrupt("corrupt/name-utf8", m_name_utf8, GOMPS_ERR_FORMAT, "name: not valid UTF-8");
+    corrupt("corrupt/header-padding", m_header_pad, GOMPS_ERR_FORMAT, "padding after the header");
+    corrupt("corrupt/tokenizer-sha256", m_tok_sha, GOMPS_ERR_FORMAT, "tokenizer_sha256");
+    corrupt("corrupt/tensor-name", m_tensor_name, GOMPS_ERR_FORMAT, "expected \"layer.0.qkv.bias\"");
     corrupt("corrupt/tensor-shape", m_shape, GOMPS_ERR_FORMAT, "\"embeddings.word\": shape");
     corrupt("corrupt/tensor-offset", m_offset, GOMPS_ERR_FORMAT, "not a multiple of 16384");
     corrupt("corrupt/tensor-size-overflow", m_size_huge, GOMPS_ERR_FORMAT, "\"embeddings.position\": size");
@@ -271,9 +286,18 @@ int main(int argc, char **argv) {
 
     gomps_wfile w;
     char err[512];
+    {
+        /* without GOMPS_WFILE_VERIFY_TOKENIZER the tokenizer bytes are not hashed */
+        file f = make(GOMPS_WFILE_DTYPE_F32);
+        m_tok_sha(&f);
+        gomps_status s = load_flags(&f, 0, &w, err, sizeof err);
+        result("tokenizer/unverified", s == GOMPS_OK, s == GOMPS_OK ? "" : err);
+        gomps_wfile_close(&w);
+        free(f.b);
+    }
     char missing[300];
     snprintf(missing, sizeof missing, "%s/absent.gomps", dir);
-    gomps_status s = gomps_wfile_open(missing, &w, err, sizeof err);
+    gomps_status s = gomps_wfile_open(missing, GOMPS_WFILE_VERIFY_TOKENIZER, &w, err, sizeof err);
     result("io/missing-file", s == GOMPS_ERR_IO && strstr(err, "absent.gomps") != NULL, err);
 
     char path[256];

@@ -1,8 +1,8 @@
 // Command mkwfile writes a small synthetic native weights file: the
 // weightstest tiny model (2 layers, hidden 32, vocabulary 64) converted by
-// weights.Convert. tools/check-metal.sh uses it to check that the Metal
-// backend's C reader (metal/gomps-wfile.c) accepts what the Go writer
-// writes, in both dtypes.
+// weights.Convert. tools/check-metal.sh uses it to check that the
+// backends' shared C reader (kernels/wfile/gomps-wfile.c) accepts what the Go
+// writer writes, in both dtypes.
 //
 //	go run ./tools/metalshim/mkwfile OUT.gomps f32|f16
 package main
