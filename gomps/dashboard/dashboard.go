@@ -138,7 +138,13 @@ func (d *Dashboard) loop() {
 }
 
 func (d *Dashboard) sample() {
-	s, err := gather(d.cfg.Gatherer)
+	d.mu.RLock()
+	var prev *sample
+	if n := len(d.samples); n > 0 {
+		prev = d.samples[n-1]
+	}
+	d.mu.RUnlock()
+	s, err := gather(d.cfg.Gatherer, prev)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.lastErr = err

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -48,7 +49,9 @@ type sample struct {
 	hists   map[string]histo
 }
 
-func gather(g prometheus.Gatherer) (*sample, error) {
+// gather reads g. Bucket bounds equal to prev's are shared with it, so a
+// kept sample costs its counts only.
+func gather(g prometheus.Gatherer, prev *sample) (*sample, error) {
 	t := time.Now()
 	mfs, err := g.Gather()
 	if len(mfs) == 0 {
@@ -78,6 +81,11 @@ func gather(g prometheus.Gatherer) (*sample, error) {
 				}
 				x.upper = append(x.upper, b.GetUpperBound())
 				x.cum = append(x.cum, float64(b.GetCumulativeCount()))
+			}
+			if prev != nil {
+				if p, ok := prev.hists[name]; ok && slices.Equal(p.upper, x.upper) {
+					x.upper = p.upper
+				}
 			}
 			s.hists[name] = x
 		}

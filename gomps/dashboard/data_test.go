@@ -68,7 +68,7 @@ func newFakeEngine() *fakeEngine {
 
 func at(t *testing.T, g prometheus.Gatherer, when time.Time) *sample {
 	t.Helper()
-	s, err := gather(g)
+	s, err := gather(g, nil)
 	require.NoError(t, err)
 	s.t = when
 	return s
@@ -207,4 +207,17 @@ func TestDashboardHTTP(t *testing.T) {
 
 	_, err = New(Config{})
 	assert.Error(t, err, "no gatherer")
+}
+
+// A kept sample shares its bucket bounds with the previous one.
+func TestGatherSharesBounds(t *testing.T) {
+	f := newFakeEngine()
+	a, err := gather(f.reg, nil)
+	require.NoError(t, err)
+	f.rows.Observe(3)
+	b, err := gather(f.reg, a)
+	require.NoError(t, err)
+	require.NotEmpty(t, b.hists[mBatchSize].upper)
+	assert.Same(t, &a.hists[mBatchSize].upper[0], &b.hists[mBatchSize].upper[0])
+	assert.Equal(t, 1.0, b.hists[mBatchSize].count-a.hists[mBatchSize].count)
 }
