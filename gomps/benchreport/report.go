@@ -188,6 +188,10 @@ func writeRun(w *bufio.Writer, n int, run RunReport, info gomps.Info) {
 	if m.CPU >= 0 {
 		p("| CPU %% = process CPU time / wall / cores | %.3f s / %.3f s / %d = %.1f%% | %s |\n", m.CPU.Seconds(), m.Wall,
 			m.Cores, m.CPUPct, yes(m.CPUPct >= 0))
+		if m.CPU > 0 {
+			p("| Pairs per CPU second = pairs / process CPU time | %d / %.3f s = %.1f | – |\n", m.Pairs, m.CPU.Seconds(),
+				float64(m.Pairs)/m.CPU.Seconds())
+		}
 	}
 	for i, b := range e.InstanceBusy {
 		p("| Instance %d busy = time in forward calls / wall | %.3f s / %.3f s = %.1f%% | – |\n", i, b.Seconds(), m.Wall,
@@ -326,6 +330,8 @@ func writeDefinitions(w *bufio.Writer) {
   is the whole phase, Min/Max/P50/P95 are over the time-series intervals that had batches.
 - **CPU usage**: process CPU time (user + system, getrusage RUSAGE_SELF, all threads) / wall time / cores x 100; Avg
   is the whole phase, the rest over the intervals.
+- **Pairs per CPU second**: pairs / process CPU time; on a shared machine it shows the cost of a pair when the
+  wall-clock throughput is limited by other processes (OpenMP threads spinning at barriers count as CPU time).
 - **RSS**: VmRSS from /proc/self/status at each interval's end; Peak RSS is VmHWM.
 - **Warm-up**: a closed-loop phase before the measured one; its figures are reported only in its own section.
 - **Time series** (JSON lines): run, t_s (end of the interval), window_s, requests and pairs returned in the interval,
