@@ -496,7 +496,7 @@ gomps_status gomps_wfile_open(const char *path, uint32_t flags, gomps_wfile *f, 
     if (st.st_size < (off_t)HEADER_FIXED) {
         close(fd);
         return fail(&r, GOMPS_ERR_FORMAT,
-                    "file is %lld bytes, shorter than the 256-byte header (truncated or not a gomps weights file)",
+                    "file is %lld bytes, shorter than the 256-byte preamble (truncated or not a gomps weights file)",
                     (long long)st.st_size);
     }
     if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {

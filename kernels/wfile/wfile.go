@@ -11,6 +11,7 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"unsafe"
 )
 
@@ -34,17 +35,19 @@ func (e *Error) Error() string { return fmt.Sprintf("%s (status %d)", e.Msg, e.C
 
 // Info is what the C reader found in a valid file.
 type Info struct {
-	DType                       uint32 // 0 = F32, 1 = F16
-	VocabSize, HiddenSize       int
-	NumLayers, NumHeads         int
-	IntermediateSize            int
-	MaxPosition, TypeVocabSize  int
-	PadTokenID                  int
-	LayerNormEps                float64
-	Name                        string
-	TokenizerOffset, Tokenizer  int64 // offset and size of tokenizer.json
-	Tensors                     []Tensor
-	TensorsAligned, DataInPlace bool // every data pointer 16 KiB-aligned and == base + offset
+	DType                      uint32 // 0 = F32, 1 = F16
+	VocabSize, HiddenSize      int
+	NumLayers, NumHeads        int
+	IntermediateSize           int
+	MaxPosition, TypeVocabSize int
+	PadTokenID                 int
+	LayerNormEps               float64
+	Name                       string
+	TokenizerOffset, Tokenizer int64 // offset and size of tokenizer.json
+	Tensors                    []Tensor
+	// every data pointer page-aligned (16 KiB on Apple silicon, so Metal can
+	// wrap it without a copy) and == base + offset
+	TensorsAligned, DataInPlace bool
 }
 
 // Tensor is one entry of the C reader's table.
@@ -101,7 +104,7 @@ func Check(path string, verifyTokenizer bool) (Info, error) {
 			Slot:   uint64(t.slot),
 		})
 		p := uintptr(t.data)
-		info.TensorsAligned = info.TensorsAligned && p%uintptr(C.GOMPS_WFILE_ALIGN) == 0
+		info.TensorsAligned = info.TensorsAligned && p%uintptr(os.Getpagesize()) == 0
 		info.DataInPlace = info.DataInPlace && p == uintptr(f.base)+uintptr(t.offset)
 	}
 	return info, nil

@@ -57,7 +57,7 @@ func TestReaderAgreesWithGoWriterAndReader(t *testing.T) {
 			assert.Equal(t, "gomps/wfile-tiny", info.Name, "name")
 			assert.Equal(t, int64(len(n.Tokenizer())), info.Tokenizer, "tokenizer size")
 			assert.Equal(t, int64(16384), info.TokenizerOffset, "tokenizer offset")
-			assert.True(t, info.TensorsAligned, "tensor data 16 KiB-aligned")
+			assert.True(t, info.TensorsAligned, "tensor data page-aligned")
 			assert.True(t, info.DataInPlace, "tensor data points into the mapping at its offset")
 			want := n.Tensors()
 			require.Len(t, info.Tensors, len(want))
@@ -113,7 +113,7 @@ func TestReaderRejectsCorruptFiles(t *testing.T) {
 		code   int
 		want   []string
 	}{
-		{"truncated_header", func(f *file) { f.b = f.b[:255] }, StatusFormat, []string{"shorter than the 256-byte header"}},
+		{"truncated_header", func(f *file) { f.b = f.b[:255] }, StatusFormat, []string{"shorter than the 256-byte preamble"}},
 		{"truncated_tail", func(f *file) { f.b = f.b[:len(f.b)-16384] }, StatusFormat, []string{"file_size"}},
 		{"extended", func(f *file) { f.b = append(f.b, 0) }, StatusFormat, []string{"file_size"}},
 		{"magic", func(f *file) { f.b[0] = 'X' }, StatusFormat, []string{"magic"}},
