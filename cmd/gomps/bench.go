@@ -17,6 +17,7 @@ import (
 
 	"github.com/gomps/gomps/gomps"
 	"github.com/gomps/gomps/gomps/benchreport"
+	"github.com/gomps/gomps/gomps/dashboard"
 	"github.com/gomps/gomps/gomps/pairio"
 )
 
@@ -73,6 +74,7 @@ with every figure defined in it, a time series (JSON lines, --timeseries) and SV
 			&cli.DurationFlag{Name: "batch-timeout", Usage: "fixed batcher: longest a partial batch waits (only the engine's 100ms for now)", Value: benchDefaultTimeout, EnvVars: []string{"GOMPS_BATCH_TIMEOUT"}},
 			&cli.StringFlag{Name: "routing", Usage: "instance routing (only the engine's least-loaded for now)", Value: benchDefaultRouting, EnvVars: []string{"GOMPS_ROUTING"}},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report file (markdown)", Value: "report.md", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
+			&cli.StringFlag{Name: "dashboard", Usage: "serve the live dashboard on host:port during the run (empty = none)", EnvVars: []string{"GOMPS_DASHBOARD"}},
 			&cli.StringFlag{Name: "timeseries", Usage: "time-series file, JSON lines (default: <output>-timeseries.jsonl; - = none)", EnvVars: []string{"GOMPS_TIMESERIES"}, TakesFile: true},
 			&cli.StringFlag{Name: "plots-dir", Usage: "directory for the SVG plots (default: <output>-plots; - = none)", EnvVars: []string{"GOMPS_PLOTS_DIR"}, TakesFile: true},
 			&cli.StringFlag{Name: "title", Usage: "report title (default: from the configuration)", EnvVars: []string{"GOMPS_TITLE"}},
@@ -203,6 +205,14 @@ func benchAction(c *cli.Context) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	defer r.Close()
+	if addr := c.String("dashboard"); addr != "" {
+		d, err := dashboard.Start(addr, r, readVersion().Version)
+		if err != nil {
+			return fmt.Errorf("bench: --dashboard: %w", err)
+		}
+		defer d.Close() // runs before r.Close
+		fmt.Fprintf(c.App.ErrWriter, "bench: dashboard at %s\n", d.URL)
+	}
 	info := r.Info()
 
 	rep := &benchreport.Report{
