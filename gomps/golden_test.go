@@ -4,10 +4,12 @@ package gomps
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gomps/gomps/gomps/internal/engine"
 	"github.com/gomps/gomps/weights"
 )
 
@@ -156,43 +159,47 @@ func stddev(xs []float64) float64 {
 
 // TestGoldenSensitivity shows the golden bound has teeth: seeded noise of
 // 1e-3 x RMS on ONE tensor of each kind, in the first and the last layer,
-// must move some golden logit by more than 1e-4. The perturbed models go
-// through the real path: native -> Hugging Face dir -> weights.Convert ->
-// Open. An unperturbed round trip must stay within the bound first.
+// must move some golden logit by more than 1e-4. Each perturbed model is a
+// copy of the native file with that tensor's bytes replaced and its CRC-32C
+// and the header CRC recomputed (FORMAT.md), validated by
+// weights.OpenNative, then loaded by the backend. The short synthetic
+// golden cases run as one padded batch per model; the unperturbed file must
+// stay within the bound on the same path first.
 func TestGoldenSensitivity(t *testing.T) {
 	for _, m := range []struct {
-		name string
-		path func(testing.TB) string
+		name, golden string
+		path         func(testing.TB) string
 	}{
-		{"model=tiny", tinyModelPath},
-		{"model=testmodel", testModelPath},
+		{"model=tiny", "tiny", tinyModelPath},
+		{"model=testmodel", "testmodel", testModelPath},
 	} {
 		t.Run(m.name, func(t *testing.T) {
-			golden := "tiny"
-			if m.name == "model=testmodel" {
-				golden = "testmodel"
+			base := m.path(t)
+			var cases []goldenCase
+			for _, c := range loadGoldens(t, m.golden, false) { // synthetic: no shared data needed
+				if c.Len <= 64 {
+					cases = append(cases, c)
+				}
 			}
-			path := m.path(t)
-			cases := loadGoldens(t, golden, false) // the synthetic cases: no shared data needed
-			exp := exportHF(t, path)
-			L := exp.cfg.NumLayers
-
-			score := func(t *testing.T, tensors map[string][]float32) float64 {
-				dir := t.TempDir()
-				exp.writeDir(t, dir, tensors)
-				native := filepath.Join(dir, "model.gomps")
-				_, err := weights.Convert(dir, native, weights.ConvertOptions{Name: "perturbed"})
+			require.GreaterOrEqual(t, len(cases), 8, "short synthetic cases")
+			batch := newGoldenBatch(t, cases)
+			score := func(t *testing.T, path string) float64 {
+				mdl, err := loadModel(path, precisionF32, len(cases), batch.seq)
 				require.NoError(t, err)
-				r, err := Open(context.Background(), native)
+				defer mdl.free()
+				c, err := mdl.newContext(0)
 				require.NoError(t, err)
-				defer r.Close()
-				worst, _ := maxGoldenDiff(cases, scoreCases(t, r, cases))
+				defer c.free()
+				logits := make([]float32, len(cases))
+				require.NoError(t, c.forward(len(cases), batch.seq, batch.ids, batch.types, batch.lengths, logits))
+				worst, _ := maxGoldenDiff(cases, logits)
 				return worst
 			}
+			require.LessOrEqual(t, score(t, base), goldenBound, "unperturbed model, one padded batch")
 
-			base := score(t, exp.tensors)
-			require.LessOrEqual(t, base, goldenBound, "unperturbed round trip through a HF dir")
-
+			n, err := weights.OpenNative(base)
+			require.NoError(t, err)
+			L := n.Config().NumLayers
 			targets := []string{"embeddings.word", "embeddings.ln.gamma"}
 			for _, l := range []int{0, L - 1} {
 				for _, k := range []string{"qkv.weight", "attn_out.weight", "ffn_up.weight", "ffn_down.weight", "attn_ln.gamma", "ffn_ln.gamma"} {
@@ -200,26 +207,29 @@ func TestGoldenSensitivity(t *testing.T) {
 				}
 			}
 			targets = append(targets, "pooler.weight", "classifier.weight")
+			orig := map[string][]float32{}
+			for _, name := range targets {
+				orig[name], err = n.Float32(name)
+				require.NoError(t, err, name)
+			}
+			require.NoError(t, n.Close())
+
 			for k, name := range targets {
 				t.Run("tensor="+name, func(t *testing.T) {
-					orig := exp.tensors[name]
-					require.NotNil(t, orig)
-					noisy := make([]float32, len(orig))
+					v := orig[name]
 					var ss float64
-					for _, v := range orig {
-						ss += float64(v) * float64(v)
+					for _, x := range v {
+						ss += float64(x) * float64(x)
 					}
-					rms := math.Sqrt(ss / float64(len(orig)))
+					rms := math.Sqrt(ss / float64(len(v)))
 					rng := rand.New(rand.NewPCG(20261127, uint64(k)))
-					for i, v := range orig {
-						noisy[i] = v + float32(1e-3*rms*rng.NormFloat64())
+					noisy := make([]byte, 4*len(v))
+					for i, x := range v {
+						binary.LittleEndian.PutUint32(noisy[4*i:], math.Float32bits(x+float32(1e-3*rms*rng.NormFloat64())))
 					}
-					tensors := make(map[string][]float32, len(exp.tensors))
-					for n, v := range exp.tensors {
-						tensors[n] = v
-					}
-					tensors[name] = noisy
-					worst := score(t, tensors)
+					path := filepath.Join(t.TempDir(), "perturbed.gomps")
+					patchTensor(t, base, path, name, noisy)
+					worst := score(t, path)
 					t.Logf("max |logit - golden| = %.3g", worst)
 					assert.Greater(t, worst, goldenBound, "noise of 1e-3 x RMS on %s must break the bound", name)
 				})
@@ -228,25 +238,76 @@ func TestGoldenSensitivity(t *testing.T) {
 	}
 }
 
-// hfExport is a native model's tensors by native name, plus what is needed
-// to write it back as a Hugging Face directory.
+// goldenBatch is a set of cases tokenized and padded into one batch.
+type goldenBatch struct {
+	seq                 int
+	ids, types, lengths []int32
+}
+
+func newGoldenBatch(t testing.TB, cases []goldenCase) goldenBatch {
+	t.Helper()
+	tk := newTestTokenizer(t, tokenizerJSON(t))
+	var rows [][2][]int32
+	b := goldenBatch{}
+	for i, c := range cases {
+		q, err := tk.encode(c.Query)
+		require.NoError(t, err)
+		p, err := tk.encode(c.Passage)
+		require.NoError(t, err)
+		ids, types, _ := engine.AssemblePair(q, p, 512, tk.cls, tk.sep)
+		require.Equal(t, c.IDsSHA256, idsSHA256(ids, types), c.id(i))
+		rows = append(rows, [2][]int32{ids, types})
+		b.seq = max(b.seq, len(ids))
+	}
+	b.ids = make([]int32, len(rows)*b.seq)
+	b.types = make([]int32, len(rows)*b.seq)
+	for r, row := range rows {
+		copy(b.ids[r*b.seq:], row[0])
+		copy(b.types[r*b.seq:], row[1])
+		b.lengths = append(b.lengths, int32(len(row[0])))
+	}
+	return b
+}
+
+// patchTensor copies the F32 native file src to dst with tensor name's bytes
+// replaced by data, its table CRC-32C and the header CRC recomputed
+// (weights/FORMAT.md), and checks dst with weights.OpenNative.
+func patchTensor(t testing.TB, src, dst, name string, data []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(src)
+	require.NoError(t, err)
+	le := binary.LittleEndian
+	require.Equal(t, uint32(0), le.Uint32(raw[32:]), "F32 file")
+	hsize := int(le.Uint32(raw[12:]))
+	n := int(le.Uint32(raw[36:]))
+	castagnoli := crc32.MakeTable(crc32.Castagnoli)
+	found := false
+	for k := range n {
+		e := raw[256+128*k : 256+128*(k+1)]
+		if string(bytes.TrimRight(e[:64], "\x00")) != name {
+			continue
+		}
+		off, size := le.Uint64(e[88:]), le.Uint64(e[96:])
+		require.Equal(t, uint64(len(data)), size, "tensor size")
+		copy(raw[off:off+size], data)
+		le.PutUint32(e[104:], crc32.Checksum(data, castagnoli))
+		found = true
+	}
+	require.True(t, found, "tensor %s in the table", name)
+	le.PutUint32(raw[16:], 0)
+	le.PutUint32(raw[16:], crc32.Checksum(raw[:hsize], castagnoli))
+	require.NoError(t, os.WriteFile(dst, raw, 0o644))
+	nf, err := weights.OpenNative(dst)
+	require.NoError(t, err, "the patched file is valid")
+	require.NoError(t, nf.Close())
+}
+
+// hfExport is a model's tensors by native name, plus what is needed to
+// write it as a Hugging Face directory (the benchmark's random model).
 type hfExport struct {
 	cfg       weights.Config
 	tokenizer []byte
 	tensors   map[string][]float32
-}
-
-func exportHF(t testing.TB, path string) *hfExport {
-	t.Helper()
-	n, err := weights.OpenNative(path)
-	require.NoError(t, err)
-	defer n.Close()
-	e := &hfExport{cfg: n.Config(), tokenizer: n.Tokenizer(), tensors: map[string][]float32{}}
-	for _, s := range e.cfg.Tensors() {
-		e.tensors[s.Name], err = n.Float32(s.Name)
-		require.NoError(t, err, s.Name)
-	}
-	return e
 }
 
 // hfName maps a native tensor (not qkv) to its Hugging Face name.
