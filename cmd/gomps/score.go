@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/gomps/gomps/gomps"
 	"github.com/gomps/gomps/gomps/pairio"
+	"github.com/gomps/gomps/gomps/shard"
 )
 
 func init() { register(newScoreCommand()) }
@@ -29,7 +31,7 @@ func newScoreCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "score",
 		Usage:     "score (query, passage) pairs from a file",
-		UsageText: "gomps score [--model M] --input FILE [--output FILE] [--format tsv] [--rank] [--top-k N] [--sigmoid]",
+		UsageText: "gomps score [--model M] --input FILE [--queries QFILE --passages PFILE] [--output FILE] [--format tsv|jsonl|trec] [--output-format tsv|jsonl|trec] [--rank] [--top-k N] [--sigmoid] [--skip-bad] [--shard i/n]",
 		Description: `Reads (query, passage) pairs and writes them back with the model's score as the
 last column, one line per pair, in input order (with --rank: best first within each
 run of lines sharing a query). Scores are raw logits unless --sigmoid, printed as the
@@ -38,8 +40,27 @@ shortest decimal that round-trips the float32.
 TSV input: each line is exactly two fields, query<TAB>passage; the passage may be
 empty, the query may not. The first line is a header only if it is literally
 "query<TAB>passage", or with --header. A malformed line is an error naming file:line.
-The format comes from the file extension (.tsv, .jsonl) unless --format names it;
-the output format defaults to the input's.
+The format comes from the file extension (.tsv, .jsonl, .run or .trec) unless
+--format names it; the output format defaults to the input's.
+
+TREC input (--format trec): --input is a 6-column run (qid Q0 docid rank score tag),
+--queries a qid<TAB>query file and --passages a docid<TAB>text file, each with an
+optional header row. The passages file is streamed once, keeping only the docids the
+run names, so it may be larger than memory. TREC output (--output-format trec) is a
+reranked run, "qid Q0 docid rank score gomps", each query ordered as trec_eval
+orders a run (score descending, ties by docid descending); it needs query and
+passage ids (TREC input, or JSONL with qid and candidates).
+
+--skip-bad skips malformed lines (and run entries whose query or passage is
+missing) instead of failing, and prints how many were skipped on stderr.
+
+--shard i/n scores only shard i of n (0 <= i < n): a query belongs to shard
+FNV-1a-64(key) mod n, where the key is the query id (TREC qid, JSONL "qid") or,
+for input without ids (TSV, JSONL without qid), the query text itself. All of a
+query's pairs stay in one shard, so the n outputs concatenated hold every pair.
+
+Progress: a progress bar on stderr when stderr is a terminal, otherwise a line
+every few seconds; --quiet prints neither (skip counts are still printed).
 
 The model is --model (or GOMPS_MODEL): a native .gomps file, a Hugging Face model
 directory, or a model id in the Hugging Face cache. Without it, the Hugging Face cache
@@ -50,7 +71,9 @@ file and renamed into place, so it is never left half-written.`,
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: see above)", EnvVars: []string{"GOMPS_MODEL"}},
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input file (- for standard input)", EnvVars: []string{"GOMPS_INPUT"}, Required: true, TakesFile: true},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output file (default: standard output)", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
-			&cli.StringFlag{Name: "format", Usage: "input format: tsv or jsonl (default: from the extension)", EnvVars: []string{"GOMPS_FORMAT"}},
+			&cli.StringFlag{Name: "format", Usage: "input format: tsv, jsonl or trec (default: from the extension)", EnvVars: []string{"GOMPS_FORMAT"}},
+			&cli.StringFlag{Name: "queries", Usage: "TREC input: the qid<TAB>query file", EnvVars: []string{"GOMPS_QUERIES"}, TakesFile: true},
+			&cli.StringFlag{Name: "passages", Usage: "TREC input: the docid<TAB>text file (streamed)", EnvVars: []string{"GOMPS_PASSAGES"}, TakesFile: true},
 			&cli.StringFlag{Name: "output-format", Usage: "output format: tsv, jsonl or trec (default: the input's)", EnvVars: []string{"GOMPS_OUTPUT_FORMAT"}},
 			&cli.BoolFlag{Name: "header", Usage: "the first input line is a header, whatever it says", EnvVars: []string{"GOMPS_HEADER"}},
 			&cli.BoolFlag{Name: "rank", Usage: "order each query's pairs by score, best first", EnvVars: []string{"GOMPS_RANK"}},
@@ -63,6 +86,8 @@ file and renamed into place, so it is never left half-written.`,
 			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
 			&cli.BoolFlag{Name: "truncate", Usage: "truncate pairs longer than --max-length (false: fail on them)", Value: true, EnvVars: []string{"GOMPS_TRUNCATE"}},
+			&cli.BoolFlag{Name: "skip-bad", Usage: "skip malformed input lines and count them (default: fail naming file:line)", EnvVars: []string{"GOMPS_SKIP_BAD"}},
+			&cli.StringFlag{Name: "shard", Usage: "score only shard i of n, by query id or, without ids, query text (i/n, 0 <= i < n)", EnvVars: []string{"GOMPS_SHARD"}},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress on stderr", EnvVars: []string{"GOMPS_QUIET"}},
 		},
 		Action: scoreAction,
@@ -118,8 +143,20 @@ func scoreAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("score: %w", err)
 	}
+	queries, passages := c.String("queries"), c.String("passages")
 	if inFormat == pairio.FormatTREC {
-		return errors.New("score: TREC input (a run with queries and passages files) is not supported by score yet; use tsv or jsonl")
+		if queries == "" || passages == "" {
+			return errors.New("score: TREC input needs --queries (qid<TAB>query) and --passages (docid<TAB>text)")
+		}
+		if in == "-" {
+			return errors.New("score: TREC input needs a run file, not standard input")
+		}
+	} else if queries != "" || passages != "" {
+		return fmt.Errorf("score: --queries and --passages go with TREC input (--format trec), not %s", inFormat)
+	}
+	spec, err := shard.ParseSpec(c.String("shard"))
+	if err != nil {
+		return fmt.Errorf("score: --shard: %w", err)
 	}
 	outFormat := inFormat
 	if f := c.String("output-format"); f != "" {
@@ -134,15 +171,34 @@ func scoreAction(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	ropt := pairio.Options{}
+	ropt := pairio.Options{SkipBad: c.Bool("skip-bad")}
 	if c.Bool("header") {
 		ropt.Header = pairio.HeaderPresent
 	}
-	reader, err := pairio.Open(in, inFormat, ropt)
-	if err != nil {
-		return fmt.Errorf("score: %w", err)
+	if ropt.SkipBad && !c.Bool("quiet") {
+		shown := 0
+		ropt.OnSkip = func(le *pairio.LineError) {
+			if shown++; shown <= maxSkipNotices {
+				fmt.Fprintf(c.App.ErrWriter, "score: skipped %s: %s\n", le.Pos, le.Msg)
+			}
+		}
 	}
-	defer reader.Close()
+	var reader pairio.Reader
+	total := 0 // pairs in all, when known before scoring (TREC input)
+	if inFormat == pairio.FormatTREC {
+		tr, err := pairio.OpenTREC(in, queries, passages, ropt)
+		if err != nil {
+			return fmt.Errorf("score: %w", err)
+		}
+		reader, total = tr, tr.Len()
+	} else {
+		rc, err := pairio.Open(in, inFormat, ropt)
+		if err != nil {
+			return fmt.Errorf("score: %w", err)
+		}
+		defer rc.Close()
+		reader = rc
+	}
 
 	r, err := gomps.Open(ctx, c.String("model"), opts...)
 	if err != nil {
@@ -162,7 +218,11 @@ func scoreAction(c *cli.Context) error {
 		return fmt.Errorf("score: %w", err)
 	}
 	prog := newProgress(c.App.ErrWriter, c.Bool("quiet"), r.Info())
-	if err := scoreStream(ctx, r, pairio.Groups(reader), w, prog); err != nil {
+	if spec.All() {
+		prog.total = total
+	}
+	prog.bar = !prog.quiet && termWriter(c.App.ErrWriter)
+	if err := scoreStream(ctx, r, pairio.Groups(reader), spec, w, prog); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {
@@ -172,12 +232,35 @@ func scoreAction(c *cli.Context) error {
 		return fmt.Errorf("score: %w", err)
 	}
 	prog.done()
+	if ropt.SkipBad {
+		fmt.Fprintf(c.App.ErrWriter, "score: skipped %d malformed lines\n", reader.Skipped())
+	}
 	return nil
+}
+
+// maxSkipNotices bounds the per-line notices of --skip-bad; the total is
+// always printed.
+const maxSkipNotices = 10
+
+// termWriter reports whether w is a terminal (x/term: a tty, not any
+// character device such as /dev/null).
+func termWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// shardKey is the id a query group is sharded by: its query id, or its
+// query text when the input has none (TSV), the rule GroupReader groups by.
+func shardKey(it pairio.Item) string {
+	if it.QID != "" {
+		return it.QID
+	}
+	return it.Query
 }
 
 // scoreStream reads whole query groups until about scoreChunk pairs, scores
 // them in one ScorePairs call, writes them in input order, and repeats.
-func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupReader, w pairio.Writer, prog *progress) error {
+func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupReader, spec shard.Spec, w pairio.Writer, prog *progress) error {
 	for {
 		var batch [][]pairio.Item
 		n := 0
@@ -187,6 +270,9 @@ func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupRea
 			if err != nil {
 				readErr = err
 				break
+			}
+			if !spec.Keep(shardKey(g[0])) {
+				continue
 			}
 			batch = append(batch, g)
 			n += len(g)
@@ -245,10 +331,13 @@ type writerOutput struct{ io.Writer }
 func (writerOutput) Commit() error { return nil }
 func (writerOutput) Abort() error  { return nil }
 
-// progress prints a line to stderr at most every 2 s, and a summary.
+// progress prints a line to stderr at most every 2 s, or, with bar, redraws
+// a one-line progress bar at most every 200 ms; then a summary.
 type progress struct {
 	w            io.Writer
 	quiet        bool
+	bar          bool // stderr is a terminal
+	total        int  // pairs in all, 0 if unknown
 	start, last  time.Time
 	pairs        int
 	model, where string
@@ -266,17 +355,45 @@ func newProgress(w io.Writer, quiet bool, in gomps.Info) *progress {
 
 func (p *progress) add(n int) {
 	p.pairs += n
-	if p.quiet || time.Since(p.last) < 2*time.Second {
+	every := 2 * time.Second
+	if p.bar {
+		every = 200 * time.Millisecond
+	}
+	if p.quiet || time.Since(p.last) < every {
 		return
 	}
 	p.last = time.Now()
 	el := time.Since(p.start).Seconds()
+	if p.bar {
+		fmt.Fprint(p.w, "\r"+barLine(p.pairs, p.total, float64(p.pairs)/el)+"\x1b[K")
+		return
+	}
 	fmt.Fprintf(p.w, "score: %d pairs, %.0f pairs/s\n", p.pairs, float64(p.pairs)/el)
+}
+
+// barLine draws the progress bar: a 30-cell bar and percentage when the total
+// is known, else the count alone.
+func barLine(pairs, total int, rate float64) string {
+	if total <= 0 {
+		return fmt.Sprintf("score: %d pairs, %.0f pairs/s", pairs, rate)
+	}
+	const cells = 30
+	frac := min(float64(pairs)/float64(total), 1)
+	full := int(frac * cells)
+	eta := ""
+	if rate > 0 {
+		eta = fmt.Sprintf(", eta %s", time.Duration(float64(total-pairs)/rate*float64(time.Second)).Round(time.Second))
+	}
+	return fmt.Sprintf("score: [%s%s] %3.0f%% %d/%d pairs, %.0f pairs/s%s",
+		strings.Repeat("=", full), strings.Repeat(" ", cells-full), 100*frac, pairs, total, rate, eta)
 }
 
 func (p *progress) done() {
 	if p.quiet {
 		return
+	}
+	if p.bar && !p.last.Equal(p.start) {
+		fmt.Fprint(p.w, "\r\x1b[K") // clear the bar
 	}
 	el := time.Since(p.start).Seconds()
 	fmt.Fprintf(p.w, "score: %d pairs in %.2fs (%.0f pairs/s), model %s on %s\n",
