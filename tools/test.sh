@@ -31,6 +31,15 @@ stage setup 1800 bash tools/setup.sh || true
 stage vet 600 go vet ./...
 stage test 2400 go test -race -count=1 -timeout 30m ./...
 stage fuzz 900 bash tools/fuzz.sh
+# The fp32 goldens again with oneDNN capped at AVX2, so the library stays
+# correct on ordinary x86 without AVX-512 or AMX.
+stage goldens-avx2 900 env ONEDNN_MAX_CPU_ISA=AVX2 go test -count=1 -run 'TestGolden(Tiny|TestModel)$' ./gomps
+if [ -f tools/beam-test.sh ]; then
+    stage beam 1800 bash tools/beam-test.sh
+fi
+if [ -f tools/readme-examples.sh ]; then
+    stage readme-examples 900 bash tools/readme-examples.sh
+fi
 if [ -f tools/check-metal.sh ]; then
     stage check-metal 900 bash tools/check-metal.sh
 fi
