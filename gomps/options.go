@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/gomps/gomps/gomps/internal/engine"
 )
@@ -21,7 +22,9 @@ type options struct {
 	threads   int // total native threads over all instances; 0 = runtime.NumCPU()
 	instances int // contexts (concurrent forwards); 0 = 1
 	mode      engine.Mode
-	maxQueue  int // pairs admitted and not yet forwarded; 0 = 65536
+	routing   engine.Routing
+	timeout   time.Duration // fixed batcher: longest a partial batch waits; 0 = 100ms
+	maxQueue  int           // pairs admitted and not yet forwarded; 0 = 65536
 	notices   io.Writer
 }
 
@@ -39,6 +42,9 @@ func (o options) resolved() options {
 	}
 	if o.maxQueue == 0 {
 		o.maxQueue = 65536
+	}
+	if o.timeout == 0 {
+		o.timeout = 100 * time.Millisecond
 	}
 	if o.instances == 0 {
 		o.instances = 1
@@ -177,4 +183,34 @@ func WithMaxQueue(n int) Option {
 // from the test model" (default os.Stderr; nil silences them).
 func WithNotices(w io.Writer) Option {
 	return func(o *options) error { o.notices = w; return nil }
+}
+
+// WithRouting selects which instance gets each batch: "least-loaded" (the
+// default; adaptive batcher: an idle instance, fixed batcher: the one with
+// the least queued padded tokens) or "round-robin" (the original system:
+// instances in turn, so a batch may wait at a busy instance while another
+// is idle). It matters only with more than one instance.
+func WithRouting(routing string) Option {
+	return func(o *options) error {
+		r, err := engine.ParseRouting(routing)
+		if err != nil {
+			return fmt.Errorf("gomps: routing %q: want least-loaded or round-robin", routing)
+		}
+		o.routing = r
+		return nil
+	}
+}
+
+// WithBatchTimeout sets how long the fixed batcher lets a partial batch
+// collect pairs before sending it (default 100ms, the original system's).
+// A shorter timeout lowers latency at light load and sends fuller-padded,
+// smaller batches; the adaptive batcher has no timer and ignores it.
+func WithBatchTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 || d > time.Minute {
+			return fmt.Errorf("gomps: batch timeout %v: want more than 0 and at most 1m", d)
+		}
+		o.timeout = d
+		return nil
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gomps/gomps/gomps/internal/engine"
@@ -40,6 +41,8 @@ type Info struct {
 	MaxLength int            // tokens per pair incl. [CLS] and two [SEP]
 	MaxBatch  int            // pairs per forward call
 	Batcher   string         // "adaptive" or "fixed"
+	Routing   string         // "least-loaded" or "round-robin"
+	BatchWait time.Duration  // fixed batcher: longest a partial batch collects (WithBatchTimeout)
 	Sigmoid   bool           // scores are sigmoid(logit)
 	Truncate  bool           // too-long pairs are truncated (else refused)
 }
@@ -203,6 +206,8 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 		Threads:         o.threads,
 		InstanceThreads: perInstance,
 		Mode:            o.mode,
+		Routing:         o.routing,
+		Timeout:         o.timeout,
 		MaxBatch:        o.maxBatch,
 		MaxQueue:        o.maxQueue,
 		MaxSeq:          maxLen,
@@ -242,6 +247,8 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 			MaxLength: maxLen,
 			MaxBatch:  o.maxBatch,
 			Batcher:   o.mode.String(),
+			Routing:   o.routing.String(),
+			BatchWait: o.timeout,
 			Sigmoid:   o.sigmoid,
 			Truncate:  o.truncate,
 		},

@@ -302,12 +302,14 @@ func (s *scheduler) dispatch() {
 		return
 	}
 	for {
+		rr := s.rr
 		slot := s.pickIdle()
 		if slot < 0 {
 			return
 		}
 		j := s.nextPlanned()
 		if j == nil {
+			s.rr = rr // no batch went out: the turn is not used up
 			if s.live == 0 {
 				return
 			}
