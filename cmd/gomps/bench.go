@@ -27,8 +27,8 @@ func init() { register(newBenchCommand()) }
 // synthetic workload holds (cycled).
 const benchSyntheticRequests = 256
 
-// The engine's fixed batcher timeout and default routing; the library has
-// no option to change them yet, so the flags accept only these values.
+// The library's default fixed batcher timeout and routing (WithBatchTimeout,
+// WithRouting), the flags' defaults.
 const (
 	benchDefaultTimeout = 100 * time.Millisecond
 	benchDefaultRouting = "least-loaded"
@@ -71,8 +71,8 @@ with every figure defined in it, a time series (JSON lines, --timeseries) and SV
 			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
 			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
-			&cli.DurationFlag{Name: "batch-timeout", Usage: "fixed batcher: longest a partial batch waits (only the engine's 100ms for now)", Value: benchDefaultTimeout, EnvVars: []string{"GOMPS_BATCH_TIMEOUT"}},
-			&cli.StringFlag{Name: "routing", Usage: "instance routing (only the engine's least-loaded for now)", Value: benchDefaultRouting, EnvVars: []string{"GOMPS_ROUTING"}},
+			&cli.DurationFlag{Name: "batch-timeout", Usage: "fixed batcher: longest a partial batch collects pairs before it is sent", Value: benchDefaultTimeout, EnvVars: []string{"GOMPS_BATCH_TIMEOUT"}},
+			&cli.StringFlag{Name: "routing", Usage: "which instance gets a batch: least-loaded or round-robin (the original: instances in turn, busy or not)", Value: benchDefaultRouting, EnvVars: []string{"GOMPS_ROUTING"}},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report file (markdown)", Value: "report.md", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
 			&cli.StringFlag{Name: "dashboard", Usage: "serve the live dashboard on host:port during the run (empty = none)", EnvVars: []string{"GOMPS_DASHBOARD"}},
 			&cli.StringFlag{Name: "timeseries", Usage: "time-series file, JSON lines (default: <output>-timeseries.jsonl; - = none)", EnvVars: []string{"GOMPS_TIMESERIES"}, TakesFile: true},
@@ -106,17 +106,13 @@ func parseIntList(flag, s string) ([]int, error) {
 
 // benchOptions turns the flags into library options.
 func benchOptions(c *cli.Context) ([]gomps.Option, error) {
-	if d := c.Duration("batch-timeout"); d != benchDefaultTimeout {
-		return nil, fmt.Errorf("bench: --batch-timeout %v: the library has no batch-timeout option yet (the engine's fixed batcher waits %v)", d, benchDefaultTimeout)
-	}
-	if r := c.String("routing"); r != benchDefaultRouting {
-		return nil, fmt.Errorf("bench: --routing %q: the library has no routing option yet (the engine routes %s)", r, benchDefaultRouting)
-	}
 	opts := []gomps.Option{
 		gomps.WithNotices(c.App.ErrWriter),
 		gomps.WithPrecision(c.String("precision")),
 		gomps.WithBatcher(c.String("batcher")),
 		gomps.WithInstances(c.Int("instances")),
+		gomps.WithRouting(c.String("routing")),
+		gomps.WithBatchTimeout(c.Duration("batch-timeout")),
 	}
 	for _, f := range []struct {
 		name string
@@ -219,7 +215,7 @@ func benchAction(c *cli.Context) error {
 		Timestamp:    time.Now(),
 		Info:         info,
 		CPUModel:     cpuModel(),
-		BatchingLine: benchreport.BatchingLine(info, c.Duration("batch-timeout")),
+		BatchingLine: benchreport.BatchingLine(info, info.BatchWait),
 		Workload:     workloads[sizes[0]],
 		Title:        c.String("title"),
 	}
@@ -228,7 +224,7 @@ func benchAction(c *cli.Context) error {
 			info.Backend, titleCase(info.Batcher))
 	}
 	rep.Subtitle = fmt.Sprintf("%d %s instance(s), %d native thread(s) each, %s routing, %s batching, %s precision",
-		info.Instances, info.Backend, max(1, info.Threads/max(1, info.Instances)), c.String("routing"), info.Batcher, info.Precision)
+		info.Instances, info.Backend, max(1, info.Threads/max(1, info.Instances)), info.Routing, info.Batcher, info.Precision)
 
 	var next atomic.Int64
 	var series []benchreport.Point

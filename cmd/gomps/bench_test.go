@@ -217,8 +217,8 @@ func TestBenchFlagErrors(t *testing.T) {
 	for name, args := range map[string][]string{
 		"batch-sizes":   {"--batch-sizes", "8,x"},
 		"concurrency":   {"--concurrency", "0"},
-		"routing":       {"--routing", "round-robin"},
-		"batch-timeout": {"--batch-timeout", "5ms"},
+		"routing":       {"--routing", "random"},
+		"batch-timeout": {"--batch-timeout", "0s"},
 		"workload":      {"--workload", filepath.Join(dir, "missing.tsv")},
 		"no-output":     {"--output", "-"},
 	} {
@@ -228,4 +228,20 @@ func TestBenchFlagErrors(t *testing.T) {
 			assert.True(t, strings.HasPrefix(err.Error(), "bench: "), "error names the command: %v", err)
 		})
 	}
+}
+
+// TestBenchRoutingAndTimeout checks that --routing and --batch-timeout reach
+// the library: the report's config names them.
+func TestBenchRoutingAndTimeout(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.md")
+	_, stderr, err := runBenchCLI(t, "--model", tinyDir(t), "--batch-sizes", "4", "--concurrency", "2",
+		"--requests", "10", "--warmup-requests", "1", "--instances", "2", "--threads", "2",
+		"--batcher", "fixed", "--routing", "round-robin", "--batch-timeout", "7ms", "--output", report)
+	require.NoError(t, err, "stderr: %s", stderr)
+	b, err := os.ReadFile(report)
+	require.NoError(t, err)
+	rep := string(b)
+	assert.Contains(t, rep, "round-robin routing", "subtitle names the routing in use")
+	assert.Contains(t, rep, "fixed (max_batch=32, timeout=7.0ms)", "batching line shows the timeout in use")
 }
