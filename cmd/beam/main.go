@@ -3,12 +3,14 @@
 // through Beam's own flags (--runner, --endpoint, --project, ...). See
 // docs/distributed.md.
 //
+// Build it as gomps-beam: cd cmd/beam && go build -o ../../bin/gomps-beam .
+//
 // It is a separate Go module so that the gomps CLI's build and binary do not
 // carry Beam. Flags are Go's standard flags, because Beam's runner options
 // are registered there and the worker binary is re-run by the runner with
 // them; each of our flags also reads GOMPS_<NAME> (dashes as underscores).
 //
-//	beam --model gomps/testdata/tiny --input pairs.jsonl --output out/scores.jsonl --shards 4
+//	gomps-beam --model gomps/testdata/tiny --input pairs.jsonl --output out/scores.jsonl --shards 4
 //
 // The worker binary must be built with cgo (the scorer is native code) and
 // passed with --worker_binary to runners that start separate workers; Beam's

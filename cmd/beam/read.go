@@ -16,7 +16,7 @@ import (
 
 var (
 	pairsRead      = beam.NewCounter("gomps", "pairs_read")
-	badLinesSkiped = beam.NewCounter("gomps", "bad_lines_skipped")
+	badLinesSkipped = beam.NewCounter("gomps", "bad_lines_skipped")
 )
 
 // readFn reads one input file with the score command's readers (pairio) and
@@ -88,7 +88,7 @@ func (f *readFn) ProcessElement(ctx context.Context, in InputFile, emit func(str
 		SkipBad: f.SkipBad,
 		Header:  pairio.Header(f.Header),
 		OnSkip: func(le *pairio.LineError) {
-			badLinesSkiped.Inc(ctx, 1)
+			badLinesSkipped.Inc(ctx, 1)
 			log.Warnf(ctx, "beam: skipped malformed line: %v", le)
 		},
 	}
