@@ -15,7 +15,7 @@ import (
 )
 
 var (
-	pairsRead      = beam.NewCounter("gomps", "pairs_read")
+	pairsRead       = beam.NewCounter("gomps", "pairs_read")
 	badLinesSkipped = beam.NewCounter("gomps", "bad_lines_skipped")
 )
 
