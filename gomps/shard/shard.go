@@ -11,7 +11,7 @@
 // 1099511628211, over the raw bytes of the query id (no normalisation, no
 // trailing newline). The query id is the format's own id where it has one
 // (the JSONL "qid" field, column 1 of a TREC run) and the query text
-// otherwise (TSV input has no id column).
+// otherwise (TSV input has no id column): see Key.
 //
 // Shards are numbered from 0, as Slurm's --array=0-N and Kubernetes'
 // JOB_COMPLETION_INDEX are: the spec "i/n" means shard i of n, 0 <= i < n.
@@ -75,6 +75,21 @@ func (s Spec) Keep(qid string) bool {
 	}
 	return Of(qid, s.Count) == s.Index
 }
+
+// Key is the id a pair is sharded by: its query id, or its query text when
+// the input has no ids (TSV, JSONL without "qid"). It is the rule
+// pairio.GroupReader groups a query's items by, so a query group never
+// straddles two shards.
+func Key(qid, query string) string {
+	if qid != "" {
+		return qid
+	}
+	return query
+}
+
+// KeepPair reports whether the pair with this query id and query text
+// belongs to shard s: Keep(Key(qid, query)).
+func (s Spec) KeepPair(qid, query string) bool { return s.Keep(Key(qid, query)) }
 
 // String returns "i/n", or "" for the zero Spec.
 func (s Spec) String() string {

@@ -139,3 +139,15 @@ func TestHashAllocatesNothing(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { _ = Of(qid, 8) })
 	assert.Zero(t, allocs)
 }
+
+func TestKey(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "1037798", Key("1037798", "who is robert gray"), "the id wins")
+	assert.Equal(t, "who is robert gray", Key("", "who is robert gray"), "the text without an id")
+	s, err := ParseSpec("1/3")
+	require.NoError(t, err)
+	for _, q := range []string{"a", "b", "c", "d", "e", "f"} {
+		assert.Equal(t, s.Keep(q), s.KeepPair("", q), "text %q", q)
+		assert.Equal(t, s.Keep(q), s.KeepPair(q, "other text"), "id %q", q)
+	}
+}
