@@ -19,6 +19,9 @@ import (
 	"fmt"
 	"runtime"
 	"unsafe"
+
+	// the native weights reader (gomps_wfile_open), compiled by cgo there
+	_ "github.com/gomps/gomps/kernels/wfile"
 )
 
 // Status codes of the native ABI.

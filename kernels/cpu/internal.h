@@ -12,6 +12,7 @@
 #include <oneapi/dnnl/dnnl_version.h>
 
 #include "../gomps.h"
+#include "../wfile/gomps-wfile.h"
 #include "ops.h"
 
 #if !defined(DNNL_VERSION_MAJOR)
@@ -46,18 +47,10 @@ gomps_status cpu_ctx_errorf(gomps_context_t *ctx, gomps_status st, const char *f
 
 /* Model file ---------------------------------------------------------------*/
 
-enum {
-    CPU_FILE_ALIGN      = 16384,
-    CPU_FILE_PREAMBLE   = 256,
-    CPU_FILE_ENTRY      = 128,
-    CPU_TENSORS_FIXED   = 9,  /* 5 embedding tensors + pooler(2) + classifier(2) */
-    CPU_TENSORS_PER_LAYER = 12
-};
-
-/* The validated content of a native weights file, mapped read-only. */
+/* The validated content of a native weights file, mapped read-only by the
+ * backends' shared reader (kernels/wfile), which owns the mapping. */
 typedef struct cpu_file {
-    void    *map;
-    size_t   map_size;
+    gomps_wfile w;
     uint32_t dtype; /* 0 = F32, 1 = F16 */
     int32_t  vocab_size, hidden_size, num_layers, num_heads, intermediate_size;
     int32_t  max_position, type_vocab_size, pad_token_id;
@@ -74,7 +67,8 @@ typedef struct cpu_file {
 gomps_status cpu_file_open(const char *path, cpu_file *f);
 void cpu_file_close(cpu_file *f);
 
-/* CRC-32C (Castagnoli) of n bytes; SSE4.2 when the CPU has it. */
+/* CRC-32C (Castagnoli) of n bytes (kernels/wfile's; SSE4.2 when the CPU has
+ * it, the table when GOMPS_CPU_CRC=portable). */
 uint32_t cpu_crc32c(uint32_t crc, const void *data, size_t n);
 /* SHA-256 of n bytes into out[32]. */
 void cpu_sha256(const void *data, size_t n, uint8_t out[32]);
