@@ -7,8 +7,8 @@
 // few Metal-only helpers (ModelStats, CompareOp) declared in gomps-metal.h,
 // which is not part of the ABI.
 //
-// On every other platform, or without cgo, the package is empty, so
-// `go build ./...` and `go vet ./...` work anywhere. What Linux can check of
+// On every other platform, or without cgo, the package holds only plain Go
+// (Ops, OpBytes), so `go build ./...` and `go vet ./...` work anywhere. What Linux can check of
 // this code, tools/check-metal.sh checks; metal/README.md says what still
 // needs a Mac.
 package metal
