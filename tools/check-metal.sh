@@ -6,7 +6,8 @@
 #       outside the repository (metal/README.md says how to get it):
 #       clang -fsyntax-only of every .m in metal/ in macOS 13 mode with the
 #       strict warning set; GOOS=darwin GOARCH=arm64 CGO_ENABLED=1 go vet and
-#       go build of ./metal; and the planted selector typo
+#       go build of ./metal, go vet of ./cmd/gomps (`gomps kernels` on
+#       Metal); and the planted selector typo
 #       (metal/testdata/selector-typo.m) must make both fail.
 #       Without SDK_DIR this part says that it skipped.
 #   (b) always, no SDK: the joined shader library (as the backend compiles

@@ -10,6 +10,9 @@
 #      with CC = a clang wrapper over the SDK (cgo compiles the .m files into
 #      arm64 Mach-O objects; only a final link would need ld64);
 #      then the clang static analyzer over the same files (no findings);
+#   2b. GOOS=darwin GOARCH=arm64 CGO_ENABLED=1 go vet ./cmd/gomps (the CLI's
+#      Metal files, kernels_darwin.go), with a mach_vm.h stand-in for a
+#      dependency (tools/metalshim/darwin-include/mach/mach_vm.h says why);
 #   3. the planted selector typo (metal/testdata/selector-typo.m) must make
 #      both the type-check and the go build fail, for that reason.
 # Prints one line per step; exits non-zero if any step failed.
@@ -105,6 +108,20 @@ else sed 's/^/    | /' "$WORK/vet.log" | head -n 20; bad "go vet ./metal (darwin
 fi
 if gox build ./metal >"$WORK/build.log" 2>&1; then say "go build ./metal (darwin/arm64, cgo)" ok
 else sed 's/^/    | /' "$WORK/build.log" | head -n 20; bad "go build ./metal (darwin/arm64, cgo)"
+fi
+
+# the CLI's darwin files (cmd/gomps/kernels_darwin.go: `gomps kernels` on
+# Metal) type-checked against the real metal package; the mach_vm.h stand-in
+# (tools/metalshim/darwin-include) lets a dependency's darwin cgo file
+# (prometheus/client_golang's process collector) compile under the iOS SDK
+cat >"$WORK/darwin-cc-cmd" <<CC
+#!/bin/sh
+exec $CLANG ${MAC[*]} -I$ROOT/tools/metalshim/darwin-include "\$@"
+CC
+chmod +x "$WORK/darwin-cc-cmd"
+if GOOS=darwin GOARCH=arm64 CGO_ENABLED=1 CC="$WORK/darwin-cc-cmd" go vet ./cmd/gomps >"$WORK/vet-cmd.log" 2>&1; then
+    say "go vet ./cmd/gomps (darwin/arm64, cgo)" ok
+else sed 's/^/    | /' "$WORK/vet-cmd.log" | head -n 20; bad "go vet ./cmd/gomps (darwin/arm64, cgo)"
 fi
 
 # the same build with the fixture added, in a scratch copy of the module
