@@ -155,7 +155,7 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	src, err := ResolveModel(model)
+	src, err := resolveModel(ctx, model, o.notices)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,18 @@
 package gomps
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/gomps/gomps/weights"
+	"github.com/gomps/gomps/weights/hfhub"
 )
 
 // DefaultModelID is the reranker gomps is built for, looked up in the local
@@ -116,8 +121,7 @@ func resolveArg(model string) (Source, error) {
 		return Source{}, fmt.Errorf("%w: %s: %v", ErrNoModel, model, err)
 	}
 	// Not a path: a model id in the Hugging Face cache?
-	if strings.HasPrefix(model, ".") || strings.HasPrefix(model, "/") || strings.HasSuffix(model, ".gomps") ||
-		strings.Count(model, "/") > 1 || strings.Contains(model, string(os.PathSeparator)+string(os.PathSeparator)) {
+	if !looksLikeModelID(model) {
 		return Source{}, fmt.Errorf("%w: %s: no such file or directory", ErrNoModel, model)
 	}
 	dir, cerr := weights.ResolveHFCache(model)
@@ -125,4 +129,76 @@ func resolveArg(model string) (Source, error) {
 		return Source{}, fmt.Errorf("%w: %s is no file or directory, nor a model in the Hugging Face cache: %v", ErrNoModel, model, cerr)
 	}
 	return Source{Path: dir, Kind: SourceHFDir, ModelID: model}, nil
+}
+
+// looksLikeModelID reports whether a model argument that is no existing path
+// has the shape of a Hugging Face model id ("org/name" or "name") rather
+// than of a mistyped path.
+func looksLikeModelID(model string) bool {
+	return !(strings.HasPrefix(model, ".") || strings.HasPrefix(model, "/") || strings.HasSuffix(model, ".gomps") ||
+		strings.Count(model, "/") > 1 || strings.Contains(model, string(os.PathSeparator)+string(os.PathSeparator)))
+}
+
+// resolveModel is ResolveModel plus the network and the native cache, for
+// Open:
+//
+//   - a model id (from model or $GOMPS_MODEL) that is not in the Hugging
+//     Face cache is downloaded into it with hfhub.Download (config.json,
+//     model.safetensors, tokenizer.json at revision main; HF_ENDPOINT,
+//     HF_TOKEN and HF_HUB_OFFLINE apply), with a notice;
+//   - a model from the Hugging Face cache is converted once into
+//     NativeCachePath(id, commit), and later calls load that file directly.
+//
+// Errors match ErrNoModel; a failed or offline download says how to supply
+// the files by hand.
+func resolveModel(ctx context.Context, model string, notices io.Writer) (Source, error) {
+	src, err := ResolveModel(model)
+	if err != nil {
+		id := model
+		if id == "" {
+			id = os.Getenv("GOMPS_MODEL")
+		}
+		if id == "" || !looksLikeModelID(id) {
+			return Source{}, err
+		}
+		if _, serr := os.Stat(id); !errors.Is(serr, os.ErrNotExist) {
+			return Source{}, err // a path after all
+		}
+		if notices != nil {
+			fmt.Fprintf(notices, "gomps: %s is not in the Hugging Face cache; downloading it from the Hub\n", id)
+		}
+		snap, derr := hfhub.Download(ctx, id, "main", hfhub.DefaultFiles, hfhub.Options{})
+		if derr != nil {
+			return Source{}, fmt.Errorf("%w: %s: %w", ErrNoModel, id, derr)
+		}
+		src = Source{Path: snap, Kind: SourceHFDir, ModelID: id}
+	}
+	if src.Kind != SourceHFDir || src.ModelID == "" {
+		return src, nil
+	}
+	native := NativeCachePath(src.ModelID, filepath.Base(src.Path))
+	if st, err := os.Stat(native); err == nil && st.Mode().IsRegular() {
+		return Source{Path: native, Kind: SourceNative, ModelID: src.ModelID, TestModel: src.TestModel}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(native), 0o755); err != nil {
+		return src, nil // no cache to write to: Open converts to a temporary file
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := native + ".tmp-" + hex.EncodeToString(rnd[:])
+	if _, err := weights.Convert(src.Path, tmp, weights.ConvertOptions{Name: src.ModelID}); err != nil {
+		os.Remove(tmp)
+		return Source{}, fmt.Errorf("gomps: converting %s: %w", src.Path, err)
+	}
+	if err := os.Rename(tmp, native); err != nil {
+		os.Remove(tmp)
+		return src, nil
+	}
+	return Source{Path: native, Kind: SourceNative, ModelID: src.ModelID, TestModel: src.TestModel}, nil
+}
+
+// NativeCachePath is where a model from the Hugging Face cache is kept once
+// converted: CacheDir()/models/<org>--<name>-<commit>.gomps.
+func NativeCachePath(modelID, commit string) string {
+	return filepath.Join(CacheDir(), "models", strings.ReplaceAll(modelID, "/", "--")+"-"+commit+".gomps")
 }
