@@ -72,6 +72,13 @@ typedef struct gomps_metal_op_result {
 gomps_status gomps_metal_op_compare(const char *op, int32_t precision, int32_t rows, int32_t cols, int32_t iters,
                                     gomps_metal_op_result *out, char *err, size_t errlen);
 
+/* Bytes this process has allocated on the system default Metal device (the
+ * one gomps_model_init uses): MTLDevice.currentAllocatedSize, which counts
+ * every buffer, texture and heap of the process on that device, ours and
+ * MPSGraph's. GOMPS_ERR_DEVICE with err when there is no device. Cheap: no
+ * GPU work. Any thread. */
+gomps_status gomps_metal_gpu_allocated(uint64_t *bytes, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
