@@ -412,6 +412,9 @@ func BenchmarkEngineDL19(b *testing.B) {
 					b.StartTimer()
 				}
 				r := open(b, mode, instances)
+				if v := os.Getenv("GOMPS_BENCH_WINDOW"); v != "" {
+					r = withWindow(b, r, v)
+				}
 				// Warm every instance: one request per instance at once.
 				var wg sync.WaitGroup
 				for i := range instances {
@@ -472,4 +475,29 @@ func BenchmarkEngineDL19(b *testing.B) {
 			})
 		}
 	}
+}
+
+// withWindow returns a Reranker sharing r's model and tokenizer whose engine
+// is built like Open's but with the adaptive window set from
+// GOMPS_BENCH_WINDOW, for trying window sizes without a library option. Its
+// engine is closed by b's cleanup.
+func withWindow(b *testing.B, r *Reranker, v string) *Reranker {
+	w, err := strconv.Atoi(v)
+	require.NoError(b, err, "GOMPS_BENCH_WINDOW")
+	cfg := r.eng.Config()
+	cfg.Window = w
+	m := r.res.model
+	per := r.info.Threads / r.info.Instances
+	eng, err := engine.New(cfg, encoder{r.tok}, func(int) (engine.Instance, error) {
+		c, err := m.newContext(per)
+		if err != nil {
+			return nil, err
+		}
+		liveContexts.Add(1)
+		return &instance{c}, nil
+	})
+	require.NoError(b, err)
+	b.Cleanup(func() { eng.Close() })
+	b.Logf("adaptive window %d", w)
+	return &Reranker{opts: r.opts, info: r.info, tok: r.tok, eng: eng, res: r.res}
 }
