@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gomps/gomps/gomps"
+	"github.com/gomps/gomps/metal"
 )
 
 // Target is what the load generator drives: *gomps.Reranker satisfies it.
@@ -66,6 +67,8 @@ type Sample struct {
 	CPU       time.Duration // process CPU time (user + system), cumulative; -1 if unavailable
 	RSS       int64         // resident bytes (VmRSS); -1 if unavailable
 	RSSReason string        // why RSS is unavailable
+	GPUMB     float64       // metal.GPUUsage().MemoryMB; NaN where unavailable
+	GPUReason string        // why GPU memory is unavailable
 }
 
 // Phase is a warm-up or measured phase: closed-loop callers, each sending
@@ -143,6 +146,8 @@ func runPhase(ctx context.Context, t Target, wl *Workload, next *atomic.Int64, c
 		} else {
 			s.RSSReason = err.Error()
 		}
+		g := metal.GPUUsage()
+		s.GPUMB, s.GPUReason = g.MemoryMB, g.MemoryNA
 		return s
 	}
 	p := &Phase{HWM: -1}

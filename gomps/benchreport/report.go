@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gomps/gomps/gomps"
+	"github.com/gomps/gomps/metal"
 )
 
 // MaxUnexplainedShare is the most of the mean latency the library's spans
@@ -268,8 +269,19 @@ func writeDashboard(w *bufio.Writer, m *PhaseSummary, info gomps.Info) {
 		f := func(v float64) string { return fmt.Sprintf("%.*f", digits, v) }
 		p("| %s | %s | %s | %s | %s | %s |\n", name, f(avg), f(d.Min), f(d.Max), f(d.P50), f(d.P95))
 	}
-	naRow("GPU Memory (MB)", gpu)
-	naRow("GPU Utilization (%)", gpu)
+	switch {
+	case info.Backend == "metal" && m.GPUWindows.N > 0:
+		row("GPU Memory (MB)", m.GPUWindows.Mean, m.GPUWindows, 1)
+	case info.Backend == "metal" && m.GPUReason != "":
+		naRow("GPU Memory (MB)", m.GPUReason)
+	default:
+		naRow("GPU Memory (MB)", gpu)
+	}
+	if info.Backend == "metal" {
+		naRow("GPU Utilization (%)", metal.GPUUsage().UtilizationNA)
+	} else {
+		naRow("GPU Utilization (%)", gpu)
+	}
 	switch {
 	case math.IsNaN(m.CPUPct):
 		naRow("CPU Usage (%)", "n/a (getrusage failed)")

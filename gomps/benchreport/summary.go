@@ -145,6 +145,8 @@ type PhaseSummary struct {
 	CPUWindows                              Dist          // per-interval CPU %
 	RSSWindows                              Dist          // per-sample RSS, MB (N = 0 if unavailable)
 	RSSReason                               string
+	GPUWindows                              Dist    // per-sample GPU memory, MB (N = 0 if unavailable)
+	GPUReason                               string  // why GPU memory is unavailable
 	HWMMB                                   float64 // -1 if unavailable
 	WasteWindows                            Dist    // per-interval padding waste (intervals with batches)
 	Series                                  []Point
@@ -184,7 +186,7 @@ func Summarize(p *Phase, run int) *PhaseSummary {
 		s.HWMMB = mb(p.HWM)
 	}
 	s.Series = series(p, run, s.Cores)
-	var cpu, rss, waste []float64
+	var cpu, rss, gpu, waste []float64
 	for _, pt := range s.Series {
 		if pt.CPUPct != nil {
 			cpu = append(cpu, *pt.CPUPct)
@@ -199,8 +201,14 @@ func Summarize(p *Phase, run int) *PhaseSummary {
 		} else if s.RSSReason == "" {
 			s.RSSReason = smp.RSSReason
 		}
+		if !math.IsNaN(smp.GPUMB) {
+			gpu = append(gpu, smp.GPUMB)
+		} else if s.GPUReason == "" {
+			s.GPUReason = smp.GPUReason
+		}
 	}
 	s.CPUWindows, s.RSSWindows, s.WasteWindows = DistOf(cpu), DistOf(rss), DistOf(waste)
+	s.GPUWindows = DistOf(gpu)
 	return s
 }
 
