@@ -3,7 +3,7 @@ FUZZTIME ?= 15s
 GO ?= go
 LDFLAGS ?= -X main.version=$(shell git describe --tags --always --dirty 2>/dev/null) -X main.commit=$(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: help setup build test check-metal bench fuzz golden lint clean
+.PHONY: help setup build test check-metal bench fuzz golden lint clean readme-examples
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ golden: ## regenerate the PyTorch goldens (dev only, never in CI; needs a multi-
 lint: ## go vet and gofmt
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+readme-examples: build ## run the README's <!-- run --> examples (bounded), check the others' flags
+	bash tools/readme-examples.sh
 
 clean: ## remove build outputs
 	rm -rf bin
