@@ -63,7 +63,9 @@ Progress: a progress bar on stderr when stderr is a terminal, otherwise a line
 every few seconds; --quiet prints neither (skip counts are still printed).
 
 The model is --model (or GOMPS_MODEL): a native .gomps file, a Hugging Face model
-directory, or a model id in the Hugging Face cache. Without it, the Hugging Face cache
+directory, or a model id, taken from the Hugging Face cache or else downloaded from
+the Hub (HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1 forbids it), converted once and
+kept in ~/.cache/gomps/models (GOMPS_CACHE). Without it, the Hugging Face cache
 entry of cross-encoder/ms-marco-MiniLM-L-6-v2, else the test model installed by
 tools/setup.sh (with a notice on stderr). The output file is written to a temporary
 file and renamed into place, so it is never left half-written.`,
