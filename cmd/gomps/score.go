@@ -251,15 +251,6 @@ func termWriter(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// shardKey is the id a query group is sharded by: its query id, or its
-// query text when the input has none (TSV), the rule GroupReader groups by.
-func shardKey(it pairio.Item) string {
-	if it.QID != "" {
-		return it.QID
-	}
-	return it.Query
-}
-
 // scoreStream reads whole query groups until about scoreChunk pairs, scores
 // them in one ScorePairs call, writes them in input order, and repeats.
 func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupReader, spec shard.Spec, w pairio.Writer, prog *progress) error {
@@ -273,7 +264,7 @@ func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupRea
 				readErr = err
 				break
 			}
-			if !spec.Keep(shardKey(g[0])) {
+			if !spec.KeepPair(g[0].QID, g[0].Query) {
 				continue
 			}
 			batch = append(batch, g)
