@@ -2,9 +2,15 @@
 """Peer benchmark (dev-only; run by tools/peers/run.sh, never by CI).
 
 Runs the real-shape test model (gomps/testdata/testmodel + the encoder in ~/.cache/gomps/test-model-src)
-in PyTorch and ONNX Runtime on the pairs of gomps' raw-forward benchmark (BenchmarkEngineDL19/raw in
-gomps/engine_bench_test.go), in the batches gomps forms for them, with the same thread count, and prints
-pairs/s side by side with gomps' own raw forward measured in the same run.
+in gomps (fp32 and bf16), PyTorch and ONNX Runtime on the pairs of gomps' raw-forward benchmark
+(BenchmarkEngineDL19/raw in gomps/engine_bench_test.go), in the batches gomps forms for them, with the same
+thread count, and prints pairs/s side by side, with the ratios issue 7 sets targets for.
+
+gomps rows: tools/peers/gompsforward (built here with go build) forwards exactly this script's padded
+batches through the CPU backend's native forward (one context of --threads threads), fp32 and then bf16,
+with the same warm-up and timing as the peers; its logits join the agreement check. The engine's own raw
+benchmark (go test -bench BenchmarkEngineDL19/instances=1/raw, fp32) runs first as the plan check: its
+batch count and padding waste must equal this script's plan; its row is shown, not counted.
 
 Workload (as loadDL19 in gomps/engine_bench_test.go): per DL19 query, its BM25 top-100 passages in file
 order as requests of 64 (the second wrapping round to the query's first passages); --pairs N keeps the
@@ -29,8 +35,13 @@ batches of the plan: the longest, a middle and the shortest, untimed):
 "As usually run" rows (do not count toward targets): input order, batch 32, each batch padded to its own
 longest row by the tokenizer (the way sentence-transformers' CrossEncoder.predict batches), fp32.
 
-Agreement: every configuration's logits are compared with torch fp32 on the plan; fp32 configurations must
-be within --tol (1e-4) or the script exits non-zero. bf16 and int8 deviations are printed, not enforced.
+Agreement: every configuration's logits (gomps' included) are compared with torch fp32 on the plan; fp32
+configurations must be within --tol (1e-4) or the script exits non-zero. bf16 and int8 deviations are
+printed, not enforced.
+
+Ratios (counted rows): gomps bf16 / PyTorch bf16 autocast, gomps bf16 / best fp32 peer, gomps fp32 / best
+fp32 peer (best = the fastest of PyTorch fp32 and ONNX Runtime fp32), and whether and by how much ONNX
+Runtime int8 beats gomps bf16.
 """
 
 import argparse
@@ -203,6 +214,33 @@ def run_gomps(repo, threads, pairs_env, model):
     return metrics, line.strip()
 
 
+def write_batches(path, batches):
+    """The plan's padded batches for gompsforward: "GPB1", int32 count, then per batch int32 rows, seq,
+    ids[rows*seq], types[rows*seq], lengths[rows] (little-endian)."""
+    with open(path, "wb") as f:
+        f.write(b"GPB1" + np.int32(len(batches)).astype("<i4").tobytes())
+        for _, (ids, types, mask) in batches:
+            f.write(np.array(ids.shape, "<i4").tobytes())
+            for a in (ids, types, mask.sum(axis=1)):
+                f.write(np.ascontiguousarray(a, "<i4").tobytes())
+
+
+def run_gomps_forward(repo, exe, model, precision, threads, batch_file, n_pairs, plan):
+    """gomps on exactly the plan's batches: tools/peers/gompsforward (the CPU backend's native forward, one
+    context of `threads` threads). Returns (logits in pair order, wall s, process CPU s, ISA)."""
+    out = batch_file + f".{precision}.json"
+    cmd = [exe, "-model", model, "-precision", precision, "-threads", str(threads), "-in", batch_file, "-out", out]
+    log("gomps: " + " ".join(cmd))
+    p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"peers: gompsforward {precision} failed:\n{p.stdout}\n{p.stderr}")
+    r = json.load(open(out, encoding="utf-8"))
+    logits = np.full(n_pairs, np.nan, np.float64)
+    for rows, lg in zip(plan, r["logits"]):
+        logits[rows] = lg
+    return logits, r["wall_s"], r["cpu_s"], r["isa"]
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -214,10 +252,14 @@ def main():
     ap.add_argument("--pairs", type=int, default=0, help="first ceil(N/64) requests' pairs; 0 = all 5,504")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tol", type=float, default=1e-4, help="fp32 peers' max |logit - torch fp32|")
-    ap.add_argument("--skip", default="", help="comma-separated rows to leave out (gomps, torch-bf16, ...)")
+    ap.add_argument("--skip", default="", help="comma-separated rows to leave out: gomps-engine (the engine raw "
+                    "benchmark's plan check), gomps-f32, gomps-bf16, gomps (all three), torch-bf16, torch-usual, ort, "
+                    "ort-int8, ort-usual")
     ap.add_argument("--json", default="", help="also write the results as JSON here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    if "gomps" in skip:
+        skip |= {"gomps-engine", "gomps-f32", "gomps-bf16"}
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -257,12 +299,38 @@ def main():
         log(f"{name}: {len(pairs) / wall:.1f} pairs/s ({wall:.1f} s wall, {cpu / len(pairs) * 1e3:.2f} cpu-ms/pair)")
 
     gomps = None
-    if "gomps" not in skip:
+    if "gomps-engine" not in skip:
         gomps = run_gomps(args.repo, args.threads, str(args.pairs) if args.pairs > 0 else "full", native)
         g = gomps[0]
         if abs(g["waste"] - waste) > 5e-4 or abs(g["rows/batch"] - len(pairs) / len(plan)) > 5e-3:
             sys.exit(f"peers: gomps' plan differs from ours: gomps waste {g['waste']} rows/batch {g['rows/batch']}, "
                      f"ours {waste:.4f} {len(pairs) / len(plan):.3f}")
+
+    # gomps fp32 and bf16 on exactly these batches (tools/peers/gompsforward), one after the other.
+    peers_dir = os.path.join(args.cache, "peers")
+    os.makedirs(peers_dir, exist_ok=True)
+    gomps_isa = ""
+    want = [p for p in ("f32", "bf16") if f"gomps-{p}" not in skip]
+    if want:
+        exe = os.path.join(peers_dir, "gompsforward")
+        log(f"building {exe}")
+        b = subprocess.run(["go", "build", "-o", exe, "./tools/peers/gompsforward"], cwd=args.repo,
+                           capture_output=True, text=True)
+        if b.returncode != 0:
+            sys.exit(f"peers: go build ./tools/peers/gompsforward failed:\n{b.stderr}")
+        batch_file = os.path.join(peers_dir, f"batches-{len(pairs)}.bin")
+        write_batches(batch_file, batches)
+        for prec in want:
+            name = "gomps fp32" if prec == "f32" else "gomps bf16"
+            log(f"running {name}")
+            logits, wall, cpu, gomps_isa = run_gomps_forward(args.repo, exe, native, prec, args.threads, batch_file,
+                                                             len(pairs), plan)
+            results.append({"name": name, "counts": True, "logits": logits, "wall": wall, "cpu": cpu, "note": ""})
+            log(f"{name}: {len(pairs) / wall:.1f} pairs/s ({wall:.1f} s wall, {cpu / len(pairs) * 1e3:.2f} cpu-ms/pair)")
+    if gomps:
+        results.append({"name": "gomps fp32, engine raw benchmark", "counts": False, "logits": None,
+                        "wall": len(pairs) / gomps[0]["pairs/s"], "cpu": gomps[0]["cpu-ms/pair"] * len(pairs) / 1e3,
+                        "note": "plan check"})
 
     tr32 = torch_runner(model, bf16=False)
     record("PyTorch fp32", True, tr32, batches)
@@ -271,10 +339,8 @@ def main():
     if "torch-usual" not in skip:
         record("PyTorch fp32, as usually run", False, tr32, usual_batches, "batch 32, input order")
 
-    onnx_dir = os.path.join(args.cache, "peers")
-    os.makedirs(onnx_dir, exist_ok=True)
-    f32 = os.path.join(onnx_dir, "testmodel.onnx")
-    i8 = os.path.join(onnx_dir, "testmodel.int8.onnx")
+    f32 = os.path.join(peers_dir, "testmodel.onnx")
+    i8 = os.path.join(peers_dir, "testmodel.int8.onnx")
     if not {"ort", "ort-int8", "ort-usual"} <= skip:
         log(f"exporting {f32}")
         export_onnx(model, f32)
@@ -290,9 +356,12 @@ def main():
         record("ONNX Runtime int8 dynamic", True, ort_runner(i8, args.threads), batches)
 
     # Agreement with torch fp32 (same model, same pairs).
-    ref = results[0]["logits"]
+    ref = next(r["logits"] for r in results if r["name"] == "PyTorch fp32")
     bad = []
     for r in results:
+        if r["logits"] is None:
+            r["maxdiff"] = r["meandiff"] = None
+            continue
         d = np.abs(r["logits"] - ref)
         r["maxdiff"], r["meandiff"] = float(d.max()), float(d.mean())
         if "fp32" in r["name"] and r["maxdiff"] > args.tol:
@@ -300,6 +369,9 @@ def main():
 
     # The table.
     n = len(pairs)
+    for r in results:
+        r["pairs_s"] = n / r["wall"]
+    by = {r["name"]: r for r in results}
     print(f"\nPeer benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {args.threads} threads")
@@ -307,33 +379,62 @@ def main():
           f"workload), {real / n:.1f} tokens/pair; plan {len(plan)} batches, {n / len(plan):.2f} rows/batch, "
           f"padding waste {waste:.4f}")
     print(f"Versions: torch {torch.__version__}, transformers {transformers.__version__}, "
-          f"onnxruntime {__import__('onnxruntime').__version__}, onnx {__import__('onnx').__version__}\n")
-    print("| engine | precision / settings | batches | pairs/s | cpu-ms/pair | x gomps fp32 | max abs delta logit vs PyTorch fp32 |")
-    print("|---|---|---|---:|---:|---:|---:|")
-    g_ps = None
-    if gomps:
-        g = gomps[0]
-        g_ps = g["pairs/s"]
-        print(f"| gomps (raw forward) | fp32, oneDNN | plan | {g_ps:.1f} | {g.get('cpu-ms/pair', float('nan')):.2f} "
-              f"| 1.00 | (goldens) |")
+          f"onnxruntime {__import__('onnxruntime').__version__}, onnx {__import__('onnx').__version__}"
+          + (f"; gomps CPU backend ISA {gomps_isa}" if gomps_isa else "") + "\n")
+    print("| engine | precision / settings | batches | pairs/s | cpu-ms/pair | x gomps fp32 | x gomps bf16 "
+          "| max abs delta logit vs PyTorch fp32 |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    g32 = by.get("gomps fp32", {}).get("pairs_s")
+    g16 = by.get("gomps bf16", {}).get("pairs_s")
     for r in results:
-        ps = n / r["wall"]
-        kind = "plan" if r["counts"] else "usual (not counted)"
-        rel = f"{ps / g_ps:.2f}" if g_ps else "-"
-        print(f"| {r['name']} | {settings(r['name'])} | {kind} | {ps:.1f} | {r['cpu'] / n * 1e3:.2f} | {rel} "
-              f"| {r['maxdiff']:.2g} (mean {r['meandiff']:.2g}) |")
+        ps = r["pairs_s"]
+        kind = "plan" if r["counts"] else f"{'plan' if r['note'] == 'plan check' else 'usual'} (not counted)"
+        delta = "-" if r["maxdiff"] is None else f"{r['maxdiff']:.2g} (mean {r['meandiff']:.2g})"
+        x32 = f"{ps / g32:.2f}" if g32 else "-"
+        x16 = f"{ps / g16:.2f}" if g16 else "-"
+        print(f"| {r['name']} | {settings(r['name'])} | {kind} | {ps:.1f} | {r['cpu'] / n * 1e3:.2f} | {x32} | {x16} "
+              f"| {delta} |")
+
+    # Ratios on the counted rows (issue 7 item 5's targets, here on this run's pairs and machine state).
+    fp32_peers = [r for r in results if r["counts"] and "fp32" in r["name"] and not r["name"].startswith("gomps")]
+    best = max(fp32_peers, key=lambda r: r["pairs_s"]) if fp32_peers else None
+    ratios = []
+
+    def ratio(label, num, den, den_name, target):
+        if num and den:
+            ratios.append({"ratio": label, "value": num / den, "vs": den_name, "target": target})
+            print(f"  {label:<34} {num / den:6.2f}  (vs {den_name}; target >= {target})")
+    print("\nRatios of pairs/s (counted rows):")
+    ratio("gomps bf16 / PyTorch bf16 autocast", g16, by.get("PyTorch bf16 autocast", {}).get("pairs_s"),
+          "PyTorch bf16 autocast", 1.5)
+    if best:
+        ratio("gomps bf16 / best fp32 peer", g16, best["pairs_s"], best["name"], 3)
+        ratio("gomps fp32 / best fp32 peer", g32, best["pairs_s"], best["name"], 1.1)
+    i8r = by.get("ONNX Runtime int8 dynamic")
+    if i8r and g16:
+        if i8r["pairs_s"] > g16:
+            print(f"  ONNX Runtime int8 dynamic BEATS gomps bf16: {i8r['pairs_s']:.1f} vs {g16:.1f} pairs/s, "
+                  f"{i8r['pairs_s'] / g16:.2f}x (+{100 * (i8r['pairs_s'] / g16 - 1):.0f}%), at max |delta logit| "
+                  f"{i8r['maxdiff']:.2g} vs gomps bf16's {by['gomps bf16']['maxdiff']:.2g}")
+        else:
+            print(f"  ONNX Runtime int8 dynamic does not beat gomps bf16: {i8r['pairs_s']:.1f} vs {g16:.1f} pairs/s "
+                  f"(gomps bf16 = {g16 / i8r['pairs_s']:.2f}x)")
     if gomps:
-        print(f"\ngomps: {gomps[1]}")
+        print(f"\ngomps engine raw benchmark (plan check, fp32): {gomps[1]}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"pairs": n, "plan_batches": len(plan), "waste": waste, "gomps": gomps[0] if gomps else None,
-                       "peers": [{k: v for k, v in r.items() if k != "logits"} for r in results]}, f, indent=1)
+                       "ratios": ratios,
+                       "rows": [{k: v for k, v in r.items() if k != "logits"} for r in results]}, f, indent=1)
     if bad:
         sys.exit("peers: fp32 peers disagree with PyTorch fp32: " + "; ".join(bad))
 
 
 def settings(name):
     return {
+        "gomps fp32": "oneDNN f32 (native forward, plan's batches)",
+        "gomps bf16": "oneDNN bf16 on AMX (native forward, plan's batches)",
+        "gomps fp32, engine raw benchmark": "BenchmarkEngineDL19/instances=1/raw",
         "PyTorch fp32": "inference_mode, sdpa",
         "PyTorch bf16 autocast": "inference_mode, autocast(cpu, bfloat16)",
         "PyTorch fp32, as usually run": "inference_mode, batch 32",

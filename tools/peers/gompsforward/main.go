@@ -1,0 +1,180 @@
+//go:build cgo && !darwin
+
+// Command gompsforward is the gomps side of the peer benchmark
+// (tools/peers/peers.py; dev-only): it forwards batches that peers.py
+// tokenized and planned through the CPU backend's native ABI
+// (kernels/cpu: one model, one context of -threads threads, the calling
+// goroutine locked to its OS thread as the engine's workers are), so gomps
+// and every peer run exactly the same padded batches. Warm-up and timing
+// follow peers.py's measure(): three batches (longest, middle, shortest)
+// untimed, then every batch back to back; wall time and the process's CPU
+// time (user + system) over the timed batches are written as JSON with the
+// logits of every batch.
+//
+// Input (-in), little-endian: "GPB1", int32 batch count, then per batch
+// int32 rows, int32 seq, int32 ids[rows*seq], int32 types[rows*seq],
+// int32 lengths[rows].
+//
+//	gompsforward -model M.gomps -precision bf16 -threads 2 -in batches.bin -out result.json
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/gomps/gomps/kernels/cpu"
+)
+
+type batch struct {
+	rows, seq           int
+	ids, types, lengths []int32
+}
+
+type result struct {
+	Precision string      `json:"precision"`
+	Threads   int         `json:"threads"`
+	ISA       string      `json:"isa"`
+	Pairs     int         `json:"pairs"`
+	WallS     float64     `json:"wall_s"`
+	CPUS      float64     `json:"cpu_s"`
+	Logits    [][]float32 `json:"logits"` // per batch, in row order
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gompsforward:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	model := flag.String("model", "", "native weights file (.gomps)")
+	precision := flag.String("precision", "f32", "f32 or bf16")
+	threads := flag.Int("threads", 2, "native threads of the one context")
+	in := flag.String("in", "", "batches written by peers.py")
+	out := flag.String("out", "", "JSON result")
+	flag.Parse()
+	if *model == "" || *in == "" || *out == "" {
+		return errors.New("-model, -in and -out are required")
+	}
+	prec := cpu.PrecisionF32
+	switch *precision {
+	case "f32":
+	case "bf16":
+		prec = cpu.PrecisionBF16
+	default:
+		return fmt.Errorf("-precision %q: want f32 or bf16", *precision)
+	}
+	batches, err := readBatches(*in)
+	if err != nil {
+		return err
+	}
+	// Sized as the library sizes its model: the engine's max batch (64) and
+	// the model's 512 positions, or more if a batch needs it.
+	maxRows, maxSeq := 64, 512
+	for _, b := range batches {
+		maxRows, maxSeq = max(maxRows, b.rows), max(maxSeq, b.seq)
+	}
+
+	runtime.LockOSThread() // one OS thread for every forward, as the engine's workers
+	m, err := cpu.OpenModel(*model, prec, maxRows, maxSeq)
+	if err != nil {
+		return fmt.Errorf("open %s (%s): %w", *model, *precision, err)
+	}
+	defer m.Close()
+	info, err := m.Info()
+	if err != nil {
+		return err
+	}
+	ctx, err := cpu.NewContext(m, *threads)
+	if err != nil {
+		return err
+	}
+	defer ctx.Close()
+
+	res := result{Precision: *precision, Threads: *threads, ISA: info.ISA, Logits: make([][]float32, len(batches))}
+	for i, b := range batches {
+		res.Logits[i] = make([]float32, b.rows)
+		res.Pairs += b.rows
+	}
+	bySeq := make([]int, len(batches))
+	for i := range bySeq {
+		bySeq[i] = i
+	}
+	sort.SliceStable(bySeq, func(a, b int) bool { return batches[bySeq[a]].seq < batches[bySeq[b]].seq })
+	warm := map[int]bool{bySeq[len(bySeq)-1]: true, bySeq[len(bySeq)/2]: true, bySeq[0]: true}
+	for i := range warm {
+		b := batches[i]
+		if err := ctx.Forward(b.rows, b.seq, b.ids, b.types, b.lengths, res.Logits[i]); err != nil {
+			return fmt.Errorf("warm-up batch %d: %w", i, err)
+		}
+	}
+	c0, t0 := cpuTime(), time.Now()
+	for i, b := range batches {
+		if err := ctx.Forward(b.rows, b.seq, b.ids, b.types, b.lengths, res.Logits[i]); err != nil {
+			return fmt.Errorf("batch %d: %w", i, err)
+		}
+	}
+	res.WallS, res.CPUS = time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
+
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*out, data, 0o644)
+}
+
+// cpuTime is the process's user + system CPU time (every thread).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func readBatches(path string) ([]batch, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	var magic [4]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil || string(magic[:]) != "GPB1" {
+		return nil, fmt.Errorf("%s: not a GPB1 batch file", path)
+	}
+	var n int32
+	if err := binary.Read(r, binary.LittleEndian, &n); err != nil || n <= 0 || n > 1<<20 {
+		return nil, fmt.Errorf("%s: bad batch count", path)
+	}
+	out := make([]batch, n)
+	for i := range out {
+		var hdr [2]int32
+		if err := binary.Read(r, binary.LittleEndian, &hdr); err != nil {
+			return nil, fmt.Errorf("%s: batch %d: %w", path, i, err)
+		}
+		rows, seq := int(hdr[0]), int(hdr[1])
+		if rows <= 0 || seq <= 0 || rows > 1<<16 || seq > 1<<16 {
+			return nil, fmt.Errorf("%s: batch %d: bad shape %dx%d", path, i, rows, seq)
+		}
+		b := batch{rows: rows, seq: seq, ids: make([]int32, rows*seq), types: make([]int32, rows*seq), lengths: make([]int32, rows)}
+		for _, s := range [][]int32{b.ids, b.types, b.lengths} {
+			if err := binary.Read(r, binary.LittleEndian, s); err != nil {
+				return nil, fmt.Errorf("%s: batch %d: %w", path, i, err)
+			}
+		}
+		out[i] = b
+	}
+	return out, nil
+}
