@@ -54,11 +54,11 @@ if [ "$reuse" = 1 ] && [ -s "$out/torch.tsv" ]; then
 	log "reusing $out/torch.tsv"
 else
 	log "PyTorch fp32 and bf16 autocast ($threads threads; minutes)"
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 CUDA_VISIBLE_DEVICES="" PYTHONHASHSEED=0 \
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 CUDA_VISIBLE_DEVICES="" PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 \
 		"$golden/bin/python" "$repo/tools/peers/dl19_scores.py" --repo "$repo" --shared "$shared" \
 		--cache "$cache" --threads "$threads" --out "$out/torch.tsv"
 fi
 
 echo "bf16 vs fp32 on DL19, $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "model $model; gomps $(git -C "$repo" rev-parse --short HEAD), $threads threads"
+echo "model $model; gomps $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)"), $threads threads"
 python3 "$here/overlap.py" "$out" --json "$out/overlap.json"

@@ -66,7 +66,11 @@ gomps="$repo/bin/gomps"
 
 {
 	echo "date: $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
-	echo "commit: $(git -C "$repo" rev-parse HEAD)$(git -C "$repo" diff --quiet HEAD -- kernels gomps cmd || echo ' (+ uncommitted changes)')"
+	if git -C "$repo" rev-parse HEAD >/dev/null 2>&1; then
+		echo "commit: $(git -C "$repo" rev-parse HEAD)$(git -C "$repo" diff --quiet HEAD -- kernels gomps cmd || echo ' + uncommitted changes in kernels/gomps/cmd')"
+	else
+		echo "commit: (not a git checkout: $repo)"
+	fi
 	echo "cpus: $(nproc); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "model: $model"
 	echo "workload: $workload; 64 pairs/request, 32 callers, $requests requests measured after $warmup warm-up"
