@@ -209,7 +209,8 @@ def run_gomps(repo, threads, pairs_env, model):
         sys.exit(f"peers: gomps benchmark failed:\n{out.stdout}\n{out.stderr}")
     line = next((l for l in out.stdout.splitlines() if l.startswith("BenchmarkEngineDL19/instances=1/raw")), None)
     if line is None:
-        sys.exit(f"peers: gomps benchmark printed no raw line:\n{out.stdout}")
+        sys.exit(f"peers: gomps benchmark printed no raw line (skipped? it reads the data at ../shared beside the "
+                 f"repo and the model at GOMPS_TEST_MODEL; rerun with -v to see why):\n{out.stdout}")
     metrics = {unit: float(v) for v, unit in re.findall(r"([0-9.e+-]+) ([a-z/%-]+)", line)}
     return metrics, line.strip()
 
