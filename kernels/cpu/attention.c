@@ -5,6 +5,7 @@
  * Hugging Face's additive mask does (exp(finfo.min - max) is 0 in f32).
  */
 #include <math.h>
+#include <stdint.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,7 @@ static inline float exp_nonpos(float x) {
 }
 
 CPU_MULTIVERSION
-void cpu_softmax_row_fast(float *x, int64_t n) {
+void cpu_softmax_row_c(float *x, int64_t n) {
     float mx16[16];
     int64_t j = 0;
     for (int k = 0; k < 16; k++) mx16[k] = x[0];
@@ -112,9 +113,53 @@ void cpu_softmax_row_fast(float *x, int64_t n) {
     for (j = 0; j < n; j++) x[j] *= inv;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#ifdef CPU_X86
 #define CPU_HAVE_AVX512_ATTENTION 1
+
+/* Three passes over the row (max; exp and sum; scale), 16 lanes each, the
+ * tail under a mask; exp(scale (x - max)) = 2^(c x - c max), c = scale log2 e,
+ * in one FMA and cpu_exp2_avx512. */
+__attribute__((target("avx512f"))) void cpu_softmax_row_avx512(float *x, int64_t n, float scale) {
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+    __m512 m0 = ninf, m1 = ninf;
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + j + 16));
+    }
+    if (j + 16 <= n) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
+        j += 16;
+    }
+    if (tail) m1 = _mm512_max_ps(m1, _mm512_mask_loadu_ps(ninf, tail, x + j));
+    const float c = scale * 1.44269504088896341f;
+    const __m512 vc = _mm512_set1_ps(c);
+    const __m512 b = _mm512_set1_ps(-c * _mm512_reduce_max_ps(_mm512_max_ps(m0, m1)));
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (j = 0; j + 32 <= n; j += 32) {
+        __m512 e0 = cpu_exp2_avx512(_mm512_fmadd_ps(_mm512_loadu_ps(x + j), vc, b));
+        __m512 e1 = cpu_exp2_avx512(_mm512_fmadd_ps(_mm512_loadu_ps(x + j + 16), vc, b));
+        _mm512_storeu_ps(x + j, e0);
+        _mm512_storeu_ps(x + j + 16, e1);
+        a0 = _mm512_add_ps(a0, e0);
+        a1 = _mm512_add_ps(a1, e1);
+    }
+    if (j + 16 <= n) {
+        __m512 e = cpu_exp2_avx512(_mm512_fmadd_ps(_mm512_loadu_ps(x + j), vc, b));
+        _mm512_storeu_ps(x + j, e);
+        a0 = _mm512_add_ps(a0, e);
+        j += 16;
+    }
+    if (tail) {
+        __m512 e = cpu_exp2_avx512(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + j), vc, b));
+        _mm512_mask_storeu_ps(x + j, tail, e);
+        a1 = _mm512_mask_add_ps(a1, tail, a1, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)));
+    for (j = 0; j + 16 <= n; j += 16) _mm512_storeu_ps(x + j, _mm512_mul_ps(_mm512_loadu_ps(x + j), inv));
+    if (tail) _mm512_mask_storeu_ps(x + j, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + j), inv));
+}
 
 /* One (row, head) of attention with AVX-512, for head_dim = 16 * DV: K is
  * transposed once into kt [D][np] (np = n rounded up to 16, zero padded), then
@@ -174,7 +219,7 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
             }
             for (int r = 0; r < 4; r++) _mm512_storeu_ps(s + r * np + j, _mm512_mul_ps(a[r], vscale));
         }
-        for (int r = 0; r < nr; r++) cpu_softmax_row_fast(s + r * np, n);
+        for (int r = 0; r < nr; r++) cpu_softmax_row_avx512(s + r * np, n, 1.0f);
         __m512 c[4][4];
         for (int r = 0; r < 4; r++)
             for (int dv = 0; dv < DV; dv++) c[r][dv] = _mm512_setzero_ps();
@@ -204,49 +249,103 @@ __attribute__((target("avx512f"))) static void attend_avx512(const float *q, con
 }
 #endif
 
-/* Floats of per-thread work memory the fast attention needs. */
+void cpu_softmax_row_fast(float *x, int64_t n) {
+#ifdef CPU_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        cpu_softmax_row_avx512(x, n, 1.0f);
+        return;
+    }
+#endif
+    cpu_softmax_row_c(x, n);
+}
+
+int cpu_attention_kind_parse(const char *s) {
+    if (!s || !*s) return CPU_ATTENTION_AUTO;
+    static const struct {
+        const char *name;
+        int kind;
+    } names[] = {{"sgemm", CPU_ATTENTION_SGEMM},
+                 {"avx512", CPU_ATTENTION_AVX512},
+                 {"amx", CPU_ATTENTION_AMX},
+                 {"onednn", CPU_ATTENTION_ONEDNN}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].name) == 0) return names[i].kind;
+    return -1;
+}
+
+static int avx512_attention_ok(int32_t head_dim) {
+#ifdef CPU_HAVE_AVX512_ATTENTION
+    return __builtin_cpu_supports("avx512f") && (head_dim == 16 || head_dim == 32 || head_dim == 64);
+#else
+    return 0;
+#endif
+}
+
+int cpu_attention_resolve(int kind, int32_t precision, int32_t head_dim) {
+    const int bf16 = precision == GOMPS_PRECISION_BF16;
+    if ((kind == CPU_ATTENTION_AUTO || kind == CPU_ATTENTION_AMX || kind == CPU_ATTENTION_ONEDNN) &&
+        bf16 && head_dim == 32 && cpu_amx_usable())
+        return CPU_ATTENTION_AMX;
+    if (kind == CPU_ATTENTION_SGEMM) return CPU_ATTENTION_SGEMM;
+    /* f32 default (and the fallback of amx where it cannot run) */
+    return avx512_attention_ok(head_dim) ? CPU_ATTENTION_AVX512 : CPU_ATTENTION_SGEMM;
+}
+
+/* Floats of per-thread work memory the fast attention needs (the sgemm path's
+ * score matrix, the AVX-512 kernel's copies, the AMX kernel's packed
+ * operands), plus 64 bytes to align it. */
 int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim) {
     int64_t np = ((int64_t)max_seq + 15) & ~(int64_t)15;
     int64_t a = (int64_t)max_seq * max_seq, b = (3 * (int64_t)head_dim + 4) * np + 16 * (int64_t)head_dim;
-    return a > b ? a : b;
+    int64_t c = (cpu_amx_work_bytes(max_seq) + 3) / 4;
+    a = a > b ? a : b;
+    return (a > c ? a : c) + 16;
 }
 
-/* One (row, head) per task: S = Q K^T / sqrt(d) with dnnl_sgemm straight from
- * the fused QKV rows, softmax, then ctx = S V (inside the parallel region
- * oneDNN's sgemm runs on the calling thread). GOMPS_CPU_ATTENTION=avx512 (read
- * at context init) selects our own kernel above instead, where the CPU has
- * AVX-512 and head_dim is 16, 32 or 64; it is not the default because it has
- * not yet been measured faster than sgemm on a quiet machine. */
+/* One (row, head) per task, b-major so that a row's Q, K, V stay in L2 over
+ * its heads, over the context's threads:
+ * - SGEMM: S = Q K^T / sqrt(d) with dnnl_sgemm straight from the fused QKV
+ *   rows, the generic C softmax, then ctx = S V (inside the parallel region
+ *   oneDNN's sgemm runs on the calling thread);
+ * - AVX512: our f32 kernel above with the AVX-512 softmax;
+ * - AMX: cpu_attend_amx (bf16 precision), tiles configured once per thread
+ *   and released at the end. */
 void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
                         const int64_t *offsets, int32_t heads, int32_t head_dim, int cls_only,
                         float *out) {
     const int64_t H = (int64_t)heads * head_dim, H3 = 3 * H;
     const int64_t smax = cpu_attention_work(ctx->model->max_seq, head_dim);
-    int own = 0;
-#ifdef CPU_HAVE_AVX512_ATTENTION
-    own = ctx->attention_avx512 && __builtin_cpu_supports("avx512f") &&
-          (head_dim == 16 || head_dim == 32 || head_dim == 64);
-#endif
+    const int kind = cpu_attention_resolve(ctx->attention_kind, ctx->model->precision, head_dim);
     const float scale = 1.0f / sqrtf((float)head_dim);
     const int64_t tasks = (int64_t)batch * heads;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(ctx->n_threads)
-    for (int64_t task = 0; task < tasks; task++) {
-        int32_t b = (int32_t)(task / heads), h = (int32_t)(task % heads);
-        int64_t len = offsets[b + 1] - offsets[b];
-        int64_t nq = cls_only ? 1 : len;
+#pragma omp parallel num_threads(ctx->n_threads)
+    {
         float *s = ctx->scores + (int64_t)omp_get_thread_num() * smax;
-        const float *q = qkv + offsets[b] * H3 + (int64_t)h * head_dim;
-        const float *k = q + H, *v = q + 2 * H;
-        float *o = (cls_only ? out + (int64_t)b * H : out + offsets[b] * H) + (int64_t)h * head_dim;
+        s = (float *)(((uintptr_t)s + 63) & ~(uintptr_t)63);
+        if (kind == CPU_ATTENTION_AMX) cpu_amx_tiles_begin();
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < tasks; task++) {
+            int32_t b = (int32_t)(task / heads), h = (int32_t)(task % heads);
+            int64_t len = offsets[b + 1] - offsets[b];
+            int64_t nq = cls_only ? 1 : len;
+            const float *q = qkv + offsets[b] * H3 + (int64_t)h * head_dim;
+            const float *k = q + H, *v = q + 2 * H;
+            float *o = (cls_only ? out + (int64_t)b * H : out + offsets[b] * H) + (int64_t)h * head_dim;
+            if (kind == CPU_ATTENTION_AMX) {
+                cpu_attend_amx(q, k, v, H3, len, nq, scale, o, H, s);
+                continue;
+            }
 #ifdef CPU_HAVE_AVX512_ATTENTION
-        if (own) {
-            attend_avx512(q, k, v, H3, len, nq, head_dim, scale, o, H, s);
-            continue;
-        }
+            if (kind == CPU_ATTENTION_AVX512) {
+                attend_avx512(q, k, v, H3, len, nq, head_dim, scale, o, H, s);
+                continue;
+            }
 #endif
-        dnnl_sgemm('N', 'T', nq, len, head_dim, scale, q, H3, k, H3, 0.0f, s, len);
-        for (int64_t i = 0; i < nq; i++) cpu_softmax_row_fast(s + i * len, len);
-        dnnl_sgemm('N', 'N', nq, head_dim, len, 1.0f, s, len, v, H3, 0.0f, o, H);
+            dnnl_sgemm('N', 'T', nq, len, head_dim, scale, q, H3, k, H3, 0.0f, s, len);
+            for (int64_t i = 0; i < nq; i++) cpu_softmax_row_c(s + i * len, len);
+            dnnl_sgemm('N', 'N', nq, head_dim, len, 1.0f, s, len, v, H3, 0.0f, o, H);
+        }
+        if (kind == CPU_ATTENTION_AMX) cpu_amx_tiles_end();
     }
 }
 

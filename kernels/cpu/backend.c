@@ -296,7 +296,13 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     const char *prof = getenv("GOMPS_CPU_PROFILE");
     ctx->profile = prof && strcmp(prof, "1") == 0;
     const char *att = getenv("GOMPS_CPU_ATTENTION");
-    ctx->attention_avx512 = att && strcmp(att, "avx512") == 0;
+    ctx->attention_kind = cpu_attention_kind_parse(att);
+    if (ctx->attention_kind < 0) {
+        free(ctx);
+        return cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
+                               "cpu: context init: GOMPS_CPU_ATTENTION=%s: want sgemm, avx512, amx or onednn",
+                               att);
+    }
     const int64_t H = m->file.hidden_size, I = m->file.intermediate_size;
     const int64_t chunk = CPU_ROWS_CHUNK > m->max_batch ? CPU_ROWS_CHUNK : round_grain(m->max_batch);
     ctx->rows_cap = round_grain((int64_t)m->max_batch * m->max_seq);
@@ -312,8 +318,7 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     gomps_status st = GOMPS_OK;
     if (m->precision == GOMPS_PRECISION_BF16) {
         ctx->act16 = calloc((size_t)(ctx->rows_cap * H), 2);
-        ctx->attention_amx = att && strcmp(att, "amx") == 0;
-        if (ctx->attention_amx && cpu_attention_bf16_alloc(ctx)) {
+        if (ctx->attention_kind == CPU_ATTENTION_ONEDNN && cpu_attention_bf16_alloc(ctx)) {
             st = cpu_init_errorf(GOMPS_ERR_OOM, "cpu: context init: out of memory for bf16 attention");
             goto fail;
         }
@@ -519,7 +524,7 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
             return st;
         phase_end(ctx, CPU_PHASE_QKV, &t0);
         if (l < L - 1) {
-            if (ctx->attention_amx) {
+            if (ctx->attention_kind == CPU_ATTENTION_ONEDNN && m->precision == GOMPS_PRECISION_BF16) {
                 if ((st = cpu_attention_bf16(ctx, ctx->qkv, batch, off, heads, hd, ctx->attn)))
                     return st;
             } else {

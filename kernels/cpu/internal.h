@@ -152,7 +152,7 @@ struct gomps_context {
     int64_t       *offsets;    /* [max_batch + 1] row starts in packed tokens  */
     float         *scores;     /* [n_threads, max_seq * max_seq] attention     */
     int32_t        scores_threads;
-    int            attention_avx512; /* GOMPS_CPU_ATTENTION=avx512               */
+    int            attention_kind; /* cpu_attention_kind: GOMPS_CPU_ATTENTION   */
     dnnl_stream_t  stream;
     cpu_prim       prims[CPU_LINEAR_KINDS][CPU_ROW_BUCKETS];
     /* bf16 attention (bf16 precision): one row's heads, head-major, and the
@@ -162,7 +162,6 @@ struct gomps_context {
     uint16_t      *att_p16;                      /* [heads, max_seq, max_seq]    */
     float         *att_o;                        /* [heads, max_seq, head_dim]   */
     cpu_prim      *att_prims;                    /* [2 (max_seq + 1)]            */
-    int            attention_amx;                /* GOMPS_CPU_ATTENTION=amx (bf16 only)     */
     void          *scratchpad;
     size_t         scratchpad_size;
 };
@@ -179,12 +178,46 @@ gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cp
 void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n);
 void cpu_prims_free(gomps_context_t *ctx);
 
-/* attention.c: fast attention over packed rows (see ops.h for the layout);
- * it needs cpu_attention_work floats of ctx->scores per thread. */
+/* Attention kernels (GOMPS_CPU_ATTENTION, read at context init). AUTO picks
+ * CPU_ATTENTION_AMX in bf16 precision where the CPU has AMX-BF16, the OS grants
+ * the tile data and head_dim is 32, and the f32 default otherwise (see
+ * cpu_attention_resolve). */
+typedef enum cpu_attention_kind {
+    CPU_ATTENTION_AUTO = 0,
+    CPU_ATTENTION_SGEMM,   /* "sgemm": dnnl_sgemm per (row, head) + generic C softmax (the old default) */
+    CPU_ATTENTION_AVX512,  /* "avx512": our f32 AVX-512 kernel + AVX-512 softmax         */
+    CPU_ATTENTION_AMX,     /* "amx": our bf16 AMX kernel (bf16 precision only)          */
+    CPU_ATTENTION_ONEDNN,  /* "onednn": a oneDNN bf16 matmul pair per row (bf16 only; slow) */
+} cpu_attention_kind;
+
+/* Parses GOMPS_CPU_ATTENTION's value (NULL or "" = AUTO); -1 if unknown. */
+int cpu_attention_kind_parse(const char *s);
+/* The kernel cpu_attention_fast runs for a requested kind, precision and head
+ * size on this CPU: never AMX in f32 precision or without AMX, never ONEDNN
+ * (that one is run by cpu_attention_bf16). */
+int cpu_attention_resolve(int kind, int32_t precision, int32_t head_dim);
+
+/* attention.c: fast attention over packed rows (see ops.h for the layout),
+ * with the kernel cpu_attention_resolve gives for ctx->attention_kind; it
+ * needs cpu_attention_work floats of ctx->scores per thread. */
 int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim);
 void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
                         const int64_t *offsets, int32_t heads, int32_t head_dim,
                         int cls_only, float *out);
+
+/* attention-amx.c: 1 if the AMX kernel can run here (AMX-BF16, AVX512-BF16,
+ * tile data granted by the kernel; asked once per process). */
+int cpu_amx_usable(void);
+/* One (row, head): n keys, nq queries (nq <= n: the first nq tokens), Q, K, V
+ * f32 rows ld_in apart, head_dim 32; context rows ld_out apart into o. work is
+ * cpu_attention_work floats, 64-byte aligned. The caller has loaded
+ * cpu_amx_tile_config on this thread. */
+void cpu_attend_amx(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
+                    int64_t nq, float scale, float *o, int64_t ld_out, void *work);
+void cpu_amx_tiles_begin(void);
+void cpu_amx_tiles_end(void);
+/* Bytes of work cpu_attend_amx needs at n keys. */
+int64_t cpu_amx_work_bytes(int64_t n);
 
 /* attention.c: bf16 attention on AMX for every query of every row (bf16
  * precision, opt-in with GOMPS_CPU_ATTENTION=amx); Q, K, V and the
@@ -206,7 +239,34 @@ void cpu_layernorm_fast(const float *x, const float *res, const float *gamma, co
 void cpu_embeddings_packed(const gomps_model_t *m, const int32_t *ids, const int32_t *type_ids,
                            int32_t batch, int32_t seq, const int64_t *offsets, int n_threads,
                            float *y);
-/* softmax over one row of n, in place (attention.c). */
+/* softmax over one row of n, in place (attention.c): the AVX-512 kernel where
+ * the CPU has AVX-512, else cpu_softmax_row_c. */
 void cpu_softmax_row_fast(float *x, int64_t n);
+/* The generic C softmax (multiversioned: AVX-512, AVX2, baseline clones). */
+void cpu_softmax_row_c(float *x, int64_t n);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CPU_X86 1
+
+/* 2^t for t <= ~0 on 16 lanes: t = n + f with n = round(t), |f| <= 1/2; 2^f
+ * by its degree-6 Taylor polynomial (relative error <= 1.2e-7 at |f| = 1/2),
+ * times 2^n by scalef (which gives 0 for large negative n, so no clamp). */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 cpu_exp2_avx512(__m512 t) {
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* AVX-512 softmax of one row of n, in place, of scale * x (scale > 0). */
+void cpu_softmax_row_avx512(float *x, int64_t n, float scale);
+#endif
 
 #endif /* GOMPS_CPU_INTERNAL_H */

@@ -372,9 +372,9 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
             snprintf(err, errlen, "kbench: the AVX-512 attention needs AVX-512 and head_dim 16, 32 or 64");
             return GOMPS_ERR_UNSUPPORTED;
         }
-        c->attention_avx512 = 1;
+        c->attention_kind = CPU_ATTENTION_AVX512;
         cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
-        c->attention_avx512 = 0;
+        c->attention_kind = CPU_ATTENTION_AUTO;
         break;
     case KB_ATTENTION_AMX:
         if (!kb_available(s, kernel)) {

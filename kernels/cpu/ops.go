@@ -8,23 +8,32 @@ package cpu
 #include "internal.h"
 
 // Runs the fast attention on packed rows outside a model, for the op tests.
-static void op_attention_fast(const float *qkv, int32_t batch, const int64_t *offsets,
-                              int32_t heads, int32_t head_dim, int cls_only, int32_t max_seq,
-                              int32_t threads, float *out) {
+// The kernel is the one a context picks: GOMPS_CPU_ATTENTION and precision.
+static int op_attention_fast(int32_t precision, const float *qkv, int32_t batch,
+                             const int64_t *offsets, int32_t heads, int32_t head_dim, int cls_only,
+                             int32_t max_seq, int32_t threads, float *out) {
     gomps_model_t m;
     memset(&m, 0, sizeof m);
     m.max_seq = max_seq;
+    m.precision = precision;
     gomps_context_t c;
     memset(&c, 0, sizeof c);
     c.model = &m;
     c.n_threads = threads;
+    c.attention_kind = cpu_attention_kind_parse(getenv("GOMPS_CPU_ATTENTION"));
+    if (c.attention_kind < 0) return GOMPS_ERR_INVALID_ARG;
     c.scores = calloc((size_t)cpu_attention_work(max_seq, head_dim) * threads, sizeof(float));
-    const char *att = getenv("GOMPS_CPU_ATTENTION");
-    c.attention_avx512 = att && strcmp(att, "avx512") == 0;
-    if (!c.scores) return;
+    if (!c.scores) return GOMPS_ERR_OOM;
     omp_set_num_threads(threads);
     cpu_attention_fast(&c, qkv, batch, offsets, heads, head_dim, cls_only, out);
     free(c.scores);
+    return GOMPS_OK;
+}
+
+// The kernel cpu_attention_fast runs for GOMPS_CPU_ATTENTION, precision and head_dim.
+static int op_attention_kernel(int32_t precision, int32_t head_dim) {
+    int kind = cpu_attention_kind_parse(getenv("GOMPS_CPU_ATTENTION"));
+    return kind < 0 ? kind : cpu_attention_resolve(kind, precision, head_dim);
 }
 
 // Runs one fast linear kind (oneDNN, weights packed as a model would) over
@@ -182,16 +191,44 @@ func RefAttention(qkv []float32, batch, seq, heads, headDim int, lengths []int32
 		C.int32_t(headDim), ip(lengths), fp(scratch), fp(ctx))
 }
 
-// FastAttention is the fast path's attention over packed rows; clsOnly
-// computes only each row's first query, into out[batch, H].
+// FastAttention is the fast path's attention over packed rows in f32
+// precision; clsOnly computes only each row's first query, into out[batch, H].
+// The kernel is the one a context would pick (GOMPS_CPU_ATTENTION).
 func FastAttention(qkv []float32, batch int, offsets []int64, heads, headDim int, clsOnly bool, maxSeq, threads int, out []float32) {
+	if err := FastAttentionPrecision(PrecisionF32, qkv, batch, offsets, heads, headDim, clsOnly, maxSeq, threads, out); err != nil {
+		panic(err)
+	}
+}
+
+// FastAttentionPrecision is FastAttention for a model of the given precision
+// (in bf16 the AMX kernel, where it can run).
+func FastAttentionPrecision(precision int, qkv []float32, batch int, offsets []int64, heads, headDim int, clsOnly bool, maxSeq, threads int, out []float32) error {
 	cls := 0
 	if clsOnly {
 		cls = 1
 	}
-	C.op_attention_fast(fp(qkv), C.int32_t(batch), i64p(offsets), C.int32_t(heads), C.int32_t(headDim),
-		C.int(cls), C.int32_t(maxSeq), C.int32_t(threads), fp(out))
+	if st := C.op_attention_fast(C.int32_t(precision), fp(qkv), C.int32_t(batch), i64p(offsets), C.int32_t(heads), C.int32_t(headDim),
+		C.int(cls), C.int32_t(maxSeq), C.int32_t(threads), fp(out)); st != 0 {
+		return &Error{Code: int(st), Msg: "cpu: attention: bad GOMPS_CPU_ATTENTION or out of memory"}
+	}
+	return nil
 }
+
+// Attention kernels (what GOMPS_CPU_ATTENTION asks for and the backend runs).
+const (
+	AttentionSGEMM  = int(C.CPU_ATTENTION_SGEMM)
+	AttentionAVX512 = int(C.CPU_ATTENTION_AVX512)
+	AttentionAMX    = int(C.CPU_ATTENTION_AMX)
+)
+
+// AttentionKernel is the kernel a context of this precision and head size
+// runs under the current GOMPS_CPU_ATTENTION (-1: the value is not known).
+func AttentionKernel(precision, headDim int) int {
+	return int(C.op_attention_kernel(C.int32_t(precision), C.int32_t(headDim)))
+}
+
+// AMXUsable reports whether this CPU and OS let the AMX attention kernel run.
+func AMXUsable() bool { return C.cpu_amx_usable() != 0 }
 
 // RefHead is gomps_ref_head_f32: pooler tanh and classifier over CLS rows.
 func RefHead(cls []float32, rows, hidden int, poolerW, poolerB, clsW, clsB []float32, logits []float32) {

@@ -258,11 +258,11 @@ func TestOpEmbeddings(t *testing.T) {
 }
 
 func TestOpAttention(t *testing.T) {
-	// The default is the sgemm path; GOMPS_CPU_ATTENTION=avx512 runs our own
-	// kernel for head_dim 32 (where the CPU has AVX-512) and falls back to
-	// sgemm for 24.
+	// GOMPS_CPU_ATTENTION=sgemm is dnnl_sgemm + the C softmax; avx512 our f32
+	// kernel for head_dim 32 (where the CPU has AVX-512), falling back to
+	// sgemm for 24; "" the f32 default.
 	for _, hd := range []int{32, 24} {
-		for _, impl := range []string{"sgemm", "avx512"} {
+		for _, impl := range []string{"sgemm", "avx512", ""} {
 			t.Setenv("GOMPS_CPU_ATTENTION", impl)
 			testOpAttention(t, hd, impl)
 		}

@@ -1,0 +1,233 @@
+/*
+ * attention-amx.c: one (row, head) of attention on AMX tiles, head_dim 32,
+ * for bf16 precision.
+ *
+ * Per task: K is rounded to bf16 and packed so that each block of 16 keys is
+ * one B tile (16 rows of dimension pairs x 16 keys: the VNNI layout), V so
+ * that each block of 32 keys is two B tiles (16 rows of key pairs x 16
+ * dimensions, for dimensions 0-15 and 16-31). Then for each block of 16
+ * queries: Q (bf16) is one A tile; S = Q K^T in 16 x 16 f32 tiles stored to a
+ * [16, n16] buffer in L1; the f32 softmax of each row of scale * S (max, exp,
+ * sum in AVX-512 registers) writes the unnormalised probabilities rounded to
+ * bf16, zero past the row's length up to a multiple of 32, and sums the
+ * rounded values; context = P V in two 16 x 16 f32 tiles, each row divided by
+ * its sum, into the token rows. Keys past n are zero in K and V and excluded
+ * from the softmax, so any length 1..512 works.
+ *
+ * Numerics: Q, K, V and P are rounded to bf16 (nearest even, relative error
+ * <= 2^-9 each); products are exact in f32 and accumulated in f32; the scores,
+ * max, exp and sums are f32. The context is an exact convex combination of the
+ * bf16 V rows with the bf16 weights renormalised in f32.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifdef CPU_X86
+#include <cpuid.h>
+
+#define AMX_TARGET "amx-tile,amx-bf16,avx512f,avx512bf16"
+#define ARCH_GET_XCOMP_PERM 0x1022
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static int amx_ok;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_probe(void) {
+    unsigned a, b, c, d;
+    if (!__builtin_cpu_supports("avx512f")) return;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    const int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
+    if (!amx_bf16 || !amx_tile) return;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return;
+    if (!((a >> 5) & 1)) return; /* AVX512_BF16 */
+    /* the kernel must grant this process the tile data state (Linux >= 5.16) */
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return;
+    unsigned long long mask = 0;
+    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &mask) != 0) return;
+    amx_ok = (mask >> XFEATURE_XTILEDATA) & 1;
+}
+
+int cpu_amx_usable(void) {
+    pthread_once(&amx_once, amx_probe);
+    return amx_ok;
+}
+
+/* Palette 1, tiles 0..6 all 16 rows x 64 bytes: 0, 1 = S blocks, 2, 3 = the
+ * context's two halves, 4 = A (Q or P), 5, 6 = B (K or V). */
+typedef struct amx_cfg {
+    uint8_t  palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t  rows[16];
+} amx_cfg;
+
+/* Static, not built on the stack: gcc 12's _tile_loadconfig tells the compiler
+ * it reads 8 bytes, so stores to a local config past those can be dropped. */
+static const amx_cfg tile_cfg __attribute__((aligned(64))) = {
+    .palette = 1,
+    .colsb = {64, 64, 64, 64, 64, 64, 64},
+    .rows = {16, 16, 16, 16, 16, 16, 16},
+};
+
+__attribute__((target(AMX_TARGET))) void cpu_amx_tiles_begin(void) { _tile_loadconfig(&tile_cfg); }
+
+__attribute__((target(AMX_TARGET))) void cpu_amx_tiles_end(void) { _tile_release(); }
+
+/* gcc 12's _tile_loadd does not tell the compiler that it reads memory: a
+ * compiler barrier first keeps the stores that fill the operand before it. */
+#define TILE_LOAD(t, base, stride)                 \
+    do {                                           \
+        __asm__ volatile("" ::: "memory");         \
+        _tile_loadd(t, base, stride);            \
+    } while (0)
+
+static int64_t r16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+static int64_t r32(int64_t n) { return (n + 31) & ~(int64_t)31; }
+
+int64_t cpu_amx_work_bytes(int64_t n) {
+    const int64_t n16 = r16(n), n32 = r32(n);
+    return 1024 + 64 * n16 + 64 * n32 + 64 * n16 + 32 * n32 + 2048 + 64;
+}
+
+/* 32 floats -> 32 bf16 (one 64-byte tile row), nearest even. */
+__attribute__((target(AMX_TARGET), always_inline)) static inline __m512i bf16x32(const float *x) {
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
+}
+
+/* 16 floats -> 16 bf16 in the low halves of 16 dwords. */
+__attribute__((target(AMX_TARGET), always_inline)) static inline __m512i bf16_lo32(__m512 x) {
+    return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
+}
+
+__attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const float *k,
+                                                        const float *v, int64_t ld_in, int64_t n,
+                                                        int64_t nq, float scale, float *o,
+                                                        int64_t ld_out, void *work) {
+    const int64_t n16 = r16(n), n32 = r32(n);
+    char *w = work;
+    uint16_t *qb = (uint16_t *)w;           /* [16][32] bf16                 */
+    uint32_t *kp = (uint32_t *)(w + 1024);  /* [n16 / 16][16 dim pairs][16 keys] */
+    uint32_t *vp = kp + n16 * 16;           /* [n32 / 32][2][16 key pairs][16 dims] */
+    float *sb = (float *)(vp + n32 * 16);   /* [16][n16] scores          */
+    uint16_t *pb = (uint16_t *)(sb + 16 * n16); /* [16][n32] bf16 probabilities */
+    float *ob = (float *)(pb + 16 * n32);   /* [16][32] context block      */
+    float *inv = ob + 16 * 32;              /* [16] 1 / row sums           */
+
+    /* K: key j's 16 dimension pairs (one dword each) go down column j of its
+     * block: a scatter with stride 16 dwords */
+    const __m512i col = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16));
+    for (int64_t j = 0; j < n16; j++) {
+        const __m512i kv = j < n ? bf16x32(k + j * ld_in) : _mm512_setzero_si512();
+        _mm512_i32scatter_epi32(kp + (j >> 4) * 256 + (j & 15), col, kv, 4);
+    }
+    /* V: rows of key pairs, each dword = (V[2r][d], V[2r + 1][d]) */
+    for (int64_t j = 0; j < n32; j += 2) {
+        uint32_t *dst = vp + (j >> 5) * 512 + ((j & 31) >> 1) * 16;
+        __m512i lo0 = _mm512_setzero_si512(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
+        if (j < n) {
+            lo0 = bf16_lo32(_mm512_loadu_ps(v + j * ld_in));
+            lo1 = bf16_lo32(_mm512_loadu_ps(v + j * ld_in + 16));
+        }
+        if (j + 1 < n) {
+            hi0 = _mm512_slli_epi32(bf16_lo32(_mm512_loadu_ps(v + (j + 1) * ld_in)), 16);
+            hi1 = _mm512_slli_epi32(bf16_lo32(_mm512_loadu_ps(v + (j + 1) * ld_in + 16)), 16);
+        }
+        _mm512_storeu_si512(dst, _mm512_or_si512(lo0, hi0));
+        _mm512_storeu_si512(dst + 256, _mm512_or_si512(lo1, hi1));
+    }
+
+    const float c = scale * 1.44269504088896341f; /* exp(scale s) = 2^(c s) */
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
+    for (int64_t q0 = 0; q0 < nq; q0 += 16) {
+        const int nr = nq - q0 < 16 ? (int)(nq - q0) : 16;
+        for (int r = 0; r < 16; r++)
+            _mm512_storeu_si512(qb + r * 32,
+                                r < nr ? bf16x32(q + (q0 + r) * ld_in) : _mm512_setzero_si512());
+        TILE_LOAD(4, qb, 64);
+        /* S = Q K^T, two key blocks at a time */
+        int64_t kb = 0;
+        for (; kb + 32 <= n16; kb += 32) {
+            _tile_zero(0);
+            _tile_zero(1);
+            TILE_LOAD(5, kp + kb * 16, 64);
+            TILE_LOAD(6, kp + (kb + 16) * 16, 64);
+            _tile_dpbf16ps(0, 4, 5);
+            _tile_dpbf16ps(1, 4, 6);
+            _tile_stored(0, sb + kb, n16 * 4);
+            _tile_stored(1, sb + kb + 16, n16 * 4);
+        }
+        if (kb < n16) {
+            _tile_zero(0);
+            TILE_LOAD(5, kp + kb * 16, 64);
+            _tile_dpbf16ps(0, 4, 5);
+            _tile_stored(0, sb + kb, n16 * 4);
+        }
+        /* softmax rows: P = bf16(2^(c (s - max))), zero from n to n32 */
+        for (int r = 0; r < nr; r++) {
+            const float *s = sb + r * n16;
+            uint16_t *p = pb + r * n32;
+            __m512 m = ninf;
+            int64_t j = 0;
+            for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
+            if (tail) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(ninf, tail, s + j));
+            const __m512 vc = _mm512_set1_ps(c);
+            const __m512 b = _mm512_set1_ps(-c * _mm512_reduce_max_ps(m));
+            __m512 acc = _mm512_setzero_ps();
+            for (j = 0; j + 16 <= n; j += 16) {
+                __m512 e = cpu_exp2_avx512(_mm512_fmadd_ps(_mm512_loadu_ps(s + j), vc, b));
+                __m256i h = (__m256i)_mm512_cvtneps_pbh(e);
+                _mm256_storeu_si256((__m256i *)(p + j), h);
+                acc = _mm512_add_ps(acc, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+            }
+            for (; j < n32; j += 16) {
+                __m256i h = _mm256_setzero_si256();
+                if (j < n) {
+                    __m512 e = cpu_exp2_avx512(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, s + j), vc, b));
+                    h = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_mov_ps(tail, e));
+                    acc = _mm512_add_ps(acc, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+                }
+                _mm256_storeu_si256((__m256i *)(p + j), h);
+            }
+            inv[r] = 1.0f / _mm512_reduce_add_ps(acc);
+        }
+        /* rows past nq: finite zeros (their context rows are discarded) */
+        for (int r = nr; r < 16; r++) memset(pb + r * n32, 0, (size_t)n32 * 2);
+        /* context = P V */
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t kc = 0; kc < n32; kc += 32) {
+            TILE_LOAD(4, pb + kc, n32 * 2);
+            TILE_LOAD(5, vp + kc * 16, 64);
+            TILE_LOAD(6, vp + kc * 16 + 256, 64);
+            _tile_dpbf16ps(2, 4, 5);
+            _tile_dpbf16ps(3, 4, 6);
+        }
+        _tile_stored(2, ob, 128);
+        _tile_stored(3, ob + 16, 128);
+        for (int r = 0; r < nr; r++) {
+            const __m512 f = _mm512_set1_ps(inv[r]);
+            float *dst = o + (q0 + r) * ld_out;
+            _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_loadu_ps(ob + r * 32), f));
+            _mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_loadu_ps(ob + r * 32 + 16), f));
+        }
+    }
+}
+
+#else /* not x86-64 with GCC: no AMX kernel */
+
+int cpu_amx_usable(void) { return 0; }
+void cpu_amx_tiles_begin(void) {}
+void cpu_amx_tiles_end(void) {}
+int64_t cpu_amx_work_bytes(int64_t n) { return 0; }
+void cpu_attend_amx(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
+                    int64_t nq, float scale, float *o, int64_t ld_out, void *work) {}
+
+#endif
