@@ -62,6 +62,11 @@ static const char *nsstr(NSString *s) { return s ? s.UTF8String : ""; }
     self.weightTensors = nil;
     self.weightBuffers = nil;
     self.embedPipeline = nil;
+    self.layerNormPipeline = nil;
+    self.softmaxPipeline = nil;
+    self.biasGeluPipeline = nil;
+    free(plan);
+    plan = NULL;
     gomps_wfile_close(&file);
     pthread_mutex_destroy(&encodeLock);
 }
@@ -133,22 +138,43 @@ static gomps_status make_weights(GompsModel *m) {
     return GOMPS_OK;
 }
 
+/* GOMPS_METAL_KERNELS: "", "none", "all", or a comma list of embed,
+ * layer_norm, softmax (or masked_softmax) and bias_gelu. */
 static gomps_status parse_kernels(GompsModel *m) {
     const char *env = getenv("GOMPS_METAL_KERNELS");
     m->kernels = 0;
     if (env == NULL || env[0] == 0 || strcmp(env, "none") == 0) return GOMPS_OK;
+    static const struct {
+        const char *name;
+        uint32_t bits;
+    } known[] = {
+        {"embed", GOMPS_METAL_KERNEL_EMBED},
+        {"layer_norm", GOMPS_METAL_KERNEL_LAYER_NORM},
+        {"softmax", GOMPS_METAL_KERNEL_SOFTMAX},
+        {"masked_softmax", GOMPS_METAL_KERNEL_SOFTMAX},
+        {"bias_gelu", GOMPS_METAL_KERNEL_BIAS_GELU},
+        {"all", GOMPS_METAL_KERNEL_ALL},
+    };
     char buf[256];
+    if (strlen(env) >= sizeof buf) {
+        return init_fail(GOMPS_ERR_INVALID_ARG, "metal: GOMPS_METAL_KERNELS: longer than %zu bytes", sizeof buf - 1);
+    }
     snprintf(buf, sizeof buf, "%s", env);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (strcmp(tok, "embed") == 0 || strcmp(tok, "all") == 0) {
-            m->kernels |= GOMPS_METAL_KERNEL_EMBED;
-        } else {
+        while (*tok == ' ') tok++;
+        size_t n = strlen(tok);
+        while (n > 0 && tok[n - 1] == ' ') tok[--n] = 0;
+        uint32_t bits = 0;
+        for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+            if (strcmp(tok, known[k].name) == 0) bits = known[k].bits;
+        }
+        if (bits == 0) {
             return init_fail(GOMPS_ERR_INVALID_ARG,
-                             "metal: GOMPS_METAL_KERNELS=\"%s\": unknown kernel \"%s\" (known: none, embed, all; the "
-                             "layer_norm, masked_softmax and bias_gelu kernels are measured by gomps_metal_op_compare "
-                             "and not yet spliced into the graph)",
+                             "metal: GOMPS_METAL_KERNELS=\"%s\": unknown kernel \"%s\" (known: none, all, or a comma "
+                             "list of embed, layer_norm, softmax, bias_gelu)",
                              env, tok);
         }
+        m->kernels |= bits;
     }
     if ((m->kernels & GOMPS_METAL_KERNEL_EMBED) &&
         m->file.cfg.hidden_size > GOMPS_ROW_THREADS * GOMPS_EMBED_MAX_PER_THREAD) {
@@ -172,6 +198,7 @@ static void isa_name(id<MTLDevice> dev, char *out, size_t n) {
 }
 
 static GompsSession *session_new(GompsModel *m, char *err, size_t errlen);
+static id<MTLBuffer> session_buffer(GompsSession *s, int v);
 static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, int32_t rows, int32_t seq,
                                 const int32_t *ids, const int32_t *type_ids, const int32_t *lengths, float *logits);
 
@@ -182,58 +209,26 @@ static gomps_status compile_buckets(GompsModel *m) {
     cd.optimizationLevel = MPSGraphOptimizationLevel0;
     cd.waitForCompilationCompletion = YES;
 
-    /* feed only weights the graph uses: with the embed kernel, the
-     * embedding tables and their LayerNorm are read by the kernel alone */
-    NSMutableDictionary<MPSGraphTensor *, MPSGraphShapedType *> *weightTypes = [NSMutableDictionary dictionary];
-    const uint32_t first = (m->kernels & GOMPS_METAL_KERNEL_EMBED) ? GOMPS_WT_LAYER0 : 0;
-    for (uint32_t i = first; i < m->file.n_tensors; i++) {
-        weightTypes[m.weightTensors[i]] = [[MPSGraphShapedType alloc] initWithShape:tensor_shape(&m->file.tensors[i])
-                                                                           dataType:m->dtype];
-    }
-    NSUInteger bi = 0;
+    const gomps_wfile_config *cfg = &m->file.cfg;
+    char err[GOMPS_ERR_LEN] = "";
     for (GompsBucket *b in m.buckets) {
         const double tb = gomps_now_ms();
-        gomps_graph_add_bucket(m, b);
-        NSMutableDictionary<MPSGraphTensor *, MPSGraphShapedType *> *feeds = [weightTypes mutableCopy];
-        NSArray<MPSGraphTensor *> *io = b.hidden ? @[ b.hidden, b.mask ] : @[ b.ids, b.types, b.mask ];
-        for (MPSGraphTensor *t in io) feeds[t] = [[MPSGraphShapedType alloc] initWithShape:t.shape dataType:t.dataType];
-        b.exe = [m.graph compileWithDevice:gdev feeds:feeds targetTensors:@[ b.logits ] targetOperations:nil compilationDescriptor:cd];
-        if (b.exe == nil) {
-            return init_fail(GOMPS_ERR_DEVICE, "metal: bucket %dx%d: MPSGraph compile returned nothing", b.batch, b.seq);
+        gomps_status st = gomps_graph_build_bucket(m, b, gdev, cd, err, sizeof err);
+        if (st != GOMPS_OK) return init_fail(st, "%s", err);
+        /* the session's buffers: one of each class and pool index, sized for
+         * the largest bucket */
+        for (int c = 0; c < GOMPS_BUF_NCLASS; c++) {
+            const size_t es = c < GOMPS_BUF_FIRST_POOL ? 4 : m->elemSize;
+            const uint64_t bytes = es * gomps_plan_class_elems(c, b.batch, b.seq, cfg->hidden_size, cfg->num_heads,
+                                                              cfg->intermediate_size);
+            if (bytes > m->poolBytes[c]) m->poolBytes[c] = bytes;
         }
-        /* the inputs array follows the executable's feed order */
-        NSArray<MPSGraphTensor *> *order = b.exe.feedTensors;
-        NSMutableArray *tmpl = [NSMutableArray arrayWithCapacity:order.count];
-        for (NSUInteger k = 0; k < order.count; k++) {
-            MPSGraphTensor *t = order[k];
-            id slot = nil;
-            if (t == b.ids) b.idsSlot = (NSInteger)k;
-            else if (t == b.types) b.typesSlot = (NSInteger)k;
-            else if (t == b.hidden) b.hiddenSlot = (NSInteger)k;
-            else if (t == b.mask) b.maskSlot = (NSInteger)k;
-            else {
-                NSUInteger w = [m.weightTensors indexOfObjectIdenticalTo:t];
-                if (w == NSNotFound) {
-                    return init_fail(GOMPS_ERR_INTERNAL, "metal: bucket %dx%d: feed %lu is neither an input nor a weight",
-                                     b.batch, b.seq, (unsigned long)k);
-                }
-                slot = m.weightData[w];
-            }
-            [tmpl addObject:slot ? slot : [NSNull null]];
-        }
-        if (b.maskSlot < 0 || (b.hidden ? b.hiddenSlot < 0 : (b.idsSlot < 0 || b.typesSlot < 0))) {
-            return init_fail(GOMPS_ERR_INTERNAL, "metal: bucket %dx%d: an input is missing from the executable's feeds",
-                             b.batch, b.seq);
-        }
-        b.inputTemplate = tmpl;
         b.ms = gomps_now_ms() - tb;
-        bi++;
     }
     /* warm-up: one run per bucket through an ordinary session */
-    char err[GOMPS_ERR_LEN] = "";
     GompsSession *s = session_new(m, err, sizeof err);
     if (s == nil) return init_fail(GOMPS_ERR_DEVICE, "%s", err);
-    bi = 0;
+    NSUInteger bi = 0;
     for (GompsBucket *b in m.buckets) {
         const double tw = gomps_now_ms();
         const size_t n = (size_t)b.batch * (size_t)b.seq;
@@ -302,6 +297,11 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
                          cfg->max_position);
     }
     if ((st = parse_kernels(m)) != GOMPS_OK) return st;
+    m->plan = malloc(sizeof *m->plan);
+    if (m->plan == NULL) return init_fail(GOMPS_ERR_OOM, "metal: plan: out of memory");
+    if (gomps_plan_build(m->plan, (int32_t)cfg->num_layers, m->kernels, err, sizeof err) != 0) {
+        return init_fail(GOMPS_ERR_UNSUPPORTED, "%s", err);
+    }
 
     NSMutableArray<GompsBucket *> *buckets = [NSMutableArray array];
     if ((st = gomps_buckets_resolve(o.buckets, max_batch, max_seq, buckets, err, sizeof err)) != GOMPS_OK) {
@@ -333,11 +333,28 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
                                                name:[NSString stringWithUTF8String:m->file.tensors[i].name]]];
     }
     m.weightTensors = ph;
-    if (m->kernels & GOMPS_METAL_KERNEL_EMBED) {
+    /* the pipelines of the selected kernels */
+    static const struct {
+        uint32_t bit;
+        const char *op;
+    } ops[] = {
+        {GOMPS_METAL_KERNEL_EMBED, "embed"},
+        {GOMPS_METAL_KERNEL_LAYER_NORM, "layer_norm"},
+        {GOMPS_METAL_KERNEL_SOFTMAX, "masked_softmax"},
+        {GOMPS_METAL_KERNEL_BIAS_GELU, "bias_gelu"},
+    };
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        if (!(m->kernels & ops[k].bit)) continue;
         char name[64];
-        gomps_metal_kernel_name(name, sizeof name, "embed", o.precision, NULL);
-        m.embedPipeline = gomps_metal_pipeline(m.device, name, err, sizeof err);
-        if (m.embedPipeline == nil) return init_fail(GOMPS_ERR_DEVICE, "%s", err);
+        gomps_metal_kernel_name(name, sizeof name, ops[k].op, o.precision, NULL);
+        id<MTLComputePipelineState> pipe = gomps_metal_pipeline(m.device, name, err, sizeof err);
+        if (pipe == nil) return init_fail(GOMPS_ERR_DEVICE, "%s", err);
+        switch (ops[k].bit) {
+        case GOMPS_METAL_KERNEL_EMBED: m.embedPipeline = pipe; break;
+        case GOMPS_METAL_KERNEL_LAYER_NORM: m.layerNormPipeline = pipe; break;
+        case GOMPS_METAL_KERNEL_SOFTMAX: m.softmaxPipeline = pipe; break;
+        default: m.biasGeluPipeline = pipe; break;
+        }
     }
 
     gomps_model_info *inf = &m->info;
@@ -366,11 +383,16 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
         s->bucket_ms[i] = buckets[i].ms;
     }
     s->kernels = m->kernels;
+    s->segments = m->plan->n_segments;
+    s->kernel_steps = m->plan->n_steps - m->plan->n_segments;
     s->locked_encode = m->lockEncode;
     s->load_ms = gomps_now_ms() - t0;
     if (getenv("GOMPS_METAL_VERBOSE")) {
-        fprintf(stderr, "gomps metal: loaded %s on %s in %.1f ms (%d buckets compiled and warmed in %.1f ms, weights %s)\n",
-                path, inf->isa, s->load_ms, s->n_buckets, s->compile_ms, s->weights_zero_copy ? "zero-copy" : "copied");
+        fprintf(stderr,
+                "gomps metal: loaded %s on %s in %.1f ms (%d buckets compiled and warmed in %.1f ms, weights %s, "
+                "kernels 0x%x: %d graph segments + %d kernel steps per forward)\n",
+                path, inf->isa, s->load_ms, s->n_buckets, s->compile_ms, s->weights_zero_copy ? "zero-copy" : "copied",
+                m->kernels, s->segments, s->kernel_steps);
     }
     *out = m;
     return GOMPS_OK;
@@ -430,38 +452,67 @@ static GompsSession *session_new(GompsModel *m, char *err, size_t errlen) {
     GompsSession *s = [GompsSession new];
     s.model = m;
     s.queue = [m.device newCommandQueue];
-    const NSUInteger tokens = (NSUInteger)m.maxBucketTokens;
+    const NSUInteger tokens = (NSUInteger)m.maxBucketTokens, batch = (NSUInteger)m.maxBucketBatch;
     const MTLResourceOptions shared = MTLResourceStorageModeShared;
     s.idsBuf = [m.device newBufferWithLength:tokens * sizeof(int32_t) options:shared];
     s.typesBuf = [m.device newBufferWithLength:tokens * sizeof(int32_t) options:shared];
     s.maskBuf = [m.device newBufferWithLength:tokens * sizeof(float) options:shared];
-    s.logitsBuf = [m.device newBufferWithLength:(NSUInteger)m.maxBucketBatch * sizeof(float) options:shared];
-    if (m->kernels & GOMPS_METAL_KERNEL_EMBED) {
-        s.hiddenBuf = [m.device newBufferWithLength:tokens * m->file.cfg.hidden_size * m->elemSize
-                                            options:MTLResourceStorageModePrivate];
-    }
-    if (s.queue == nil || s.idsBuf == nil || s.typesBuf == nil || s.maskBuf == nil || s.logitsBuf == nil ||
-        ((m->kernels & GOMPS_METAL_KERNEL_EMBED) && s.hiddenBuf == nil)) {
+    s.lengthsBuf = [m.device newBufferWithLength:batch * sizeof(int32_t) options:shared];
+    s.logitsBuf = [m.device newBufferWithLength:batch * sizeof(float) options:shared];
+    if (s.queue == nil || s.idsBuf == nil || s.typesBuf == nil || s.maskBuf == nil || s.lengthsBuf == nil ||
+        s.logitsBuf == nil) {
         snprintf(err, errlen, "metal: context: cannot create the command queue or I/O buffers (%lu tokens)",
                  (unsigned long)tokens);
         return nil;
     }
-    /* per bucket: the model's weight feeds plus views of our buffers with the
-     * bucket's shape (a view may be shorter than its buffer) */
+    /* the plan's intermediates: GPU-only buffers */
+    NSMutableArray *pools = [NSMutableArray arrayWithCapacity:GOMPS_BUF_NCLASS];
+    for (int c = 0; c < GOMPS_BUF_NCLASS; c++) {
+        NSMutableArray<id<MTLBuffer>> *pool = [NSMutableArray array];
+        for (int k = 0; c >= GOMPS_BUF_FIRST_POOL && k < m->plan->pool[c]; k++) {
+            id<MTLBuffer> buf = [m.device newBufferWithLength:(NSUInteger)m->poolBytes[c] options:MTLResourceStorageModePrivate];
+            if (buf == nil) {
+                snprintf(err, errlen, "metal: context: cannot allocate a %llu-byte buffer for intermediates (class %d)",
+                         (unsigned long long)m->poolBytes[c], c);
+                return nil;
+            }
+            buf.label = [NSString stringWithFormat:@"gomps class %d #%d", c, k];
+            [pool addObject:buf];
+        }
+        [pools addObject:pool];
+    }
+    s.pools = pools;
+    /* per bucket and segment: the model's weight feeds plus views of our
+     * buffers with the bucket's shape (a view may be shorter than its buffer) */
     NSMutableArray *inputs = [NSMutableArray array], *results = [NSMutableArray array];
     for (GompsBucket *b in m.buckets) {
-        NSMutableArray *in = [b.inputTemplate mutableCopy];
-        MPSShape *bs = @[ @(b.batch), @(b.seq) ];
-        if (b.idsSlot >= 0) in[(NSUInteger)b.idsSlot] = [[MPSGraphTensorData alloc] initWithMTLBuffer:s.idsBuf shape:bs dataType:MPSDataTypeInt32];
-        if (b.typesSlot >= 0) in[(NSUInteger)b.typesSlot] = [[MPSGraphTensorData alloc] initWithMTLBuffer:s.typesBuf shape:bs dataType:MPSDataTypeInt32];
-        if (b.maskSlot >= 0) in[(NSUInteger)b.maskSlot] = [[MPSGraphTensorData alloc] initWithMTLBuffer:s.maskBuf shape:bs dataType:MPSDataTypeFloat32];
-        if (b.hiddenSlot >= 0) {
-            in[(NSUInteger)b.hiddenSlot] = [[MPSGraphTensorData alloc] initWithMTLBuffer:s.hiddenBuf
-                                                                                   shape:@[ @(b.batch * b.seq), @(m->file.cfg.hidden_size) ]
-                                                                                dataType:m->dtype];
+        NSMutableArray *bin = [NSMutableArray array], *bres = [NSMutableArray array];
+        for (GompsStep *st in b.steps) {
+            if (st.exe == nil) {
+                [bin addObject:[NSNull null]];
+                [bres addObject:[NSNull null]];
+                continue;
+            }
+            NSMutableArray *in = [st.inputTemplate mutableCopy];
+            for (NSUInteger k = 0; k < st.ioValue.count; k++) {
+                const int v = st.ioValue[k].intValue;
+                if (v < 0) continue;
+                in[k] = [[MPSGraphTensorData alloc] initWithMTLBuffer:session_buffer(s, v)
+                                                                shape:gomps_graph_value_shape(m, b, v)
+                                                             dataType:gomps_graph_value_dtype(m, v)];
+            }
+            NSMutableArray *res = [NSMutableArray arrayWithCapacity:st.resultValues.count];
+            for (NSNumber *n in st.resultValues) {
+                const int v = n.intValue;
+                [res addObject:[[MPSGraphTensorData alloc] initWithMTLBuffer:session_buffer(s, v)
+                                                                       shape:gomps_graph_value_shape(m, b, v)
+                                                                    dataType:gomps_graph_value_dtype(m, v)]];
+            }
+            [bin addObject:in];
+            [bres addObject:res];
         }
-        [inputs addObject:in];
-        [results addObject:@[ [[MPSGraphTensorData alloc] initWithMTLBuffer:s.logitsBuf shape:@[ @(b.batch), @1 ] dataType:MPSDataTypeFloat32] ]];
+        [inputs addObject:bin];
+        [results addObject:bres];
     }
     s.inputs = inputs;
     s.results = results;
@@ -514,6 +565,90 @@ const char *gomps_context_last_error(const gomps_context_t *ctx) {
     return text;
 }
 
+/* The buffer plan value v lives in for session s. */
+static id<MTLBuffer> session_buffer(GompsSession *s, int v) {
+    const gomps_plan_value *pv = &s.model->plan->values[v];
+    switch (pv->cls) {
+    case GOMPS_BUF_IDS: return s.idsBuf;
+    case GOMPS_BUF_TYPES: return s.typesBuf;
+    case GOMPS_BUF_MASK: return s.maskBuf;
+    case GOMPS_BUF_LENGTHS: return s.lengthsBuf;
+    case GOMPS_BUF_LOGITS: return s.logitsBuf;
+    default: return s.pools[pv->cls][(NSUInteger)pv->buf];
+    }
+}
+
+/* Encodes plan step si, one of our kernels, for bucket b on cb: the buffers
+ * and arguments as gomps-args.h defines them, the grid as the kernels expect
+ * (tools/metalshim/layer.cpp runs the same plan through the shim). */
+static void encode_kernel(GompsSession *s, GompsBucket *b, NSInteger si, MPSCommandBuffer *cb) {
+    GompsModel *m = s.model;
+    const gomps_plan *p = m->plan;
+    const gomps_plan_unit *u = &p->units[p->steps[si].first];
+    const gomps_wfile_config *c = &m->file.cfg;
+    const uint32_t B = (uint32_t)b.batch, S = (uint32_t)b.seq, N = B * S, l = u->layer;
+    id<MTLBuffer> in = session_buffer(s, u->in[0]), out = session_buffer(s, u->out[0]);
+    NSArray<id<MTLBuffer>> *w = m.weightBuffers;
+    id<MTLComputeCommandEncoder> enc = [cb computeCommandEncoder];
+    [enc pushDebugGroup:[NSString stringWithFormat:@"%s layer %u %ux%u", gomps_plan_kernel_op(u->kind), l, B, S]];
+    MTLSize grid = MTLSizeMake(N, 1, 1), group = MTLSizeMake(GOMPS_ROW_THREADS, 1, 1);
+    switch ((gomps_unit_kind)u->kind) {
+    case GOMPS_U_EMBED: {
+        gomps_args_embed args = {N, S, c->hidden_size, c->vocab_size, c->type_vocab_size, c->max_position,
+                                 (float)c->layer_norm_eps};
+        [enc setComputePipelineState:m.embedPipeline];
+        [enc setBytes:&args length:sizeof args atIndex:0];
+        [enc setBuffer:in offset:0 atIndex:1]; /* ids */
+        [enc setBuffer:session_buffer(s, u->in[1]) offset:0 atIndex:2]; /* type ids */
+        [enc setBuffer:w[GOMPS_WT_WORD] offset:0 atIndex:3];
+        [enc setBuffer:w[GOMPS_WT_POSITION] offset:0 atIndex:4];
+        [enc setBuffer:w[GOMPS_WT_TOKEN_TYPE] offset:0 atIndex:5];
+        [enc setBuffer:w[GOMPS_WT_EMB_LN_GAMMA] offset:0 atIndex:6];
+        [enc setBuffer:w[GOMPS_WT_EMB_LN_BETA] offset:0 atIndex:7];
+        [enc setBuffer:out offset:0 atIndex:8];
+        break;
+    }
+    case GOMPS_U_SOFTMAX: {
+        /* the graph already scaled q, so scale 1; lengths mask the keys */
+        const uint32_t nh = c->num_heads;
+        gomps_args_masked_softmax args = {B * nh * S, S, nh * S, 1.0f, GOMPS_MASK_VALUE};
+        [enc setComputePipelineState:m.softmaxPipeline];
+        [enc setBytes:&args length:sizeof args atIndex:0];
+        [enc setBuffer:in offset:0 atIndex:1];
+        [enc setBuffer:session_buffer(s, u->in[1]) offset:0 atIndex:2]; /* lengths */
+        [enc setBuffer:out offset:0 atIndex:3];
+        grid = MTLSizeMake(args.rows, 1, 1);
+        break;
+    }
+    case GOMPS_U_LN1:
+    case GOMPS_U_LN2: {
+        const int first = u->kind == GOMPS_U_LN1;
+        gomps_args_layer_norm args = {N, c->hidden_size, (float)c->layer_norm_eps};
+        [enc setComputePipelineState:m.layerNormPipeline];
+        [enc setBytes:&args length:sizeof args atIndex:0];
+        [enc setBuffer:in offset:0 atIndex:1];
+        [enc setBuffer:w[gomps_wfile_layer_index(l, first ? GOMPS_WL_ATTN_LN_G : GOMPS_WL_FFN_LN_G)] offset:0 atIndex:2];
+        [enc setBuffer:w[gomps_wfile_layer_index(l, first ? GOMPS_WL_ATTN_LN_B : GOMPS_WL_FFN_LN_B)] offset:0 atIndex:3];
+        [enc setBuffer:out offset:0 atIndex:4];
+        break;
+    }
+    default: { /* GOMPS_U_GELU */
+        gomps_args_bias_gelu args = {N * c->intermediate_size, c->intermediate_size};
+        [enc setComputePipelineState:m.biasGeluPipeline];
+        [enc setBytes:&args length:sizeof args atIndex:0];
+        [enc setBuffer:in offset:0 atIndex:1];
+        [enc setBuffer:w[gomps_wfile_layer_index(l, GOMPS_WL_FFN_UP_B)] offset:0 atIndex:2];
+        [enc setBuffer:out offset:0 atIndex:3];
+        grid = MTLSizeMake((args.n + GOMPS_ELEM_THREADS - 1) / GOMPS_ELEM_THREADS, 1, 1);
+        group = MTLSizeMake(GOMPS_ELEM_THREADS, 1, 1);
+        break;
+    }
+    }
+    [enc dispatchThreadgroups:grid threadsPerThreadgroup:group];
+    [enc popDebugGroup];
+    [enc endEncoding];
+}
+
 /* Runs rows (<= b.batch) rows of length seq (<= b.seq) through bucket b. */
 static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, int32_t rows, int32_t seq,
                                 const int32_t *ids, const int32_t *type_ids, const int32_t *lengths, float *logits) {
@@ -534,30 +669,21 @@ static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, 
             rm[j] = real ? 0.0f : GOMPS_MASK_VALUE;
         }
     }
+    int32_t *dlens = s.lengthsBuf.contents;
+    for (int32_t r = 0; r < B; r++) dlens[r] = r < rows ? lengths[r] : 1;
     MPSCommandBuffer *cb = [MPSCommandBuffer commandBufferFromCommandQueue:s.queue];
-    if (m.embedPipeline != nil) {
-        const gomps_wfile_config *c = &m->file.cfg;
-        gomps_args_embed args = {(gomps_u32)(B * S), (gomps_u32)S, c->hidden_size, c->vocab_size,
-                                 c->type_vocab_size, c->max_position, (float)c->layer_norm_eps};
-        id<MTLComputeCommandEncoder> enc = [cb computeCommandEncoder];
-        [enc pushDebugGroup:[NSString stringWithFormat:@"embed %dx%d", B, S]];
-        [enc setComputePipelineState:m.embedPipeline];
-        [enc setBytes:&args length:sizeof args atIndex:0];
-        [enc setBuffer:s.idsBuf offset:0 atIndex:1];
-        [enc setBuffer:s.typesBuf offset:0 atIndex:2];
-        [enc setBuffer:m.weightBuffers[GOMPS_WT_WORD] offset:0 atIndex:3];
-        [enc setBuffer:m.weightBuffers[GOMPS_WT_POSITION] offset:0 atIndex:4];
-        [enc setBuffer:m.weightBuffers[GOMPS_WT_TOKEN_TYPE] offset:0 atIndex:5];
-        [enc setBuffer:m.weightBuffers[GOMPS_WT_EMB_LN_GAMMA] offset:0 atIndex:6];
-        [enc setBuffer:m.weightBuffers[GOMPS_WT_EMB_LN_BETA] offset:0 atIndex:7];
-        [enc setBuffer:s.hiddenBuf offset:0 atIndex:8];
-        [enc dispatchThreadgroups:MTLSizeMake((NSUInteger)(B * S), 1, 1) threadsPerThreadgroup:MTLSizeMake(GOMPS_ROW_THREADS, 1, 1)];
-        [enc popDebugGroup];
-        [enc endEncoding];
-    }
     if (m->lockEncode) pthread_mutex_lock(&m->encodeLock);
     @try {
-        [b.exe encodeToCommandBuffer:cb inputsArray:s.inputs[bi] resultsArray:s.results[bi] executionDescriptor:nil];
+        for (GompsStep *st in b.steps) {
+            if (st.exe == nil) {
+                encode_kernel(s, b, st.index, cb);
+            } else {
+                [st.exe encodeToCommandBuffer:cb
+                                  inputsArray:s.inputs[bi][(NSUInteger)st.index]
+                                 resultsArray:s.results[bi][(NSUInteger)st.index]
+                          executionDescriptor:nil];
+            }
+        }
     } @finally {
         if (m->lockEncode) pthread_mutex_unlock(&m->encodeLock);
     }

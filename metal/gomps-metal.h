@@ -20,16 +20,24 @@ extern "C" {
 #define GOMPS_METAL_MAX_BUCKETS 64
 
 /* Bits of gomps_metal_stats.kernels: which of our Metal kernels replace a part
- * of the MPSGraph in the model. Chosen at model init from the environment
- * variable GOMPS_METAL_KERNELS (read once per init): "" or "none" = pure
- * MPSGraph (the default until a GPU trace on a Mac shows a kernel pays),
- * "embed" = the embedding front end kernel. */
+ * of the MPSGraph in the model's forward pass. Chosen at model init from the
+ * environment variable GOMPS_METAL_KERNELS (read once per init): "" or "none"
+ * = pure MPSGraph (the default until a GPU trace on a Mac shows a kernel
+ * pays), "all", or a comma list of "embed" (the embedding front end),
+ * "layer_norm" (all 2 per layer), "softmax" (the attention probabilities;
+ * "masked_softmax" is accepted too) and "bias_gelu" (the FFN's bias + GELU).
+ * Each layer kernel splits the forward into one more MPSGraph segment per
+ * layer (metal/README.md; gomps-plan.h). The values equal GOMPS_PLAN_*. */
 #define GOMPS_METAL_KERNEL_EMBED 1u
+#define GOMPS_METAL_KERNEL_LAYER_NORM 2u
+#define GOMPS_METAL_KERNEL_SOFTMAX 4u
+#define GOMPS_METAL_KERNEL_BIAS_GELU 8u
+#define GOMPS_METAL_KERNEL_ALL 15u
 
 /* Hands the backend the shader library source (package kernels/metal's
  * Source()); the text is copied. The Go package metal calls it from init.
- * Without it the custom kernels are unavailable: GOMPS_METAL_KERNELS=embed
- * then fails at model init, and the pure MPSGraph path still works. */
+ * Without it the custom kernels are unavailable: any GOMPS_METAL_KERNELS
+ * selection then fails at model init, and the pure MPSGraph path still works. */
 void gomps_metal_set_shader_source(const char *src, size_t len);
 
 /* What a model's load did; filled by gomps_metal_model_stats. */
@@ -44,6 +52,8 @@ typedef struct gomps_metal_stats {
     int32_t  weights_zero_copy; /* 1 if every weight MTLBuffer wraps the mapped file */
     uint32_t kernels;         /* GOMPS_METAL_KERNEL_* in use                          */
     int32_t  locked_encode;   /* 1 if encodes of one model are serialized (default)  */
+    int32_t  segments;        /* MPSGraph executables per forward of one bucket      */
+    int32_t  kernel_steps;    /* kernel dispatches per forward of one bucket         */
 } gomps_metal_stats;
 
 gomps_status gomps_metal_model_stats(const gomps_model_t *model, gomps_metal_stats *out);

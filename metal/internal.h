@@ -15,25 +15,31 @@
 #include "gomps-args.h"
 #include "gomps-half.h"
 #include "gomps-metal.h"
+#include "gomps-plan.h"
 #include "wfile/gomps-wfile.h"
 #include "gomps.h"
 
 #define GOMPS_ERR_LEN 1024
 
+/* One step of a bucket's forward (gomps-plan.h): an MPSGraph segment compiled
+ * for the bucket's shape, or one of our kernels (exe nil). */
+@interface GompsStep : NSObject
+@property(nonatomic) NSInteger index; /* into the model's plan steps */
+@property(nonatomic, strong) MPSGraphExecutable *exe;
+/* inputs in exe.feedTensors order: weight slots hold the model's tensor
+ * data, buffer slots NSNull; ioValue[slot] names the plan value a buffer
+ * slot reads (-1 for weights). */
+@property(nonatomic, strong) NSArray *inputTemplate;
+@property(nonatomic, strong) NSArray<NSNumber *> *ioValue;
+/* plan values of the results, in exe targetTensors order */
+@property(nonatomic, strong) NSArray<NSNumber *> *resultValues;
+@end
+
 /* One (batch, seq) shape the model is compiled for. */
 @interface GompsBucket : NSObject
 @property(nonatomic) int32_t batch;
 @property(nonatomic) int32_t seq;
-@property(nonatomic, strong) MPSGraphTensor *ids;    /* int32 [B, S]; nil on the kernel path */
-@property(nonatomic, strong) MPSGraphTensor *types;  /* int32 [B, S]; nil on the kernel path */
-@property(nonatomic, strong) MPSGraphTensor *hidden; /* dtype [B*S, H]; nil on the graph path */
-@property(nonatomic, strong) MPSGraphTensor *mask;   /* f32 [B, S] additive mask */
-@property(nonatomic, strong) MPSGraphTensor *logits; /* f32 [B, 1] */
-@property(nonatomic, strong) MPSGraphExecutable *exe;
-/* inputs in exe.feedTensors order: weight slots hold the model's tensor data,
- * I/O slots NSNull; the indices name the I/O slots (-1 = absent). */
-@property(nonatomic, strong) NSArray *inputTemplate;
-@property(nonatomic) NSInteger idsSlot, typesSlot, hiddenSlot, maskSlot;
+@property(nonatomic, strong) NSArray<GompsStep *> *steps; /* the plan's steps, in order */
 @property(nonatomic) double ms;
 @end
 
@@ -47,6 +53,8 @@
     uint32_t kernels;
     MPSDataType dtype; /* compute dtype: Float32 or Float16 */
     size_t elemSize;
+    gomps_plan *plan; /* the forward's steps and buffers; malloc'd, freed in dealloc */
+    uint64_t poolBytes[GOMPS_BUF_NCLASS]; /* bytes of one buffer of each class, largest bucket */
 }
 @property(nonatomic, strong) id<MTLDevice> device;
 @property(nonatomic, strong) NSArray<id<MTLBuffer>> *weightBuffers;      /* one per file tensor */
@@ -54,7 +62,8 @@
 @property(nonatomic, strong) NSArray<MPSGraphTensorData *> *weightData;  /* feeds               */
 @property(nonatomic, strong) MPSGraph *graph;
 @property(nonatomic, strong) NSArray<GompsBucket *> *buckets;
-@property(nonatomic, strong) id<MTLComputePipelineState> embedPipeline;
+@property(nonatomic, strong) id<MTLComputePipelineState> embedPipeline, layerNormPipeline, softmaxPipeline,
+    biasGeluPipeline; /* nil unless selected */
 @property(nonatomic) int32_t maxBucketBatch;
 @property(nonatomic) int64_t maxBucketTokens;
 @end
@@ -65,14 +74,25 @@
 }
 @property(nonatomic, strong) GompsModel *model;
 @property(nonatomic, strong) id<MTLCommandQueue> queue;
-@property(nonatomic, strong) id<MTLBuffer> idsBuf, typesBuf, maskBuf, logitsBuf, hiddenBuf;
-@property(nonatomic, strong) NSArray<NSArray<MPSGraphTensorData *> *> *inputs;  /* per bucket */
-@property(nonatomic, strong) NSArray<NSArray<MPSGraphTensorData *> *> *results; /* per bucket */
+@property(nonatomic, strong) id<MTLBuffer> idsBuf, typesBuf, maskBuf, lengthsBuf, logitsBuf;
+/* the plan's intermediate buffers: pools[cls][i], private storage, sized for
+ * the largest bucket (empty arrays for the I/O classes) */
+@property(nonatomic, strong) NSArray<NSArray<id<MTLBuffer>> *> *pools;
+/* per bucket, per step: the inputs and results arrays of a segment's
+ * executable (NSNull for kernel steps) */
+@property(nonatomic, strong) NSArray<NSArray *> *inputs;
+@property(nonatomic, strong) NSArray<NSArray *> *results;
 @end
 
-/* graph.m: adds bucket b's subgraph (static shapes) to m.graph, over the
- * shared weight placeholders; fills b's tensors. */
-void gomps_graph_add_bucket(GompsModel *m, GompsBucket *b);
+/* graph.m: adds bucket b's segments (static shapes; one per graph step of
+ * m->plan) to m.graph, over the shared weight placeholders, and compiles each
+ * into b.steps[i].exe. Returns a status and writes err on failure. */
+gomps_status gomps_graph_build_bucket(GompsModel *m, GompsBucket *b, MPSGraphDevice *dev,
+                                      MPSGraphCompilationDescriptor *cd, char *err, size_t errlen);
+
+/* graph.m: the shape and dtype of plan value v's buffer view for bucket b. */
+MPSShape *gomps_graph_value_shape(GompsModel *m, GompsBucket *b, int v);
+MPSDataType gomps_graph_value_dtype(GompsModel *m, int v);
 
 /* graph.m: the default bucket set, clamped to (max_batch, max_seq), or the
  * parsed buckets string; returns a status and writes err on failure. */

@@ -38,7 +38,15 @@ type Stats struct {
 	Buckets           []Bucket
 	WeightsZeroCopy   bool
 	EmbedKernel       bool
-	LockedEncode      bool
+	// Kernels lists the kernels selected into the forward pass
+	// (GOMPS_METAL_KERNELS), in the order embed, layer_norm, softmax,
+	// bias_gelu; empty for the pure MPSGraph path.
+	Kernels []string
+	// Segments is the number of MPSGraph executables one forward of a
+	// bucket encodes (1 without layer kernels), KernelSteps the number of
+	// kernel dispatches between them.
+	Segments, KernelSteps int
+	LockedEncode          bool
 }
 
 // Bucket is one compiled (batch, seq) shape and its compile + warm-up time.
@@ -60,6 +68,13 @@ func ModelStats(model unsafe.Pointer) (Stats, error) {
 		WeightsZeroCopy: s.weights_zero_copy != 0,
 		EmbedKernel:     s.kernels&C.GOMPS_METAL_KERNEL_EMBED != 0,
 		LockedEncode:    s.locked_encode != 0,
+		Segments:        int(s.segments),
+		KernelSteps:     int(s.kernel_steps),
+	}
+	for i, name := range []string{"embed", "layer_norm", "softmax", "bias_gelu"} {
+		if s.kernels&(1<<i) != 0 {
+			out.Kernels = append(out.Kernels, name)
+		}
 	}
 	for i := 0; i < int(s.n_buckets); i++ {
 		out.Buckets = append(out.Buckets, Bucket{int(s.bucket_batch[i]), int(s.bucket_seq[i]), float64(s.bucket_ms[i])})

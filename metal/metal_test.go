@@ -60,7 +60,7 @@ func TestModelInitErrors(t *testing.T) {
 		{name: "bucket-too-long", path: path, seq: 16, buckets: "1x32", status: -1, needle: "outside"},
 		{name: "buckets-short", path: path, buckets: "1x8", status: -1, needle: "below max_seq 40"},
 		{name: "max-seq", path: path, seq: 41, status: -1, needle: "max_seq 41"},
-		{name: "kernels-env", path: path, env: "softmax", status: -1, needle: "unknown kernel"},
+		{name: "kernels-env", path: path, env: "layer_norm,gelu", status: -1, needle: "unknown kernel \"gelu\""},
 	}
 	for _, c := range cases {
 		t.Run("case="+c.name, func(t *testing.T) {
