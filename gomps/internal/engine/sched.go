@@ -356,13 +356,15 @@ func (s *scheduler) pickIdle() int {
 // planWindow cuts the next batches in adaptive mode. It takes the window,
 // the oldest Window queued pairs (FIFO) extended to the end of the call that
 // straddles its end (at most to 2 x Window), sorts it by length and cuts
-// it greedily into consecutive batches of at most MaxBatch rows with rows x
-// longest row <= TokenBudget (the rule PlanBatches applies to a whole
-// workload). The batches go out one by one as instances free; the next
-// window is planned when they are gone. So a pair waits behind at most the
-// pairs queued before it plus its own window, every call in a window
-// finishes with that window (tight tails), and pairs of similar length from
-// different calls share batches.
+// it into consecutive batches of at most MaxBatch rows with rows x longest
+// row <= TokenBudget (the bounds PlanBatches applies to a whole workload),
+// at the cut points cutSorted chooses. The batches go out one by one as
+// instances free; the next window is planned when they are gone. So a pair
+// waits behind at most the pairs queued before it plus its own window,
+// every call in a window finishes with that window's last batch, and pairs
+// of similar length from different calls share batches. A call queued just
+// after a cut waits for one window more, which is why the window is kept
+// small against the pairs in flight (Config.Window).
 func (s *scheduler) planWindow() {
 	s.win = s.win[:0]
 	var last *request
