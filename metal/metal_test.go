@@ -126,6 +126,97 @@ func TestForwardMatchesReference(t *testing.T) {
 	}
 }
 
+// kernelSelections are the GOMPS_METAL_KERNELS values the forward tests run:
+// each layer kernel alone, pairs, and everything (spelled out and as "all").
+var kernelSelections = []struct {
+	env             string
+	kernels         []string
+	ln, sm, ge, emb int // 1 if selected
+}{
+	{env: "layer_norm", kernels: []string{"layer_norm"}, ln: 1},
+	{env: "softmax", kernels: []string{"softmax"}, sm: 1},
+	{env: "bias_gelu", kernels: []string{"bias_gelu"}, ge: 1},
+	{env: "softmax,bias_gelu", kernels: []string{"softmax", "bias_gelu"}, sm: 1, ge: 1},
+	{env: "embed,layer_norm,softmax,bias_gelu", kernels: []string{"embed", "layer_norm", "softmax", "bias_gelu"},
+		ln: 1, sm: 1, ge: 1, emb: 1},
+	{env: "all", kernels: []string{"embed", "layer_norm", "softmax", "bias_gelu"}, ln: 1, sm: 1, ge: 1, emb: 1},
+}
+
+// Each kernel selection, in fp32 and fp16, against the pure MPSGraph path
+// (same device, same precision, same inputs) and against the float64
+// reference. The selection's logits may differ from the graph's only by
+// the kernels' own rounding: fp32 within 2e-5 (each kernel is within NMSE
+// 1e-7 of its graph op, TestCompareOps; 2 layers of it move a logit by
+// about 1e-6, so 2e-5 leaves margin), fp16 within the fp16 reference
+// tolerance. Runs only on a Mac with a GPU (the macos workflow's hosted
+// runner has none, so there it skips); nothing here has run yet.
+func TestForwardKernelSelections(t *testing.T) {
+	for _, prec := range []int{precF32, precF16} {
+		dt := weights.F32
+		if prec == precF16 {
+			dt = weights.F16
+		}
+		path := tinyModel(t, dt)
+		ref, err := loadRef(path)
+		require.NoError(t, err)
+		r := rand.New(rand.NewPCG(13, uint64(prec)))
+		var inputs []batchInput
+		for _, shape := range [][2]int{{1, 1}, {3, 7}, {5, 16}, {8, 40}} {
+			inputs = append(inputs, randomBatch(r, shape[0], shape[1], ref.cfg.VocabSize))
+		}
+		run := func(t *testing.T, env string) ([][]float32, Stats) {
+			t.Setenv("GOMPS_METAL_KERNELS", env)
+			m, err := loadModel(path, prec, 8, 0, tinyBuckets)
+			skipIfNoDevice(t, err)
+			require.NoError(t, err)
+			defer m.close()
+			st, err := m.stats()
+			require.NoError(t, err)
+			ctx, err := m.newContext()
+			require.NoError(t, err)
+			defer ctx.close()
+			var out [][]float32
+			for _, in := range inputs {
+				got, err := ctx.forward(in.batch, in.seq, in.ids, in.types, in.lengths)
+				require.NoError(t, err)
+				out = append(out, got)
+			}
+			return out, st
+		}
+		pname := []string{"f32", "", "f16"}[prec]
+		var graph [][]float32
+		t.Run("prec="+pname+"/kernels=none", func(t *testing.T) {
+			graph, _ = run(t, "none")
+		})
+		if graph == nil {
+			continue // skipped: no device
+		}
+		for _, sel := range kernelSelections {
+			t.Run("prec="+pname+"/kernels="+sel.env, func(t *testing.T) {
+				got, st := run(t, sel.env)
+				layers := ref.cfg.NumLayers
+				perLayer := sel.sm + 2*sel.ln + sel.ge
+				assert.Equal(t, sel.kernels, st.Kernels, "selected kernels")
+				assert.Equal(t, 1+layers*perLayer, st.Segments, "graph segments per forward")
+				assert.Equal(t, sel.emb+layers*perLayer, st.KernelSteps, "kernel dispatches per forward")
+				for i, in := range inputs {
+					want := ref.logits(in)
+					for b := range in.batch {
+						vsGraph := 2e-5
+						if prec == precF16 {
+							vsGraph = tolerance(prec, float64(graph[i][b]))
+						}
+						assert.InDelta(t, float64(graph[i][b]), float64(got[i][b]), vsGraph,
+							"vs graph: batch=%d seq=%d row %d (len %d)", in.batch, in.seq, b, in.lengths[b])
+						assert.InDelta(t, want[b], float64(got[i][b]), tolerance(prec, want[b]),
+							"vs reference: batch=%d seq=%d row %d (len %d)", in.batch, in.seq, b, in.lengths[b])
+					}
+				}
+			})
+		}
+	}
+}
+
 func TestForwardArgErrors(t *testing.T) {
 	m, err := loadModel(tinyModel(t, weights.F32), precF32, 4, 0, tinyBuckets)
 	skipIfNoDevice(t, err)
@@ -171,30 +262,37 @@ func TestForwardArgErrors(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-// Padding content and the padded length must not change a row's logit.
+// Padding content and the padded length must not change a row's logit, on
+// the pure MPSGraph path and with every kernel (the softmax kernel masks keys
+// by the lengths buffer, the graph by the additive mask).
 func TestForwardPaddingInvariance(t *testing.T) {
-	m, err := loadModel(tinyModel(t, weights.F32), precF32, 8, 0, tinyBuckets)
-	skipIfNoDevice(t, err)
-	require.NoError(t, err)
-	defer m.close()
-	ctx, err := m.newContext()
-	require.NoError(t, err)
-	defer ctx.close()
-	short := randomBatch(rand.New(rand.NewPCG(7, 7)), 3, 8, 64)
-	long := batchInput{batch: 3, seq: 40, ids: make([]int32, 3*40), types: make([]int32, 3*40), lengths: short.lengths}
-	for b := range 3 {
-		copy(long.ids[b*40:], short.ids[b*8:b*8+8])
-		copy(long.types[b*40:], short.types[b*8:b*8+8])
-		for j := int(short.lengths[b]); j < 40; j++ {
-			long.ids[b*40+j] = 63
-			long.types[b*40+j] = 1
-		}
+	for _, env := range []string{"none", "all"} {
+		t.Run("kernels="+env, func(t *testing.T) {
+			t.Setenv("GOMPS_METAL_KERNELS", env)
+			m, err := loadModel(tinyModel(t, weights.F32), precF32, 8, 0, tinyBuckets)
+			skipIfNoDevice(t, err)
+			require.NoError(t, err)
+			defer m.close()
+			ctx, err := m.newContext()
+			require.NoError(t, err)
+			defer ctx.close()
+			short := randomBatch(rand.New(rand.NewPCG(7, 7)), 3, 8, 64)
+			long := batchInput{batch: 3, seq: 40, ids: make([]int32, 3*40), types: make([]int32, 3*40), lengths: short.lengths}
+			for b := range 3 {
+				copy(long.ids[b*40:], short.ids[b*8:b*8+8])
+				copy(long.types[b*40:], short.types[b*8:b*8+8])
+				for j := int(short.lengths[b]); j < 40; j++ {
+					long.ids[b*40+j] = 63
+					long.types[b*40+j] = 1
+				}
+			}
+			a, err := ctx.forward(short.batch, short.seq, short.ids, short.types, short.lengths)
+			require.NoError(t, err)
+			b, err := ctx.forward(long.batch, long.seq, long.ids, long.types, long.lengths)
+			require.NoError(t, err)
+			assert.InDeltaSlice(t, a, b, 1e-5)
+		})
 	}
-	a, err := ctx.forward(short.batch, short.seq, short.ids, short.types, short.lengths)
-	require.NoError(t, err)
-	b, err := ctx.forward(long.batch, long.seq, long.ids, long.types, long.lengths)
-	require.NoError(t, err)
-	assert.InDeltaSlice(t, a, b, 1e-5)
 }
 
 // Contexts of one model run concurrently (the ABI's promise).
@@ -261,6 +359,9 @@ func TestModelStats(t *testing.T) {
 	assert.True(t, s.WeightsZeroCopy, "f32 file, f32 model: weights should wrap the mapping")
 	assert.True(t, s.LockedEncode)
 	assert.False(t, s.EmbedKernel)
+	assert.Empty(t, s.Kernels, "pure MPSGraph by default")
+	assert.Equal(t, 1, s.Segments, "the default forward is one executable")
+	assert.Equal(t, 0, s.KernelSteps)
 	t.Logf("load %.1f ms, compile+warm-up %.1f ms", s.LoadMS, s.CompileMS)
 }
 
