@@ -100,7 +100,7 @@ func benchRequests(tb testing.TB) int {
 // past the ramp, and the first of those still carry its transient. (The
 // engine simulation's workload sent this way at window 1024 and the CPU
 // cost model gives p99/p50 1.43 / 1.32 for 1 / 2 instances over requests
-// 33..54 of 86, but 1.10 / 1.09 over 6 rounds with steadyState's cuts;
+// 33..54 of 86, but 1.09 / 1.09 over 6 rounds with steadyState's cuts;
 // window 256: 1.01 / 1.09 and 1.03 / 1.04.)
 func benchRounds(tb testing.TB) int {
 	v := os.Getenv("GOMPS_BENCH_ROUNDS")
