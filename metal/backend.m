@@ -578,75 +578,40 @@ static id<MTLBuffer> session_buffer(GompsSession *s, int v) {
     }
 }
 
-/* Encodes plan step si, one of our kernels, for bucket b on cb: the buffers
- * and arguments as gomps-args.h defines them, the grid as the kernels expect
- * (tools/metalshim/layer.cpp runs the same plan through the shim). */
-static void encode_kernel(GompsSession *s, GompsBucket *b, NSInteger si, MPSCommandBuffer *cb) {
+/* Encodes plan step si, one of our kernels, for bucket b on cb, as
+ * gomps_plan_dispatch_of describes it (tools/metalshim/layer.cpp runs the
+ * same descriptions through the shim on Linux). */
+static gomps_status encode_kernel(GompsSession *s, GompsBucket *b, NSInteger si, MPSCommandBuffer *cb) {
     GompsModel *m = s.model;
-    const gomps_plan *p = m->plan;
-    const gomps_plan_unit *u = &p->units[p->steps[si].first];
     const gomps_wfile_config *c = &m->file.cfg;
-    const uint32_t B = (uint32_t)b.batch, S = (uint32_t)b.seq, N = B * S, l = u->layer;
-    id<MTLBuffer> in = session_buffer(s, u->in[0]), out = session_buffer(s, u->out[0]);
-    NSArray<id<MTLBuffer>> *w = m.weightBuffers;
-    id<MTLComputeCommandEncoder> enc = [cb computeCommandEncoder];
-    [enc pushDebugGroup:[NSString stringWithFormat:@"%s layer %u %ux%u", gomps_plan_kernel_op(u->kind), l, B, S]];
-    MTLSize grid = MTLSizeMake(N, 1, 1), group = MTLSizeMake(GOMPS_ROW_THREADS, 1, 1);
-    switch ((gomps_unit_kind)u->kind) {
-    case GOMPS_U_EMBED: {
-        gomps_args_embed args = {N, S, c->hidden_size, c->vocab_size, c->type_vocab_size, c->max_position,
-                                 (float)c->layer_norm_eps};
-        [enc setComputePipelineState:m.embedPipeline];
-        [enc setBytes:&args length:sizeof args atIndex:0];
-        [enc setBuffer:in offset:0 atIndex:1]; /* ids */
-        [enc setBuffer:session_buffer(s, u->in[1]) offset:0 atIndex:2]; /* type ids */
-        [enc setBuffer:w[GOMPS_WT_WORD] offset:0 atIndex:3];
-        [enc setBuffer:w[GOMPS_WT_POSITION] offset:0 atIndex:4];
-        [enc setBuffer:w[GOMPS_WT_TOKEN_TYPE] offset:0 atIndex:5];
-        [enc setBuffer:w[GOMPS_WT_EMB_LN_GAMMA] offset:0 atIndex:6];
-        [enc setBuffer:w[GOMPS_WT_EMB_LN_BETA] offset:0 atIndex:7];
-        [enc setBuffer:out offset:0 atIndex:8];
-        break;
+    const gomps_plan_dims dims = {(uint32_t)b.batch, (uint32_t)b.seq, c->hidden_size, c->num_heads, c->intermediate_size,
+                                  c->vocab_size, c->type_vocab_size, c->max_position, (float)c->layer_norm_eps};
+    gomps_plan_dispatch d;
+    if (gomps_plan_dispatch_of(m->plan, (int)si, &dims, &d, s->lastError, sizeof s->lastError) != 0) {
+        return GOMPS_ERR_INTERNAL;
     }
-    case GOMPS_U_SOFTMAX: {
-        /* the graph already scaled q, so scale 1; lengths mask the keys */
-        const uint32_t nh = c->num_heads;
-        gomps_args_masked_softmax args = {B * nh * S, S, nh * S, 1.0f, GOMPS_MASK_VALUE};
-        [enc setComputePipelineState:m.softmaxPipeline];
-        [enc setBytes:&args length:sizeof args atIndex:0];
-        [enc setBuffer:in offset:0 atIndex:1];
-        [enc setBuffer:session_buffer(s, u->in[1]) offset:0 atIndex:2]; /* lengths */
-        [enc setBuffer:out offset:0 atIndex:3];
-        grid = MTLSizeMake(args.rows, 1, 1);
-        break;
-    }
+    id<MTLComputePipelineState> pipe = nil;
+    switch ((gomps_unit_kind)d.kind) {
+    case GOMPS_U_EMBED: pipe = m.embedPipeline; break;
+    case GOMPS_U_SOFTMAX: pipe = m.softmaxPipeline; break;
     case GOMPS_U_LN1:
-    case GOMPS_U_LN2: {
-        const int first = u->kind == GOMPS_U_LN1;
-        gomps_args_layer_norm args = {N, c->hidden_size, (float)c->layer_norm_eps};
-        [enc setComputePipelineState:m.layerNormPipeline];
-        [enc setBytes:&args length:sizeof args atIndex:0];
-        [enc setBuffer:in offset:0 atIndex:1];
-        [enc setBuffer:w[gomps_wfile_layer_index(l, first ? GOMPS_WL_ATTN_LN_G : GOMPS_WL_FFN_LN_G)] offset:0 atIndex:2];
-        [enc setBuffer:w[gomps_wfile_layer_index(l, first ? GOMPS_WL_ATTN_LN_B : GOMPS_WL_FFN_LN_B)] offset:0 atIndex:3];
-        [enc setBuffer:out offset:0 atIndex:4];
-        break;
+    case GOMPS_U_LN2: pipe = m.layerNormPipeline; break;
+    case GOMPS_U_GELU: pipe = m.biasGeluPipeline; break;
+    default: break;
     }
-    default: { /* GOMPS_U_GELU */
-        gomps_args_bias_gelu args = {N * c->intermediate_size, c->intermediate_size};
-        [enc setComputePipelineState:m.biasGeluPipeline];
-        [enc setBytes:&args length:sizeof args atIndex:0];
-        [enc setBuffer:in offset:0 atIndex:1];
-        [enc setBuffer:w[gomps_wfile_layer_index(l, GOMPS_WL_FFN_UP_B)] offset:0 atIndex:2];
-        [enc setBuffer:out offset:0 atIndex:3];
-        grid = MTLSizeMake((args.n + GOMPS_ELEM_THREADS - 1) / GOMPS_ELEM_THREADS, 1, 1);
-        group = MTLSizeMake(GOMPS_ELEM_THREADS, 1, 1);
-        break;
+    if (pipe == nil) return ctx_fail(s, GOMPS_ERR_INTERNAL, "metal: forward: step %ld: no pipeline for %s", (long)si, d.op);
+    id<MTLComputeCommandEncoder> enc = [cb computeCommandEncoder];
+    [enc pushDebugGroup:[NSString stringWithFormat:@"%s step %ld %dx%d", d.op, (long)si, b.batch, b.seq]];
+    [enc setComputePipelineState:pipe];
+    [enc setBytes:&d.args length:d.args_size atIndex:0];
+    for (int i = 1; i < d.n_bind; i++) {
+        id<MTLBuffer> buf = d.bind[i].value >= 0 ? session_buffer(s, d.bind[i].value) : m.weightBuffers[(NSUInteger)d.bind[i].weight];
+        [enc setBuffer:buf offset:0 atIndex:(NSUInteger)i];
     }
-    }
-    [enc dispatchThreadgroups:grid threadsPerThreadgroup:group];
+    [enc dispatchThreadgroups:MTLSizeMake(d.groups, 1, 1) threadsPerThreadgroup:MTLSizeMake(d.threads, 1, 1)];
     [enc popDebugGroup];
     [enc endEncoding];
+    return GOMPS_OK;
 }
 
 /* Runs rows (<= b.batch) rows of length seq (<= b.seq) through bucket b. */
@@ -672,11 +637,13 @@ static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, 
     int32_t *dlens = s.lengthsBuf.contents;
     for (int32_t r = 0; r < B; r++) dlens[r] = r < rows ? lengths[r] : 1;
     MPSCommandBuffer *cb = [MPSCommandBuffer commandBufferFromCommandQueue:s.queue];
+    gomps_status st_enc = GOMPS_OK;
     if (m->lockEncode) pthread_mutex_lock(&m->encodeLock);
     @try {
         for (GompsStep *st in b.steps) {
             if (st.exe == nil) {
-                encode_kernel(s, b, st.index, cb);
+                st_enc = encode_kernel(s, b, st.index, cb);
+                if (st_enc != GOMPS_OK) break;
             } else {
                 [st.exe encodeToCommandBuffer:cb
                                   inputsArray:s.inputs[bi][(NSUInteger)st.index]
@@ -687,6 +654,7 @@ static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, 
     } @finally {
         if (m->lockEncode) pthread_mutex_unlock(&m->encodeLock);
     }
+    if (st_enc != GOMPS_OK) return st_enc; /* nothing committed; the buffer is dropped */
     [cb commit];
     id<MTLCommandBuffer> root = cb.rootCommandBuffer;
     [root waitUntilCompleted];

@@ -11,6 +11,7 @@
  * reused once their value is dead, never inside a step that still reads it.
  */
 #include "gomps-plan.h"
+#include "wfile/gomps-wfile.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -299,4 +300,91 @@ const char *gomps_plan_kernel_op(int kind) {
     case GOMPS_U_GELU: return "bias_gelu";
     default: return NULL;
     }
+}
+
+static void bind_value(gomps_plan_dispatch *o, int i, int16_t v) {
+    o->bind[i].value = v;
+    o->bind[i].weight = -1;
+}
+
+static void bind_weight(gomps_plan_dispatch *o, int i, uint32_t w) {
+    o->bind[i].value = -1;
+    o->bind[i].weight = (int32_t)w;
+}
+
+int gomps_plan_dispatch_of(const gomps_plan *p, int step, const gomps_plan_dims *d, gomps_plan_dispatch *out,
+                           char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (step < 0 || step >= p->n_steps || !p->steps[step].kernel) {
+        return fail(err, errlen, "metal: plan: step %d is not a kernel step (%d steps)", step, p->n_steps);
+    }
+    const gomps_plan_unit *u = &p->units[p->steps[step].first];
+    const uint64_t n = (uint64_t)d->batch * d->seq;
+    const uint64_t score_rows = n * d->heads, ffn = n * d->intermediate;
+    if (d->batch < 1 || d->seq < 1 || d->hidden < 1 || d->heads < 1 || d->intermediate < 1 || score_rows * d->seq > UINT32_MAX ||
+        ffn + GOMPS_ELEM_THREADS > UINT32_MAX) {
+        return fail(err, errlen, "metal: plan: bucket %dx%d overflows the kernels' 32-bit indices", (int)d->batch, (int)d->seq);
+    }
+    const uint32_t N = (uint32_t)n, l = u->layer;
+    out->kind = u->kind;
+    out->op = gomps_plan_kernel_op(u->kind);
+    out->threads = GOMPS_ROW_THREADS;
+    out->groups = N; /* one threadgroup per row */
+    switch ((gomps_unit_kind)u->kind) {
+    case GOMPS_U_EMBED: {
+        gomps_args_embed a = {N, d->seq, d->hidden, d->vocab, d->type_vocab, d->max_position, d->eps};
+        out->args.embed = a;
+        out->args_size = sizeof a;
+        out->n_bind = 9;
+        bind_value(out, 1, u->in[0]); /* ids */
+        bind_value(out, 2, u->in[1]); /* type ids */
+        bind_weight(out, 3, GOMPS_WT_WORD);
+        bind_weight(out, 4, GOMPS_WT_POSITION);
+        bind_weight(out, 5, GOMPS_WT_TOKEN_TYPE);
+        bind_weight(out, 6, GOMPS_WT_EMB_LN_GAMMA);
+        bind_weight(out, 7, GOMPS_WT_EMB_LN_BETA);
+        bind_value(out, 8, u->out[0]);
+        break;
+    }
+    case GOMPS_U_SOFTMAX: {
+        /* the graph scaled q already (SCORES), so scale 1; lengths mask keys */
+        gomps_args_masked_softmax a = {(uint32_t)score_rows, d->seq, d->heads * d->seq, 1.0f, GOMPS_MASK_VALUE};
+        out->args.masked_softmax = a;
+        out->args_size = sizeof a;
+        out->groups = a.rows;
+        out->n_bind = 4;
+        bind_value(out, 1, u->in[0]); /* scores [B, nh, S, S] */
+        bind_value(out, 2, u->in[1]); /* lengths [B] */
+        bind_value(out, 3, u->out[0]);
+        break;
+    }
+    case GOMPS_U_LN1:
+    case GOMPS_U_LN2: {
+        const int attn = u->kind == GOMPS_U_LN1;
+        gomps_args_layer_norm a = {N, d->hidden, d->eps};
+        out->args.layer_norm = a;
+        out->args_size = sizeof a;
+        out->n_bind = 5;
+        bind_value(out, 1, u->in[0]);
+        bind_weight(out, 2, gomps_wfile_layer_index(l, attn ? GOMPS_WL_ATTN_LN_G : GOMPS_WL_FFN_LN_G));
+        bind_weight(out, 3, gomps_wfile_layer_index(l, attn ? GOMPS_WL_ATTN_LN_B : GOMPS_WL_FFN_LN_B));
+        bind_value(out, 4, u->out[0]);
+        break;
+    }
+    case GOMPS_U_GELU: {
+        gomps_args_bias_gelu a = {(uint32_t)ffn, d->intermediate};
+        out->args.bias_gelu = a;
+        out->args_size = sizeof a;
+        out->threads = GOMPS_ELEM_THREADS;
+        out->groups = (a.n + GOMPS_ELEM_THREADS - 1) / GOMPS_ELEM_THREADS; /* rounded up: the kernel bound-checks */
+        out->n_bind = 4;
+        bind_value(out, 1, u->in[0]); /* up, without its bias */
+        bind_weight(out, 2, gomps_wfile_layer_index(l, GOMPS_WL_FFN_UP_B));
+        bind_value(out, 3, u->out[0]);
+        break;
+    }
+    default:
+        return fail(err, errlen, "metal: plan: unit %d (kind %d) has no kernel", p->steps[step].first, u->kind);
+    }
+    return 0;
 }

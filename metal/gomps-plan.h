@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gomps-args.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -125,6 +127,49 @@ uint64_t gomps_plan_class_elems(int cls, int64_t batch, int64_t seq, int64_t hid
 
 /* "embed", "layer_norm", ... for a unit's kernel; NULL for graph-only units. */
 const char *gomps_plan_kernel_op(int kind);
+
+/* The sizes a kernel dispatch depends on: the bucket and the model config. */
+typedef struct gomps_plan_dims {
+    uint32_t batch, seq;
+    uint32_t hidden, heads, intermediate;
+    uint32_t vocab, type_vocab, max_position;
+    float    eps;
+} gomps_plan_dims;
+
+/* What buffer index i of a kernel binds: a plan value's buffer (value >= 0)
+ * or a weight tensor of the native file (weight >= 0, a GOMPS_WT_* /
+ * gomps_wfile_layer_index index). Offsets are always 0. */
+typedef struct gomps_plan_binding {
+    int16_t value;
+    int32_t weight;
+} gomps_plan_binding;
+
+#define GOMPS_PLAN_MAX_BIND 9
+
+/* One kernel step exactly as the host encodes it (metal/backend.m) and the
+ * Linux check runs it (tools/metalshim/layer.cpp): the pipeline's op, buffer
+ * 0 = args (args_size bytes, setBytes), buffers 1..n_bind-1 = bind[i], then
+ * groups threadgroups of threads threads. */
+typedef struct gomps_plan_dispatch {
+    const char *op;
+    int         kind; /* gomps_unit_kind */
+    uint32_t    groups, threads;
+    union {
+        gomps_args_embed          embed;
+        gomps_args_layer_norm     layer_norm;
+        gomps_args_masked_softmax masked_softmax;
+        gomps_args_bias_gelu      bias_gelu;
+    } args;
+    uint32_t           args_size;
+    int                n_bind;
+    gomps_plan_binding bind[GOMPS_PLAN_MAX_BIND];
+} gomps_plan_dispatch;
+
+/* Fills out for kernel step `step` of p at dims d. Returns 0, or -1 with err
+ * set (not a kernel step, or a size that overflows the kernels' 32-bit
+ * indices). */
+int gomps_plan_dispatch_of(const gomps_plan *p, int step, const gomps_plan_dims *d, gomps_plan_dispatch *out,
+                           char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
