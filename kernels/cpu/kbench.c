@@ -347,15 +347,26 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
     case KB_EMBEDDINGS:
         cpu_embeddings_packed(m, s->ids, s->types, s->B, s->L, s->offsets, s->threads, s->y);
         break;
-    case KB_SOFTMAX: {
+    case KB_SOFTMAX:
+    case KB_SOFTMAX_C: {
         /* every (row, head, query) score row of attention, spread over threads
          * as attention spreads (row, head) tasks */
         const int64_t n = (int64_t)s->B * s->heads * s->L, L = s->L;
         float *sc = s->soft;
+        if (kernel == KB_SOFTMAX) {
 #pragma omp parallel for schedule(static) num_threads(s->threads)
-        for (int64_t r = 0; r < n; r++) cpu_softmax_row_fast(sc + r * L, L);
+            for (int64_t r = 0; r < n; r++) cpu_softmax_row_fast(sc + r * L, L);
+        } else {
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+            for (int64_t r = 0; r < n; r++) cpu_softmax_row_c(sc + r * L, L);
+        }
         break;
     }
+    case KB_ATTENTION_SGEMM:
+        c->attention_kind = CPU_ATTENTION_SGEMM;
+        cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
+        c->attention_kind = CPU_ATTENTION_AUTO;
+        break;
     case KB_CONVERT: {
         /* as linear_input (backend.c to_bf16_par): blocks of 16 rows over the threads */
         const float *x = s->x;
@@ -378,7 +389,16 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
         break;
     case KB_ATTENTION_AMX:
         if (!kb_available(s, kernel)) {
-            snprintf(err, errlen, "kbench: the AMX attention needs bf16 precision");
+            snprintf(err, errlen, "kbench: the AMX attention needs bf16 precision, AMX and head_dim 32");
+            return GOMPS_ERR_UNSUPPORTED;
+        }
+        c->attention_kind = CPU_ATTENTION_AMX;
+        cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
+        c->attention_kind = CPU_ATTENTION_AUTO;
+        break;
+    case KB_ATTENTION_ONEDNN:
+        if (!kb_available(s, kernel)) {
+            snprintf(err, errlen, "kbench: the oneDNN bf16 attention needs bf16 precision");
             return GOMPS_ERR_UNSUPPORTED;
         }
         st = cpu_attention_bf16(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, s->y);
@@ -404,8 +424,10 @@ int kb_available(const kb_state *s, int32_t kernel) {
     const int32_t hd = s->H / s->heads;
     switch (kernel) {
     case KB_CONVERT:
-    case KB_ATTENTION_AMX:
+    case KB_ATTENTION_ONEDNN:
         return s->m.precision == GOMPS_PRECISION_BF16;
+    case KB_ATTENTION_AMX:
+        return cpu_attention_resolve(CPU_ATTENTION_AMX, s->m.precision, hd) == CPU_ATTENTION_AMX;
     case KB_ATTENTION_AVX512:
 #if defined(__x86_64__) && defined(__GNUC__)
         return __builtin_cpu_supports("avx512f") && (hd == 16 || hd == 32 || hd == 64);

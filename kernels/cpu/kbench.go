@@ -30,9 +30,13 @@ const (
 	KernelPooler     = int(C.KB_POOLER)
 	KernelConvert    = int(C.KB_CONVERT)
 	KernelPeakMatmul = int(C.KB_PEAK_MATMUL)
-	// Opt-in variants of attention (GOMPS_CPU_ATTENTION), measured where available.
+	// Each attention kernel GOMPS_CPU_ATTENTION selects, and the old softmax,
+	// measured where available, beside the default.
 	KernelAttentionAVX512 = int(C.KB_ATTENTION_AVX512)
 	KernelAttentionAMX    = int(C.KB_ATTENTION_AMX)
+	KernelAttentionSGEMM  = int(C.KB_ATTENTION_SGEMM)
+	KernelSoftmaxC        = int(C.KB_SOFTMAX_C)
+	KernelAttentionOneDNN = int(C.KB_ATTENTION_ONEDNN)
 )
 
 // KernelShape is the model shape the kernels run at.
@@ -109,11 +113,17 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	case KernelQKV:
 		return "qkv", fmt.Sprintf("oneDNN matmul %d->%d + bias, %s", s.Hidden, 3*s.Hidden, dt), thr, 2 * rows * H * 3 * H, 0
 	case KernelAttention:
-		return "attention", fmt.Sprintf("cpu_attention_fast: %d heads of %d, QK^T, softmax, PV, f32", s.Heads, s.Hidden/s.Heads), thr,
+		return "attention", fmt.Sprintf("cpu_attention_fast, default kernel (AMX in bf16 where present, else AVX-512 f32): %d heads of %d, QK^T, softmax, PV", s.Heads, s.Hidden/s.Heads), thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelSoftmax:
-		return "softmax", "cpu_softmax_row_fast over every score row (B x heads x L rows of L)", thr, 0,
+		return "softmax", "cpu_softmax_row_fast (AVX-512 where present) over every score row (B x heads x L rows of L)", thr, 0,
 			2 * 4 * float64(B) * nh * float64(L) * float64(L)
+	case KernelSoftmaxC:
+		return "softmax_c", "cpu_softmax_row_c (the old generic C softmax) over the same rows", thr, 0,
+			2 * 4 * float64(B) * nh * float64(L) * float64(L)
+	case KernelAttentionSGEMM:
+		return "attention_sgemm", "GOMPS_CPU_ATTENTION=sgemm (the old default): dnnl_sgemm per (row, head) + C softmax, f32", thr,
+			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelAttnOut:
 		return "attn_out", fmt.Sprintf("oneDNN matmul %d->%d + bias + residual, %s", s.Hidden, s.Hidden, dt), thr, 2 * rows * H * H, 0
 	case KernelLayerNorm:
@@ -128,10 +138,13 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 		return "pooler", fmt.Sprintf("dnnl_sgemm %d CLS rows x %dx%d + tanh + classifier, f32", B, s.Hidden, s.Hidden), thr,
 			2*float64(B)*H*H + 2*float64(B)*H, 0
 	case KernelAttentionAVX512:
-		return "attention_avx512", "opt-in GOMPS_CPU_ATTENTION=avx512: our AVX-512 attention kernel, f32", thr,
+		return "attention_avx512", "GOMPS_CPU_ATTENTION=avx512: our AVX-512 kernel + AVX-512 softmax, f32", thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelAttentionAMX:
-		return "attention_amx", "opt-in GOMPS_CPU_ATTENTION=amx: per-row bf16 oneDNN matmuls (AMX) + f32 softmax", thr,
+		return "attention_amx", "GOMPS_CPU_ATTENTION=amx: our AMX kernel, bf16 Q K V P, f32 scores, softmax and sums", thr,
+			4 * float64(B) * float64(L) * float64(L) * H, 0
+	case KernelAttentionOneDNN:
+		return "attention_onednn", "GOMPS_CPU_ATTENTION=onednn: per-row bf16 oneDNN matmuls (AMX) + f32 softmax", thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelConvert:
 		return "f32_to_bf16", "cpu_f32_to_bf16 of [B*L, H], 16-row blocks over the threads (the bf16 matmuls' input)", thr, 0, rows * H * 6
@@ -142,7 +155,8 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 // kernelOrder is the report order; kernels kb_available refuses (the bf16
 // ones in f32, the AVX-512 attention without AVX-512) are left out.
 var kernelOrder = []int{KernelEmbeddings, KernelQKV, KernelAttention, KernelSoftmax, KernelAttnOut, KernelLayerNorm,
-	KernelFFNUp, KernelGELU, KernelFFNDown, KernelPooler, KernelConvert, KernelAttentionAVX512, KernelAttentionAMX}
+	KernelFFNUp, KernelGELU, KernelFFNDown, KernelPooler, KernelConvert, KernelAttentionSGEMM, KernelSoftmaxC,
+	KernelAttentionAVX512, KernelAttentionAMX, KernelAttentionOneDNN}
 
 // RunKernelBench measures every kernel of the fast path at each sequence
 // length, and the machine's peaks, on the calling goroutine's OS thread
@@ -234,7 +248,7 @@ func RunKernelBench(cfg KernelBenchConfig) (*KernelBench, error) {
 				case r.FLOPs > 0:
 					r.Unit = "GFLOP/s"
 					r.Rate = r.FLOPs / best.Seconds() / 1e9
-					linear := k == KernelQKV || k == KernelAttnOut || k == KernelFFNUp || k == KernelFFNDown || k == KernelAttentionAMX
+					linear := k == KernelQKV || k == KernelAttnOut || k == KernelFFNUp || k == KernelFFNDown || k == KernelAttentionOneDNN || k == KernelAttentionAMX
 					if bf16 && linear {
 						r.PeakName, r.PeakFrac = "oneDNN bf16 matmul", r.Rate/out.Peaks.Matmul
 					} else {

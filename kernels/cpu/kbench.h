@@ -14,7 +14,7 @@ typedef struct kb_state kb_state;
 enum {
     KB_EMBEDDINGS = 0, /* cpu_embeddings_packed (+ its LayerNorm)              */
     KB_QKV,            /* oneDNN matmul H -> 3H + bias                          */
-    KB_ATTENTION,      /* cpu_attention_fast over B rows of L tokens            */
+    KB_ATTENTION,      /* cpu_attention_fast over B rows of L tokens (default kernel) */
     KB_SOFTMAX,        /* cpu_softmax_row_fast over B x heads x L rows of L     */
     KB_ATTN_OUT,       /* oneDNN matmul H -> H + bias + residual                */
     KB_LAYERNORM,      /* cpu_layernorm_fast over B*L rows of H, threaded        */
@@ -23,8 +23,11 @@ enum {
     KB_FFN_DOWN,       /* oneDNN matmul I -> H + bias + residual                */
     KB_POOLER,         /* dnnl_sgemm over B CLS rows + tanh + classifier        */
     KB_CONVERT,        /* cpu_f32_to_bf16 of [B*L, H] (bf16 precision only)     */
-    KB_ATTENTION_AVX512, /* opt-in GOMPS_CPU_ATTENTION=avx512 attention (f32)   */
-    KB_ATTENTION_AMX,  /* opt-in GOMPS_CPU_ATTENTION=amx attention (bf16 only)  */
+    KB_ATTENTION_AVX512, /* GOMPS_CPU_ATTENTION=avx512: our f32 kernel            */
+    KB_ATTENTION_AMX,  /* GOMPS_CPU_ATTENTION=amx: our AMX kernel (bf16, AMX only) */
+    KB_ATTENTION_SGEMM, /* GOMPS_CPU_ATTENTION=sgemm: sgemm + C softmax (old default) */
+    KB_SOFTMAX_C,      /* cpu_softmax_row_c (the old softmax), rows as KB_SOFTMAX */
+    KB_ATTENTION_ONEDNN, /* GOMPS_CPU_ATTENTION=onednn: oneDNN matmul pair per row (bf16) */
     KB_PEAK_MATMUL,    /* oneDNN matmul at the reference shape (peak)           */
     KB_KERNELS
 };

@@ -33,9 +33,9 @@ func TestKernelBenchTiny(t *testing.T) {
 			assert.NotEmpty(t, kb.Peaks.FMAISA)
 			assert.Greater(t, kb.Peaks.Matmul, 0.0, "matmul peak")
 			assert.Greater(t, kb.Peaks.Copy, 0.0, "copy peak")
-			want := 10 // the default path's kernels
+			want := 12 // the default path's kernels, attention_sgemm and softmax_c
 			if prec.p == PrecisionBF16 {
-				want += 2 // f32_to_bf16, attention_amx
+				want += 2 // f32_to_bf16, attention_onednn (no attention_amx: head_dim 16)
 			}
 			if cpuHasAVX512() {
 				want++ // attention_avx512 (head_dim 16)
@@ -53,7 +53,7 @@ func TestKernelBenchTiny(t *testing.T) {
 				assert.True(t, r.PeakFrac > 0 && !math.IsInf(r.PeakFrac, 0), "%s peak fraction %v", name, r.PeakFrac)
 				assert.True(t, (r.FLOPs > 0) != (r.Bytes > 0), "%s has one kind of work", name)
 			}
-			for _, n := range []string{"embeddings", "qkv", "attention", "softmax", "attn_out", "layernorm", "ffn_up", "gelu", "ffn_down", "pooler"} {
+			for _, n := range []string{"embeddings", "qkv", "attention", "softmax", "attn_out", "layernorm", "ffn_up", "gelu", "ffn_down", "pooler", "attention_sgemm", "softmax_c"} {
 				assert.True(t, seen[n+"/L=08"] && seen[n+"/L=17"], "kernel %s measured", n)
 			}
 			d, pps := kb.ForwardEstimate(8, 2)
