@@ -15,7 +15,12 @@
 #       tools/metalshim and run against double-precision references (plain,
 #       ThreadSanitizer and AddressSanitizer builds); two mutation checks (the
 #       kernels without their reuse barrier must fail under TSan, without
-#       their bounds check under ASan); the backends' shared weight-file
+#       their bounds check under ASan); the segmented forward pass
+#       (metal/gomps-plan.c's plan for every kernel selection, executed with
+#       the kernels through the shim and float64 graph segments, against an
+#       independent float64 model; plain and ASan+UBSan builds) and its
+#       mutation check (the plan without its no-alias rule must fail);
+#       the backends' shared weight-file
 #       reader (kernels/wfile, plain C) against valid and corrupted files
 #       under ASan+UBSan;
 #       its fp16 conversion against the compiler's _Float16.
@@ -158,6 +163,34 @@ part_b() {
             "$b/mut-asan" --small --only=bias_gelu
     else
         cat "$b/mut2.log"; record "(b) mutant: no bounds check -> ASan" FAIL "could not build the mutant"
+    fi
+
+    # the segmented forward: metal/gomps-plan.c (as the backend compiles it)
+    # plus tools/metalshim/layer.cpp; build_layer OUT PLAN_DIR FLAGS...
+    build_layer() {
+        local out=$1 pdir=$2; shift 2
+        gcc -std=c11 -Wall -Wextra -Werror -Ikernels -I"$KDIR" -I"$pdir" "$@" -x c -c "$pdir/gomps-plan.c" -o "$out.plan.o" &&
+            g++ "${CXXFLAGS[@]}" -I"$KDIR" -I"$pdir" -Ikernels "$@" "$SHIM/layer.cpp" -x none "$out.plan.o" -o "$out"
+    }
+    run_layer() { build_layer "$b/layer" metal -O1 && "$b/layer"; }
+    run_layer_asan() {
+        build_layer "$b/layer-asan" metal -O0 -g -fsanitize=address,undefined -fno-sanitize-recover=all &&
+            "$b/layer-asan" --small
+    }
+    check "(b) segmented forward vs reference" "$b/layer.log" run_layer
+    grep -E '^forward.*(PASS|FAIL)' "$b/layer.log" | sed 's/^/    /'
+    grep -E '^layer:' "$b/layer.log" | sed 's/^/    /'
+    check "(b) segmented forward under ASan+UBSan" "$b/layer-asan.log" run_layer_asan
+    # mutant: the plan may put a segment's result in the buffer of an input
+    # it still reads; the forward (output buffers poisoned when a segment
+    # starts) must come out NaN
+    if mkdir -p "$b/noalias" && cp metal/gomps-plan.[ch] "$b/noalias"/ &&
+        [ "$(grep -c 'gomps:plan-no-alias' "$b/noalias/gomps-plan.c")" -gt 0 ] &&
+        sed -i '/gomps:plan-no-alias/d' "$b/noalias/gomps-plan.c" &&
+        build_layer "$b/mut-layer" "$b/noalias" -O1 >"$b/mut3.log" 2>&1; then
+        expect_fail "(b) mutant: plan aliasing -> forward" "$b/mut3.run.log" "max|d|=nan" "$b/mut-layer"
+    else
+        cat "$b/mut3.log" 2>/dev/null; record "(b) mutant: plan aliasing -> forward" FAIL "could not build the mutant (marker gomps:plan-no-alias missing?)"
     fi
 
     if [ -f "$SHIM/wfile-test.c" ]; then
