@@ -73,6 +73,16 @@ def main():
     for run, ref, r in rows:
         print(f"| {run} | {ref} | {r['mean_overlap']:.2f} | {r['min_overlap']} | {r['queries_below_k']} "
               f"| {r['max_delta']:.3g} | {r['mean_delta']:.3g} |")
+    print("\nQueries whose top 10 changed: qid, the reference ranks of the passages that entered, and the "
+          "reference's logit gap between its 10th and 11th passage")
+    for (run, ref, _), (a, b) in zip(rows[:2], ((g16, g32), (t16, t32))):
+        for q in sorted(b):
+            ranked = sorted(b[q], key=lambda d: (-b[q][d], d))
+            entered = top(a[q], 10) - set(ranked[:10])
+            if entered:
+                print(f"  {run} vs {ref}: query {q}: entered from reference rank(s) "
+                      f"{sorted(ranked.index(d) + 1 for d in entered)}, gap 10th-11th "
+                      f"{b[q][ranked[9]] - b[q][ranked[10]]:.4f}")
     ok = r0["mean_overlap"] >= 9.5
     print(f"\ntarget (issue 7): gomps bf16 vs gomps fp32 mean top-10 overlap >= 9.5: "
           f"{r0['mean_overlap']:.2f} -> {'met' if ok else 'NOT met'}")
