@@ -397,7 +397,9 @@ var (
 // the same rate, and the engine's extra rounds only lengthen its steady
 // state.
 // GOMPS_BENCH_RAW=0 skips raw when its sub-benchmark is filtered out (no
-// overhead figures then), for A/B runs of one engine configuration.
+// overhead figures then), for A/B runs of one engine configuration;
+// GOMPS_BENCH_WINDOW and GOMPS_BENCH_OVERHEAD set the adaptive window and
+// per-batch overhead (withBatcherKnobs).
 //
 // Metrics: pairs/s; p50/p95/p99/max latency in ms over the steady-state
 // requests (steadyState: without the first 32 requests sent or, when at
@@ -467,8 +469,8 @@ func BenchmarkEngineDL19(b *testing.B) {
 					b.StartTimer()
 				}
 				r := open(b, mode, instances)
-				if v := os.Getenv("GOMPS_BENCH_WINDOW"); v != "" {
-					r = withWindow(b, r, v)
+				if os.Getenv("GOMPS_BENCH_WINDOW") != "" || os.Getenv("GOMPS_BENCH_OVERHEAD") != "" {
+					r = withBatcherKnobs(b, r)
 				}
 				// Warm every instance: one request per instance at once.
 				var wg sync.WaitGroup
@@ -532,15 +534,24 @@ func BenchmarkEngineDL19(b *testing.B) {
 	}
 }
 
-// withWindow returns a Reranker sharing r's model and tokenizer whose engine
-// is built like Open's but with the adaptive window set from
-// GOMPS_BENCH_WINDOW, for trying window sizes without a library option. Its
-// engine is closed by b's cleanup.
-func withWindow(b *testing.B, r *Reranker, v string) *Reranker {
-	w, err := strconv.Atoi(v)
-	require.NoError(b, err, "GOMPS_BENCH_WINDOW")
+// withBatcherKnobs returns a Reranker sharing r's model and tokenizer whose
+// engine is built like Open's but with the adaptive window from
+// GOMPS_BENCH_WINDOW and the per-batch overhead of the window cuts from
+// GOMPS_BENCH_OVERHEAD (tokens; engine.Config.BatchOverhead), each when
+// set, for trying them without a library option. Its engine is closed by
+// b's cleanup.
+func withBatcherKnobs(b *testing.B, r *Reranker) *Reranker {
 	cfg := r.eng.Config()
-	cfg.Window = w
+	if v := os.Getenv("GOMPS_BENCH_WINDOW"); v != "" {
+		w, err := strconv.Atoi(v)
+		require.NoError(b, err, "GOMPS_BENCH_WINDOW")
+		cfg.Window = w
+	}
+	if v := os.Getenv("GOMPS_BENCH_OVERHEAD"); v != "" {
+		o, err := strconv.Atoi(v)
+		require.NoError(b, err, "GOMPS_BENCH_OVERHEAD")
+		cfg.BatchOverhead = o
+	}
 	m := r.res.model
 	per := r.info.Threads / r.info.Instances
 	eng, err := engine.New(cfg, encoder{r.tok}, func(int) (engine.Instance, error) {
@@ -553,7 +564,7 @@ func withWindow(b *testing.B, r *Reranker, v string) *Reranker {
 	})
 	require.NoError(b, err)
 	b.Cleanup(func() { eng.Close() })
-	b.Logf("adaptive window %d", w)
+	b.Logf("adaptive window %d, batch overhead %d tokens", cfg.Window, cfg.BatchOverhead)
 	return &Reranker{opts: r.opts, info: r.info, tok: r.tok, eng: eng, res: r.res}
 }
 

@@ -64,24 +64,25 @@
 //     straddling the window's end, are sorted by length and partitioned
 //     into consecutive batches of at most MaxBatch rows with rows x longest
 //     row <= Config.TokenBudget, choosing the cut points that minimise padded
-//     tokens plus a per-batch overhead of TokenBudget/8 tokens (so a few
-//     long pairs get a batch of their own instead of padding a full batch of
-//     short ones). The window's batches are sent one by one as instances free;
-//     the next window is cut when they are gone. When a window yields fewer
-//     batches than there are idle instances (light load), it is split into
-//     equal slices across them instead. Pairs of different requests
-//     and queries share batches; a large request is split across batches and
-//     its scores merged back in order. Every pair waits behind at most the
-//     pairs queued before it plus its own window, and the calls of a window
-//     finish together, with its last (longest) batch. A call that reaches
-//     the queue just after a window was cut waits up to one window more, so
-//     the window must be small against the pairs in flight for tails to
-//     stay tight: the default, 256, is an eighth of the original workload's
-//     2,048. On the CPU backend padding costs nothing (only real tokens are
-//     computed), so a small window loses no throughput there; a backend
-//     that computes padded rows (Metal's static-shape buckets) pads about
-//     11% at 256 in the simulation and wants a window of 512 or more (see
-//     Policy check).
+//     tokens plus Config.BatchOverhead tokens per batch (default
+//     TokenBudget/8, so a few long pairs get a batch of their own instead of
+//     padding a full batch of short ones). The window's batches are sent one
+//     by one as instances free; the next window is cut when they are gone.
+//     When a window yields fewer batches than there are idle instances
+//     (light load), it is split into equal slices across them instead.
+//     Pairs of different requests and queries share batches; a large request
+//     is split across batches and its scores merged back in order. Every
+//     pair waits behind at most the pairs queued before it plus its own
+//     window, and the calls of a window finish together, with its last
+//     (longest) batch. A call that reaches the queue just after a window was
+//     cut waits up to one window more, so the window must be small against
+//     the pairs in flight for tails to stay tight: the default, 256, is an
+//     eighth of the original workload's 2,048. On the CPU backend padding
+//     costs nothing (only real tokens are computed), so a small window loses
+//     no throughput there. A backend that computes padded rows (Metal's
+//     static-shape buckets) loses about 11% to padding at window 256 in the
+//     simulation: it wants BatchOverhead = TokenBudget/32 (tighter batches)
+//     or a window of 512 or more (see Policy check).
 //   - ModeFixed (the original). FIFO batches of up to MaxBatch pairs, cut
 //     when full or when Config.Timeout has passed since the partial batch
 //     began collecting, then routed to an instance (where it may wait).
@@ -144,8 +145,11 @@
 // requests (warm-up and cool-down rounds left out) it requires, for 1 and 2
 // instances, at least 90% of the raw throughput of the same pairs sorted
 // over the whole workload (PlanBatches), p99 <= 1.3 x p50 and max <= 2 x
-// p99: under the CPU model with the default window, under the padded model
-// with window 512 (at the default 256 it reaches about 87%). It checks the
+// p99: under the CPU model with the default configuration, under the padded
+// model with the default window and BatchOverhead = TokenBudget/32 (with
+// the default overhead it reaches about 87%). GOMPS_SIM_SWEEP=1 logs other
+// windows and overheads, the fixed mode, and a third model that runs the
+// padded cost through the Metal backend's buckets. It checks the
 // scheduling policy; the real backend's figures come from the library's
 // benchmark (BenchmarkEngineDL19).
 package engine

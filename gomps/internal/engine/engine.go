@@ -169,11 +169,20 @@ type Config struct {
 	// with the window's last (longest) batch, so a call that just misses a
 	// window waits up to one more: a window small against the pairs in
 	// flight keeps latency tails tight, a larger one pads less. Padding
-	// costs nothing on the CPU backend (it computes only real tokens);
-	// a backend that computes padded rows gains from a larger window.
-	// Default 256 (an eighth of the original workload's 2,048 pairs in
-	// flight; see TestClosedLoopSimulation).
+	// costs nothing on the CPU backend (it computes only real tokens); a
+	// backend that computes padded rows wants BatchOverhead lowered (or a
+	// larger window). Default 256 (an eighth of the original workload's
+	// 2,048 pairs in flight; see TestClosedLoopSimulation).
 	Window int
+	// BatchOverhead (adaptive) is what one more batch costs, in padded
+	// tokens, when a window is cut: the cut points minimise padded tokens
+	// plus BatchOverhead per batch. A large value keeps batches full, right
+	// when padding is free (the CPU backend); a small one cuts more batches
+	// of closer lengths, right when padding costs as much as real tokens
+	// (Metal's buckets: TokenBudget/32 lets the default window reach 90% of
+	// raw throughput in the simulation's padded models). Default
+	// TokenBudget/8.
+	BatchOverhead int
 	// Timeout (fixed) is the longest a partial batch waits. Default 100ms.
 	Timeout time.Duration
 	// MaxQueue caps pairs admitted and not yet handed to a backend
@@ -221,6 +230,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.TokenBudget = 8192
 	}
 	c.TokenBudget = max(c.TokenBudget, c.MaxSeq)
+	if c.BatchOverhead <= 0 {
+		c.BatchOverhead = c.TokenBudget / 8
+	}
 	if c.Window <= 0 {
 		c.Window = 256
 	}

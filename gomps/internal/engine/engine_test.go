@@ -304,3 +304,24 @@ func TestHistQuantile(t *testing.T) {
 	assert.LessOrEqual(t, s.P99, s.Max)
 	assert.Zero(t, newHist([]float64{1}, 1).snapshot().P50)
 }
+
+// The adaptive batcher's defaults: window 256, per-batch overhead an eighth
+// of the token budget (after the budget's own defaulting); set values stay.
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name             string
+		in               Config
+		window, overhead int
+	}{
+		{"zero", Config{}, 256, 1024},
+		{"budget=4096", Config{TokenBudget: 4096}, 256, 512},
+		{"budget=100/maxseq=512", Config{TokenBudget: 100}, 256, 64},
+		{"set", Config{Window: 64, BatchOverhead: 7}, 64, 7},
+	} {
+		c, err := tc.in.withDefaults()
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.window, c.Window, "%s: window", tc.name)
+		assert.Equal(t, tc.overhead, c.BatchOverhead, "%s: batch overhead", tc.name)
+	}
+}

@@ -391,7 +391,7 @@ func (s *scheduler) planWindow() {
 		}
 		return cmp.Compare(a.pos, b.pos)
 	})
-	s.cuts = cutSorted(s.cuts, s.win, s.cfg.MaxBatch, s.cfg.TokenBudget, s.cfg.TokenBudget/8, &s.dp)
+	s.cuts = cutSorted(s.cuts, s.win, s.cfg.MaxBatch, s.cfg.TokenBudget, s.cfg.BatchOverhead, &s.dp)
 	// Fewer batches than idle instances (light load): spread the window
 	// over them in equal consecutive slices, so no instance idles while
 	// this window's pairs wait. Under load one instance is idle at a time
