@@ -117,56 +117,6 @@ __attribute__((target(AMX_TARGET), always_inline)) static inline __m512i bf16_lo
     return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
 }
 
-/* In-place transpose of 16 x 16 dwords (rows r[0..15]). */
-__attribute__((target(AMX_TARGET), always_inline)) static inline void transpose16(__m512i r[16]) {
-    __m512i a[16], b[16];
-    for (int i = 0; i < 8; i++) {
-        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    /* b[4i + c], 128-bit lane L: rows 4i..4i+3 of column 4L + c */
-    for (int i = 0; i < 4; i++) {
-        b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
-        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
-        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
-        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
-    }
-    /* a 4 x 4 transpose of 128-bit lanes for each c */
-    for (int c = 0; c < 4; c++) {
-        __m512i u0 = _mm512_shuffle_i32x4(b[c], b[4 + c], _MM_SHUFFLE(1, 0, 1, 0));
-        __m512i u1 = _mm512_shuffle_i32x4(b[c], b[4 + c], _MM_SHUFFLE(3, 2, 3, 2));
-        __m512i u2 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], _MM_SHUFFLE(1, 0, 1, 0));
-        __m512i u3 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], _MM_SHUFFLE(3, 2, 3, 2));
-        r[c] = _mm512_shuffle_i32x4(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
-        r[4 + c] = _mm512_shuffle_i32x4(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
-        r[8 + c] = _mm512_shuffle_i32x4(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
-        r[12 + c] = _mm512_shuffle_i32x4(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
-    }
-}
-
-/* Lane r of the result = the sum (max = 0) or the max (max = 1) of the 16
- * lanes of x[r]: a reduction tree over all 16 rows at once (45 operations
- * instead of 16 dependent shuffle chains). */
-__attribute__((target(AMX_TARGET), always_inline)) static inline __m512 reduce16(const __m512 x[16],
-                                                                                 const int max) {
-#define RED(u, v) (max ? _mm512_max_ps(u, v) : _mm512_add_ps(u, v))
-    __m512 y[8], z[4], w[2];
-    /* y[i], 128-bit lane L: partials of rows 2i, 2i+1, 2i, 2i+1 */
-    for (int i = 0; i < 8; i++)
-        y[i] = RED(_mm512_unpacklo_ps(x[2 * i], x[2 * i + 1]), _mm512_unpackhi_ps(x[2 * i], x[2 * i + 1]));
-    /* z[i], lane L: partials of rows 4i..4i+3 */
-    for (int i = 0; i < 4; i++)
-        z[i] = RED(_mm512_shuffle_ps(y[2 * i], y[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                   _mm512_shuffle_ps(y[2 * i], y[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    /* w[i]: lanes (z[2i] L0+L1, z[2i] L2+L3, z[2i+1] L0+L1, z[2i+1] L2+L3) */
-    for (int i = 0; i < 2; i++)
-        w[i] = RED(_mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                   _mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    return RED(_mm512_shuffle_f32x4(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
-               _mm512_shuffle_f32x4(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
-#undef RED
-}
-
 __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const float *k,
                                                         const float *v, int64_t ld_in, int64_t n,
                                                         int64_t nq, float scale, float *o,
@@ -187,7 +137,7 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
         __m512i rows[16];
         for (int j = 0; j < 16; j++)
             rows[j] = j0 + j < n ? bf16x32(k + (j0 + j) * ld_in) : _mm512_setzero_si512();
-        transpose16(rows);
+        cpu_transpose16_avx512(rows);
         for (int r = 0; r < 16; r++) _mm512_storeu_si512(kp + j0 * 16 + r * 16, rows[r]);
     }
     /* V: rows of key pairs, each dword = (V[2r][d], V[2r + 1][d]) */
@@ -270,7 +220,7 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
                     }
                     v[r] = m;
                 }
-                _mm512_storeu_ps(mx, _mm512_mul_ps(reduce16(v, 1), _mm512_set1_ps(-c)));
+                _mm512_storeu_ps(mx, _mm512_mul_ps(cpu_reduce16_avx512(v, 1), _mm512_set1_ps(-c)));
                 for (int r = 0; r < 16; r++) {
                     __m512 acc = _mm512_set1_ps(1.0f);
                     if (r < gr) {
@@ -297,7 +247,7 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
                     }
                     v[r] = acc;
                 }
-                _mm512_storeu_ps(invb + g, _mm512_div_ps(_mm512_set1_ps(1.0f), reduce16(v, 0)));
+                _mm512_storeu_ps(invb + g, _mm512_div_ps(_mm512_set1_ps(1.0f), cpu_reduce16_avx512(v, 0)));
             }
             /* rows past nq: finite zeros (their context rows are discarded) */
             for (int r = nr; r < 32; r++) memset(pbb + r * n32, 0, (size_t)n32 * 2);

@@ -162,10 +162,13 @@ __attribute__((target("avx512f"))) void cpu_softmax_row_avx512(float *x, int64_t
 }
 
 /* One (row, head) of attention with AVX-512, for head_dim = 16 * DV: K is
- * transposed once into kt [D][np] (np = n rounded up to 16, zero padded), then
- * blocks of 4 queries get their scores against 32 keys per step (8 FMA
- * accumulators), the softmax, and their context against V rows read in place.
- * work holds D (np + 16) + (2 D + 4) np floats. Inlined with a constant DV. */
+ * transposed once into kt [D][np] (np = n rounded up to 16, zero padded; 16 x 16
+ * blocks in registers) and V copied to contiguous rows; then for each block
+ * of 16 queries: scores against 32 keys per step in blocks of 4 queries (8 FMA
+ * accumulators), the softmax of the 16 rows (exp(scale (s - max)) unnormalised,
+ * maxima and sums reduced for the 16 rows at once), and the context against
+ * the V rows in blocks of 4 queries, divided by the sums at the end. work
+ * holds D (np + 16) + (D + 16) np + 16 floats. Inlined with a constant DV. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
                  int64_t nq, const int DV, float scale, float *o, int64_t ld_out, float *work) {
@@ -174,65 +177,113 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
     /* kt rows are np + 16 apart: a power-of-two stride would put all D rows in
      * a few L1 sets */
     const int64_t ldk = np + 16;
-    float *kt = work, *s = work + (int64_t)D * ldk, *kc = s + 4 * np, *vc = kc + (int64_t)D * np;
-    /* gather the K and V rows (far apart in the fused QKV rows: their stride
-     * maps them to a few L1 sets) into contiguous copies first, then transpose
-     * K from L1 */
-    for (int64_t j = 0; j < n; j++) {
-        memcpy(kc + j * D, k + j * ld_in, (size_t)D * sizeof(float));
-        memcpy(vc + j * D, v + j * ld_in, (size_t)D * sizeof(float));
-    }
-    for (int d = 0; d < D; d++) {
-        float *row = kt + (int64_t)d * ldk;
-        for (int64_t j = 0; j < n; j++) row[j] = kc[j * D + d];
-        for (int64_t j = n; j < np; j++) row[j] = 0.0f;
-    }
-    const __m512 vscale = _mm512_set1_ps(scale);
-    for (int64_t i0 = 0; i0 < nq; i0 += 4) {
-        const int nr = nq - i0 < 4 ? (int)(nq - i0) : 4;
-        const float *qr[4];
-        for (int r = 0; r < 4; r++) qr[r] = q + (i0 + (r < nr ? r : 0)) * ld_in;
-        int64_t j = 0;
-        for (; j + 32 <= np; j += 32) {
-            __m512 a[4][2];
-            for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
-            for (int d = 0; d < D; d++) {
-                __m512 k0 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j);
-                __m512 k1 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j + 16);
-                for (int r = 0; r < 4; r++) {
-                    __m512 qb = _mm512_set1_ps(qr[r][d]);
-                    a[r][0] = _mm512_fmadd_ps(qb, k0, a[r][0]);
-                    a[r][1] = _mm512_fmadd_ps(qb, k1, a[r][1]);
+    float *kt = work, *s = work + (int64_t)D * ldk, *vc = s + 16 * np, *inv = vc + (int64_t)D * np;
+    for (int64_t j0 = 0; j0 < np; j0 += 16)
+        for (int dv = 0; dv < DV; dv++) {
+            __m512i rows[16];
+            for (int j = 0; j < 16; j++)
+                rows[j] = j0 + j < n ? _mm512_loadu_si512(k + (j0 + j) * ld_in + 16 * dv)
+                                     : _mm512_setzero_si512();
+            cpu_transpose16_avx512(rows);
+            for (int r = 0; r < 16; r++) _mm512_storeu_si512(kt + (16 * dv + r) * ldk + j0, rows[r]);
+        }
+    /* V rows are far apart in the fused QKV rows (their stride maps them to a
+     * few L1 sets): one contiguous copy */
+    for (int64_t j = 0; j < n; j++) memcpy(vc + j * D, v + j * ld_in, (size_t)D * sizeof(float));
+    const float c = scale * 1.44269504088896341f;
+    const __m512 vcs = _mm512_set1_ps(c), ninf = _mm512_set1_ps(-__builtin_inff());
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    for (int64_t b0 = 0; b0 < nq; b0 += 16) {
+        const int nb = nq - b0 < 16 ? (int)(nq - b0) : 16;
+        for (int i0 = 0; i0 < nb; i0 += 4) {
+            const int nr = nb - i0 < 4 ? nb - i0 : 4;
+            const float *qr[4];
+            for (int r = 0; r < 4; r++) qr[r] = q + (b0 + i0 + (r < nr ? r : 0)) * ld_in;
+            float *sr = s + (int64_t)i0 * np;
+            int64_t j = 0;
+            for (; j + 32 <= np; j += 32) {
+                __m512 a[4][2];
+                for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+                for (int d = 0; d < D; d++) {
+                    __m512 k0 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j);
+                    __m512 k1 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j + 16);
+                    for (int r = 0; r < 4; r++) {
+                        __m512 qb = _mm512_set1_ps(qr[r][d]);
+                        a[r][0] = _mm512_fmadd_ps(qb, k0, a[r][0]);
+                        a[r][1] = _mm512_fmadd_ps(qb, k1, a[r][1]);
+                    }
+                }
+                for (int r = 0; r < nr; r++) {
+                    _mm512_storeu_ps(sr + r * np + j, a[r][0]);
+                    _mm512_storeu_ps(sr + r * np + j + 16, a[r][1]);
                 }
             }
-            for (int r = 0; r < 4; r++) {
-                _mm512_storeu_ps(s + r * np + j, _mm512_mul_ps(a[r][0], vscale));
-                _mm512_storeu_ps(s + r * np + j + 16, _mm512_mul_ps(a[r][1], vscale));
+            for (; j < np; j += 16) {
+                __m512 a[4];
+                for (int r = 0; r < 4; r++) a[r] = _mm512_setzero_ps();
+                for (int d = 0; d < D; d++) {
+                    __m512 k0 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j);
+                    for (int r = 0; r < 4; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(qr[r][d]), k0, a[r]);
+                }
+                for (int r = 0; r < nr; r++) _mm512_storeu_ps(sr + r * np + j, a[r]);
             }
         }
-        for (; j < np; j += 16) {
-            __m512 a[4];
-            for (int r = 0; r < 4; r++) a[r] = _mm512_setzero_ps();
-            for (int d = 0; d < D; d++) {
-                __m512 k0 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j);
-                for (int r = 0; r < 4; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(qr[r][d]), k0, a[r]);
+        /* softmax of the nb rows, unnormalised, in place */
+        __m512 red[16];
+        float mx[16];
+        for (int r = 0; r < 16; r++) {
+            __m512 m = ninf;
+            if (r < nb) {
+                const float *x = s + r * np;
+                int64_t j = 0;
+                for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + j));
+                if (tail) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(ninf, tail, x + j));
             }
-            for (int r = 0; r < 4; r++) _mm512_storeu_ps(s + r * np + j, _mm512_mul_ps(a[r], vscale));
+            red[r] = m;
         }
-        for (int r = 0; r < nr; r++) cpu_softmax_row_avx512(s + r * np, n, 1.0f);
-        __m512 c[4][4];
-        for (int r = 0; r < 4; r++)
-            for (int dv = 0; dv < DV; dv++) c[r][dv] = _mm512_setzero_ps();
-        for (int64_t jj = 0; jj < n; jj++) {
-            __m512 vv[4];
-            for (int dv = 0; dv < DV; dv++) vv[dv] = _mm512_loadu_ps(vc + jj * D + 16 * dv);
-            for (int r = 0; r < 4; r++) {
-                __m512 p = _mm512_set1_ps(s[r * np + jj]);
-                for (int dv = 0; dv < DV; dv++) c[r][dv] = _mm512_fmadd_ps(p, vv[dv], c[r][dv]);
+        _mm512_storeu_ps(mx, _mm512_mul_ps(cpu_reduce16_avx512(red, 1), _mm512_set1_ps(-c)));
+        for (int r = 0; r < 16; r++) {
+            __m512 acc = _mm512_set1_ps(1.0f);
+            if (r < nb) {
+                float *x = s + r * np;
+                const __m512 b = _mm512_set1_ps(mx[r]);
+                acc = _mm512_setzero_ps();
+                int64_t j = 0;
+                for (; j + 16 <= n; j += 16) {
+                    __m512 e = cpu_exp2_avx512(_mm512_fmadd_ps(_mm512_loadu_ps(x + j), vcs, b));
+                    _mm512_storeu_ps(x + j, e);
+                    acc = _mm512_add_ps(acc, e);
+                }
+                if (tail) {
+                    __m512 e = cpu_exp2_avx512(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + j), vcs, b));
+                    _mm512_mask_storeu_ps(x + j, tail, e);
+                    acc = _mm512_mask_add_ps(acc, tail, acc, e);
+                }
+            }
+            red[r] = acc;
+        }
+        _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), cpu_reduce16_avx512(red, 0)));
+        /* context = P V, 4 queries at a time */
+        for (int i0 = 0; i0 < nb; i0 += 4) {
+            const int nr = nb - i0 < 4 ? nb - i0 : 4;
+            const float *sr = s + (int64_t)i0 * np;
+            __m512 cc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int dv = 0; dv < DV; dv++) cc[r][dv] = _mm512_setzero_ps();
+            for (int64_t jj = 0; jj < n; jj++) {
+                __m512 vv[4];
+                for (int dv = 0; dv < DV; dv++) vv[dv] = _mm512_loadu_ps(vc + jj * D + 16 * dv);
+                for (int r = 0; r < 4; r++) {
+                    __m512 p = _mm512_set1_ps(sr[(r < nr ? r : 0) * np + jj]);
+                    for (int dv = 0; dv < DV; dv++) cc[r][dv] = _mm512_fmadd_ps(p, vv[dv], cc[r][dv]);
+                }
+            }
+            for (int r = 0; r < nr; r++) {
+                const __m512 f = _mm512_set1_ps(inv[i0 + r]);
+                for (int dv = 0; dv < DV; dv++)
+                    _mm512_storeu_ps(o + (b0 + i0 + r) * ld_out + 16 * dv, _mm512_mul_ps(cc[r][dv], f));
             }
         }
-        for (int r = 0; r < nr; r++)
-            for (int dv = 0; dv < DV; dv++) _mm512_storeu_ps(o + (i0 + r) * ld_out + 16 * dv, c[r][dv]);
     }
 }
 
@@ -296,7 +347,7 @@ int cpu_attention_resolve(int kind, int32_t precision, int32_t head_dim) {
  * operands), plus 64 bytes to align it. */
 int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim) {
     int64_t np = ((int64_t)max_seq + 15) & ~(int64_t)15;
-    int64_t a = (int64_t)max_seq * max_seq, b = (3 * (int64_t)head_dim + 4) * np + 16 * (int64_t)head_dim;
+    int64_t a = (int64_t)max_seq * max_seq, b = (2 * (int64_t)head_dim + 32) * np + 16 * (int64_t)head_dim + 16;
     int64_t c = (cpu_amx_work_bytes(max_seq) + 3) / 4;
     a = a > b ? a : b;
     return (a > c ? a : c) + 16;

@@ -265,6 +265,56 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 cpu_exp2_
     return _mm512_scalef_ps(p, n);
 }
 
+/* In-place transpose of 16 x 16 dwords (rows r[0..15]). */
+__attribute__((target("avx512f"), always_inline)) static inline void cpu_transpose16_avx512(__m512i r[16]) {
+    __m512i a[16], b[16];
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    /* b[4i + c], 128-bit lane L: rows 4i..4i+3 of column 4L + c */
+    for (int i = 0; i < 4; i++) {
+        b[4 * i] = _mm512_unpacklo_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 1] = _mm512_unpackhi_epi64(a[4 * i], a[4 * i + 2]);
+        b[4 * i + 2] = _mm512_unpacklo_epi64(a[4 * i + 1], a[4 * i + 3]);
+        b[4 * i + 3] = _mm512_unpackhi_epi64(a[4 * i + 1], a[4 * i + 3]);
+    }
+    /* a 4 x 4 transpose of 128-bit lanes for each c */
+    for (int c = 0; c < 4; c++) {
+        __m512i u0 = _mm512_shuffle_i32x4(b[c], b[4 + c], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i u1 = _mm512_shuffle_i32x4(b[c], b[4 + c], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512i u2 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i u3 = _mm512_shuffle_i32x4(b[8 + c], b[12 + c], _MM_SHUFFLE(3, 2, 3, 2));
+        r[c] = _mm512_shuffle_i32x4(u0, u2, _MM_SHUFFLE(2, 0, 2, 0));
+        r[4 + c] = _mm512_shuffle_i32x4(u0, u2, _MM_SHUFFLE(3, 1, 3, 1));
+        r[8 + c] = _mm512_shuffle_i32x4(u1, u3, _MM_SHUFFLE(2, 0, 2, 0));
+        r[12 + c] = _mm512_shuffle_i32x4(u1, u3, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
+/* Lane r of the result = the sum (max = 0) or the max (max = 1) of the 16
+ * lanes of x[r]: a reduction tree over all 16 rows at once (45 operations
+ * instead of 16 dependent shuffle chains). */
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+cpu_reduce16_avx512(const __m512 x[16], const int max) {
+#define RED(u, v) (max ? _mm512_max_ps(u, v) : _mm512_add_ps(u, v))
+    __m512 y[8], z[4], w[2];
+    /* y[i], 128-bit lane L: partials of rows 2i, 2i+1, 2i, 2i+1 */
+    for (int i = 0; i < 8; i++)
+        y[i] = RED(_mm512_unpacklo_ps(x[2 * i], x[2 * i + 1]), _mm512_unpackhi_ps(x[2 * i], x[2 * i + 1]));
+    /* z[i], lane L: partials of rows 4i..4i+3 */
+    for (int i = 0; i < 4; i++)
+        z[i] = RED(_mm512_shuffle_ps(y[2 * i], y[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                   _mm512_shuffle_ps(y[2 * i], y[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* w[i]: lanes (z[2i] L0+L1, z[2i] L2+L3, z[2i+1] L0+L1, z[2i+1] L2+L3) */
+    for (int i = 0; i < 2; i++)
+        w[i] = RED(_mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                   _mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return RED(_mm512_shuffle_f32x4(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
+               _mm512_shuffle_f32x4(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+#undef RED
+}
+
 /* AVX-512 softmax of one row of n, in place, of scale * x (scale > 0). */
 void cpu_softmax_row_avx512(float *x, int64_t n, float scale);
 #endif
