@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -31,7 +32,9 @@ absolute difference and NMSE of the two outputs are printed too.
 
 With --model (a native weights file), the model is loaded with its shape buckets (the
 default set, or --buckets), all compiled at load, and --forward-iters forward passes of
-full rows are timed per bucket.`,
+full rows are timed per bucket. The forward uses the kernels GOMPS_METAL_KERNELS selects
+(none, all, or a list of embed, layer_norm, softmax, bias_gelu; default none: pure
+MPSGraph); run once with none and once with a selection to compare the two.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "seq", Usage: "tokens per row, a comma-separated list", Value: "64,128,256", EnvVars: []string{"GOMPS_SEQ"}},
 			&cli.IntFlag{Name: "batch", Usage: "rows (pairs) per call", Value: 32, EnvVars: []string{"GOMPS_BATCH"}},
@@ -90,6 +93,12 @@ func kernelsAction(c *cli.Context) error {
 			return fmt.Errorf("kernels: forward: %w", err)
 		}
 		rep.Model, rep.LoadMS = path, stats.LoadMS
+		if len(stats.Kernels) > 0 {
+			// GOMPS_METAL_KERNELS chose kernels inside the forward: say which,
+			// so two runs (none vs a selection) can be told apart
+			rep.Model = fmt.Sprintf("%s, kernels %s: %d graph segments + %d kernel dispatches per forward",
+				path, strings.Join(stats.Kernels, ","), stats.Segments, stats.KernelSteps)
+		}
 		for i, f := range fw {
 			row := metalForwardRow{Batch: f.Batch, Seq: f.Seq, MeanMS: f.MeanMS, BestMS: f.BestMS}
 			if f.MeanMS > 0 {
