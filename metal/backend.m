@@ -5,12 +5,15 @@
  *
  * A model (GompsModel) owns the device, the mapped weights file, one
  * MTLBuffer per weight tensor (wrapping the mapping without a copy when the
- * dtypes match), the MPSGraph and one compiled executable per bucket; it is
+ * dtypes match), the plan of the forward (gomps-plan.h: one MPSGraph segment
+ * by default, more when GOMPS_METAL_KERNELS puts our kernels between them),
+ * the MPSGraph and, per bucket, one compiled executable per segment; it is
  * read-only after gomps_model_init, which compiles every bucket and runs each
  * once, so no request ever waits on a compile. A context (GompsSession) owns
- * a command queue and shared-storage I/O buffers sized for the largest
- * bucket. The encode of an executable is serialized per model by a lock
- * (held only around encodeToCommandBuffer:) until sharing an executable
+ * a command queue, shared-storage I/O buffers and the plan's private
+ * intermediate buffers, sized for the largest bucket. A forward encodes the
+ * plan's steps in order on one MPSCommandBuffer. Encoding is serialized per
+ * model by a lock (held only while encoding) until sharing an executable
  * across threads is shown safe on a Mac (GOMPS_METAL_UNLOCKED_ENCODE=1 lifts
  * it for that test); commit and wait happen outside the lock.
  *

@@ -583,7 +583,15 @@ int main(int argc, char **argv) {
         }
     }
     const Config c;
-    for (uint32_t layers : {1u, 6u, 12u}) check_plans(layers);
+    for (uint32_t layers : {1u, 6u, 12u, uint32_t(GOMPS_PLAN_MAX_LAYERS)}) check_plans(layers);
+    { // one layer too many is an error, not an overflow
+        static gomps_plan plan;
+        char err[256] = "";
+        const bool ok = gomps_plan_build(&plan, GOMPS_PLAN_MAX_LAYERS + 1, 15, err, sizeof err) != 0 &&
+                        std::strstr(err, "layers") != nullptr;
+        std::printf("%-64s %s %s\n", "plan/layers=too-many", err, ok ? "PASS" : "FAIL");
+        (ok ? g_pass : g_fail)++;
+    }
     const Weights w32 = make_weights<float>(c, 17), w16 = make_weights<half>(c, 17);
     // bucket 3x7 holding 2 rows (one dummy row), and 2x12 full
     if (small) {
