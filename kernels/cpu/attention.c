@@ -193,21 +193,22 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
     const float c = scale * 1.44269504088896341f;
     const __m512 vcs = _mm512_set1_ps(c), ninf = _mm512_set1_ps(-__builtin_inff());
     const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    const int R = DV <= 2 ? 8 : 4; /* queries per register block */
     for (int64_t b0 = 0; b0 < nq; b0 += 16) {
         const int nb = nq - b0 < 16 ? (int)(nq - b0) : 16;
-        for (int i0 = 0; i0 < nb; i0 += 4) {
-            const int nr = nb - i0 < 4 ? nb - i0 : 4;
-            const float *qr[4];
-            for (int r = 0; r < 4; r++) qr[r] = q + (b0 + i0 + (r < nr ? r : 0)) * ld_in;
+        for (int i0 = 0; i0 < nb; i0 += R) {
+            const int nr = nb - i0 < R ? nb - i0 : R;
+            const float *qr[8];
+            for (int r = 0; r < R; r++) qr[r] = q + (b0 + i0 + (r < nr ? r : 0)) * ld_in;
             float *sr = s + (int64_t)i0 * np;
             int64_t j = 0;
             for (; j + 32 <= np; j += 32) {
-                __m512 a[4][2];
-                for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+                __m512 a[8][2];
+                for (int r = 0; r < R; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
                 for (int d = 0; d < D; d++) {
                     __m512 k0 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j);
                     __m512 k1 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j + 16);
-                    for (int r = 0; r < 4; r++) {
+                    for (int r = 0; r < R; r++) {
                         __m512 qb = _mm512_set1_ps(qr[r][d]);
                         a[r][0] = _mm512_fmadd_ps(qb, k0, a[r][0]);
                         a[r][1] = _mm512_fmadd_ps(qb, k1, a[r][1]);
@@ -219,11 +220,11 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
                 }
             }
             for (; j < np; j += 16) {
-                __m512 a[4];
-                for (int r = 0; r < 4; r++) a[r] = _mm512_setzero_ps();
+                __m512 a[8];
+                for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();
                 for (int d = 0; d < D; d++) {
                     __m512 k0 = _mm512_loadu_ps(kt + (int64_t)d * ldk + j);
-                    for (int r = 0; r < 4; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(qr[r][d]), k0, a[r]);
+                    for (int r = 0; r < R; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(qr[r][d]), k0, a[r]);
                 }
                 for (int r = 0; r < nr; r++) _mm512_storeu_ps(sr + r * np + j, a[r]);
             }
@@ -263,17 +264,17 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
             red[r] = acc;
         }
         _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), cpu_reduce16_avx512(red, 0)));
-        /* context = P V, 4 queries at a time */
-        for (int i0 = 0; i0 < nb; i0 += 4) {
-            const int nr = nb - i0 < 4 ? nb - i0 : 4;
+        /* context = P V, R queries at a time */
+        for (int i0 = 0; i0 < nb; i0 += R) {
+            const int nr = nb - i0 < R ? nb - i0 : R;
             const float *sr = s + (int64_t)i0 * np;
-            __m512 cc[4][4];
-            for (int r = 0; r < 4; r++)
+            __m512 cc[8][4];
+            for (int r = 0; r < R; r++)
                 for (int dv = 0; dv < DV; dv++) cc[r][dv] = _mm512_setzero_ps();
             for (int64_t jj = 0; jj < n; jj++) {
                 __m512 vv[4];
                 for (int dv = 0; dv < DV; dv++) vv[dv] = _mm512_loadu_ps(vc + jj * D + 16 * dv);
-                for (int r = 0; r < 4; r++) {
+                for (int r = 0; r < R; r++) {
                     __m512 p = _mm512_set1_ps(sr[(r < nr ? r : 0) * np + jj]);
                     for (int dv = 0; dv < DV; dv++) cc[r][dv] = _mm512_fmadd_ps(p, vv[dv], cc[r][dv]);
                 }
