@@ -13,17 +13,18 @@ import (
 // bf16Bound is the accepted max |logit - float64 reference| of the bf16
 // precision on the tiny random model here (logit std ~1.5). bf16 keeps 8 bits
 // of mantissa (relative rounding up to 2^-9 = 0.2%) on every matmul input and
-// weight (with bf16 attention also on Q, K, V and the probabilities), and the
-// errors of the layers add up; observed: max 0.023, mean 0.014 (f32 attention:
-// 0.018, 0.013). The bound leaves about 2x.
+// weight (with the default AMX attention also on Q, K, V and the
+// probabilities), and the errors of the layers add up; observed: max 0.023,
+// mean 0.014 (f32 attention: 0.018, 0.013). The bound leaves about 2x.
 // BenchmarkForward reports the same delta (bf16 vs f32) on the real-shape
 // model as max|dlogit|.
 const bf16Bound = 0.05
 
 func TestBF16Forward(t *testing.T) {
-	// default: f32 attention beside the bf16 linears; amx: bf16 attention
-	for _, att := range []string{"", "amx"} {
-		t.Run("attention="+map[string]string{"": "f32", "amx": "bf16"}[att], func(t *testing.T) {
+	// sgemm: f32 attention beside the bf16 linears; default: the AMX kernel
+	// (bf16 Q, K, V, P) where AMX is usable; onednn: oneDNN bf16 matmuls
+	for _, att := range []string{"sgemm", "", "onednn"} {
+		t.Run("attention="+map[string]string{"sgemm": "f32", "": "default", "onednn": "onednn"}[att], func(t *testing.T) {
 			t.Setenv("GOMPS_CPU_ATTENTION", att)
 			testBF16Forward(t)
 		})
