@@ -144,3 +144,67 @@ func TestAttentionKernelEnv(t *testing.T) {
 	assert.Equal(t, StatusInvalidArg, statusOf(err))
 	assert.Contains(t, errMsg(err), "cpu: context init: GOMPS_CPU_ATTENTION=fast")
 }
+
+// bf16ForwardHeads32Bound bounds max |logit - float64 forward| of the bf16
+// precision on TestAttentionForwardKernels' model (2 layers, 2 heads of 32,
+// logit std ~1.6). The linear layers' bf16 inputs and weights alone give
+// 0.033 there (attention in f32); the AMX attention adds the roundings of Q,
+// K, V and P (about 3.3e-3 relative on each attention output, see
+// bf16AttentionNMSE): observed 0.043. The bound leaves about 2x.
+const bf16ForwardHeads32Bound = 0.09
+
+// TestAttentionForwardKernels runs whole forwards of a small model with heads
+// of 32 (the AMX kernel's head size) through each attention kernel a context
+// selects, against the float64 forward: f32 within 1e-4 (as the model tests),
+// bf16 within bf16ForwardHeads32Bound; in bf16 the default must be the AMX
+// kernel where AMX is usable, and its logits must differ from those with f32
+// attention.
+func TestAttentionForwardKernels(t *testing.T) {
+	cfg := nativeConfig{Vocab: 100, Hidden: 64, Layers: 2, Heads: 2, Inter: 128, MaxPos: 160, TypeVocab: 2,
+		Eps: 1e-12, Name: "test/heads-of-32"}
+	tm := randomModel(cfg, 52)
+	path := tm.write(t, t.TempDir())
+	t.Setenv("GOMPS_CPU_PLAIN", "")
+	b := makeBatch(tm, []int{1, 2, 17, 33, 128, 100, 129, 64}, 160, 9, 0)
+	want := make([]float64, b.batch)
+	for r := range want {
+		ids, types := b.row(r)
+		want[r] = refForward64(tm, ids, types)
+	}
+	logits := map[string][]float32{}
+	for _, tc := range []struct {
+		env       string
+		precision int
+		bound     float64
+	}{
+		{"sgemm", PrecisionF32, 1e-4}, {"avx512", PrecisionF32, 1e-4}, {"", PrecisionF32, 1e-4},
+		{"sgemm", PrecisionBF16, bf16ForwardHeads32Bound}, {"", PrecisionBF16, bf16ForwardHeads32Bound},
+	} {
+		prec := map[int]string{PrecisionF32: "f32", PrecisionBF16: "bf16"}[tc.precision]
+		name := prec + "/" + map[bool]string{true: "default", false: tc.env}[tc.env == ""]
+		t.Run("precision="+name, func(t *testing.T) {
+			t.Setenv("GOMPS_CPU_ATTENTION", tc.env)
+			m, err := OpenModel(path, tc.precision, 8, 160)
+			if tc.precision == PrecisionBF16 && statusOf(err) == StatusUnsupported {
+				t.Skipf("no AMX here: %v", err)
+			}
+			require.NoError(t, err)
+			defer m.Close()
+			c, err := NewContext(m, 2)
+			require.NoError(t, err)
+			defer c.Close()
+			got := forward(t, c, b)
+			maxDelta := 0.0
+			for r := range got {
+				maxDelta = math.Max(maxDelta, math.Abs(float64(got[r])-want[r]))
+			}
+			t.Logf("kernel %d: max |logit - float64| = %.3g, logit std %.3g", AttentionKernel(tc.precision, 32), maxDelta, stddev(got))
+			assert.LessOrEqual(t, maxDelta, tc.bound)
+			logits[name] = got
+		})
+	}
+	if AMXUsable() && logits["bf16/default"] != nil {
+		assert.Equal(t, AttentionAMX, func() int { t.Setenv("GOMPS_CPU_ATTENTION", ""); return AttentionKernel(PrecisionBF16, 32) }())
+		assert.NotEqual(t, logits["bf16/sgemm"], logits["bf16/default"], "bf16 default attention gave the f32 attention's logits: is the AMX kernel in force?")
+	}
+}
