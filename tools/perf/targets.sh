@@ -76,7 +76,7 @@ gomps="$repo/bin/gomps"
 	echo "workload: $workload; 64 pairs/request, 32 callers, $requests requests measured after $warmup warm-up"
 	if [ -x /tmp/cpu-peak/peak ]; then
 		echo "clock (OMP_NUM_THREADS=2 /tmp/cpu-peak/peak):"
-		OMP_NUM_THREADS=2 /tmp/cpu-peak/peak 2>&1 | grep -i -m3 'ghz\|clock' || true
+		OMP_NUM_THREADS=2 /tmp/cpu-peak/peak 2>&1 | grep -i -m1 'ghz' || true
 	fi
 } | tee "$out/machine.txt" >&2
 
@@ -84,10 +84,16 @@ IFS=, read -r -a precs <<<"$precisions"
 IFS=, read -r -a insts <<<"$instances"
 for p in "${precs[@]}"; do
 	case "$p" in f32 | bf16) ;; *) die "--precisions: $p is not f32 or bf16" ;; esac
-	for it in "${insts[@]}"; do
-		[[ "$it" =~ ^([1-9][0-9]*)x([1-9][0-9]*)$ ]] || die "--instances: $it is not IxT"
-		i="${BASH_REMATCH[1]}" t="${BASH_REMATCH[2]}"
-		for ((r = 1; r <= runs; r++)); do
+done
+for it in "${insts[@]}"; do
+	[[ "$it" =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]] || die "--instances: $it is not IxT"
+done
+# Run r of every configuration before run r+1 of any, so a slow window of the shared machine is spread
+# over the configurations instead of spoiling all runs of one.
+for ((r = 1; r <= runs; r++)); do
+	for p in "${precs[@]}"; do
+		for it in "${insts[@]}"; do
+			i="${it%x*}" t="${it#*x}"
 			tag="$p-${i}x$t-run$r"
 			log "$tag: gomps kernels --seq 128 --threads $kthreads --precision $p"
 			"$gomps" kernels --seq 128 --threads "$kthreads" --precision "$p" --json >"$out/$tag-kernels.json"
@@ -104,5 +110,11 @@ for p in "${precs[@]}"; do
 	done
 done
 
-echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt" >&2
+{
+	echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	if [ -x /tmp/cpu-peak/peak ]; then
+		echo "clock at end (OMP_NUM_THREADS=2 /tmp/cpu-peak/peak):"
+		OMP_NUM_THREADS=2 /tmp/cpu-peak/peak 2>&1 | grep -i -m1 'ghz' || true
+	fi
+} | tee -a "$out/machine.txt" >&2
 python3 "$here/targets_table.py" "$out" | tee "$out/table.md"
