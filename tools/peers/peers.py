@@ -406,7 +406,7 @@ def main():
           f"padding waste {waste:.4f}")
     print(f"Versions: torch {torch.__version__}, transformers {transformers.__version__}, "
           f"onnxruntime {__import__('onnxruntime').__version__}, onnx {__import__('onnx').__version__}"
-          + (f"; gomps CPU backend ISA {gomps_isa}" if gomps_isa else "") + "\n")
+          + f"; gomps {repo_commit(args.repo)}" + (f", CPU backend ISA {gomps_isa}" if gomps_isa else "") + "\n")
     print(f"pairs/s: the fastest of {args.rounds} interleaved round(s) (every round in the next column); cpu-ms/pair: "
           "of that round\n")
     print("| engine | precision / settings | batches | pairs/s | rounds | cpu-ms/pair | x gomps fp32 | x gomps bf16 "
@@ -457,6 +457,19 @@ def main():
                        "rows": [{k: v for k, v in r.items() if k != "logits"} for r in results]}, f, indent=1)
     if bad:
         sys.exit("peers: fp32 peers disagree with PyTorch fp32: " + "; ".join(bad))
+
+
+def repo_commit(repo):
+    """The repo's commit: git, else the .commit file of a `git archive` snapshot (docs/cpu-fast-path.md)."""
+    p = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if p.returncode == 0:
+        dirty = subprocess.run(["git", "-C", repo, "diff", "--quiet", "HEAD", "--", "kernels", "gomps", "cmd"])
+        return p.stdout.strip() + (" + uncommitted changes in kernels/gomps/cmd" if dirty.returncode else "")
+    try:
+        with open(os.path.join(repo, ".commit"), encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return "(unknown commit)"
 
 
 def settings(name):

@@ -60,5 +60,7 @@ else
 fi
 
 echo "bf16 vs fp32 on DL19, $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "model $model; gomps $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)"), $threads threads"
+# A snapshot made by `git archive` (docs/cpu-fast-path.md) carries its commit in .commit.
+commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || cat "$repo/.commit" 2>/dev/null || echo "(unknown commit)")"
+echo "model $model; gomps $commit, $threads threads"
 python3 "$here/overlap.py" "$out" --json "$out/overlap.json"

@@ -68,8 +68,8 @@ gomps="$repo/bin/gomps"
 	echo "date: $(date -u '+%Y-%m-%d %H:%M:%S') UTC"
 	if git -C "$repo" rev-parse HEAD >/dev/null 2>&1; then
 		echo "commit: $(git -C "$repo" rev-parse HEAD)$(git -C "$repo" diff --quiet HEAD -- kernels gomps cmd || echo ' + uncommitted changes in kernels/gomps/cmd')"
-	else
-		echo "commit: (not a git checkout: $repo)"
+	else # a snapshot made by `git archive` (docs/cpu-fast-path.md) carries its commit in .commit
+		echo "commit: $(cat "$repo/.commit" 2>/dev/null || echo "unknown: $repo is not a git checkout")"
 	fi
 	echo "cpus: $(nproc); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "model: $model"
