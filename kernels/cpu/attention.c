@@ -178,7 +178,12 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
      * a few L1 sets */
     const int64_t ldk = np + 16;
     float *kt = work, *s = work + (int64_t)D * ldk, *vc = s + 16 * np, *inv = vc + (int64_t)D * np;
-    for (int64_t j0 = 0; j0 < np; j0 += 16)
+    const int64_t hb = (int64_t)D * 4;
+    cpu_prefetch_rows(k, ld_in, 0, 16, n, hb, 0);
+    for (int64_t j0 = 0; j0 < np; j0 += 16) {
+        cpu_prefetch_rows(k, ld_in, j0 + 16, j0 + 32, n, hb, 0);
+        cpu_prefetch_rows(v, ld_in, j0, j0 + 16, n, hb, 1);
+        cpu_prefetch_rows(q, ld_in, j0, j0 + 16, nq, hb, 1);
         for (int dv = 0; dv < DV; dv++) {
             __m512i rows[16];
             for (int j = 0; j < 16; j++)
@@ -187,6 +192,7 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
             cpu_transpose16_avx512(rows);
             for (int r = 0; r < 16; r++) _mm512_storeu_si512(kt + (16 * dv + r) * ldk + j0, rows[r]);
         }
+    }
     /* V rows are far apart in the fused QKV rows (their stride maps them to a
      * few L1 sets): one contiguous copy */
     for (int64_t j = 0; j < n; j++) memcpy(vc + j * D, v + j * ld_in, (size_t)D * sizeof(float));
