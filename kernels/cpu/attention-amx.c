@@ -133,11 +133,11 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
 
     /* K: the 16 keys of a block (16 dimension-pair dwords each) transposed,
      * so that row r of the tile holds dimension pair r of every key */
-    cpu_prefetch_rows(k, ld_in, 0, 16, n, 128, 0);
+    cpu_prefetch_rows_l1(k, ld_in, 0, 32, n, 128);
     for (int64_t j0 = 0; j0 < n16; j0 += 16) {
-        cpu_prefetch_rows(k, ld_in, j0 + 16, j0 + 32, n, 128, 0);
-        cpu_prefetch_rows(v, ld_in, j0, j0 + 16, n, 128, 1);
-        cpu_prefetch_rows(q, ld_in, j0, j0 + 16, nq, 128, 1);
+        cpu_prefetch_rows_l1(k, ld_in, j0 + 32, j0 + 48, n, 128);
+        cpu_prefetch_rows_l2(v, ld_in, j0, j0 + 16, n, 128);
+        cpu_prefetch_rows_l2(q, ld_in, j0, j0 + 16, nq, 128);
         __m512i rows[16];
         for (int j = 0; j < 16; j++)
             rows[j] = j0 + j < n ? bf16x32(k + (j0 + j) * ld_in) : _mm512_setzero_si512();

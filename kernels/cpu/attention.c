@@ -178,12 +178,11 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
      * a few L1 sets */
     const int64_t ldk = np + 16;
     float *kt = work, *s = work + (int64_t)D * ldk, *vc = s + 16 * np, *inv = vc + (int64_t)D * np;
-    const int64_t hb = (int64_t)D * 4;
-    cpu_prefetch_rows(k, ld_in, 0, 16, n, hb, 0);
+    cpu_prefetch_rows_l1(k, ld_in, 0, 32, n, 4 * D);
     for (int64_t j0 = 0; j0 < np; j0 += 16) {
-        cpu_prefetch_rows(k, ld_in, j0 + 16, j0 + 32, n, hb, 0);
-        cpu_prefetch_rows(v, ld_in, j0, j0 + 16, n, hb, 1);
-        cpu_prefetch_rows(q, ld_in, j0, j0 + 16, nq, hb, 1);
+        cpu_prefetch_rows_l1(k, ld_in, j0 + 32, j0 + 48, n, 4 * D);
+        cpu_prefetch_rows_l2(v, ld_in, j0, j0 + 16, n, 4 * D);
+        cpu_prefetch_rows_l2(q, ld_in, j0, j0 + 16, nq, 4 * D);
         for (int dv = 0; dv < DV; dv++) {
             __m512i rows[16];
             for (int j = 0; j < 16; j++)

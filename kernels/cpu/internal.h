@@ -316,20 +316,20 @@ cpu_reduce16_avx512(const __m512 x[16], const int max) {
 }
 
 /* Prefetches rows [j0, j1) (clipped to n) of a head slice of `bytes` bytes
- * whose rows are ld floats apart: into L1 (l2 = 0) or L2 (l2 = 1). The fused
- * QKV rows put a head's rows 4.6 KB apart, across pages, where the hardware
- * prefetchers do not follow; without this every row is a cache miss. */
-static inline void cpu_prefetch_rows(const float *p, int64_t ld, int64_t j0, int64_t j1, int64_t n,
-                                     int64_t bytes, int l2) {
-    if (j1 > n) j1 = n;
-    for (int64_t j = j0; j < j1; j++)
-        for (int64_t b = 0; b < bytes; b += 64) {
-            const char *a = (const char *)(p + j * ld) + b;
-            if (l2)
-                _mm_prefetch(a, _MM_HINT_T1);
-            else
-                _mm_prefetch(a, _MM_HINT_T0);
-        }
+ * whose rows are ld floats apart into L1 (cpu_prefetch_rows_l1) or L2. The
+ * fused QKV rows put a head's rows 4.6 KB apart, across pages, where the
+ * hardware prefetchers do not follow. Inlined with a constant `bytes`. */
+__attribute__((always_inline)) static inline void cpu_prefetch_rows_l1(const float *p, int64_t ld,
+                                                                       int64_t j0, int64_t j1,
+                                                                       int64_t n, const int bytes) {
+    for (int64_t j = j0; j < (j1 < n ? j1 : n); j++)
+        for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)(p + j * ld) + b, _MM_HINT_T0);
+}
+__attribute__((always_inline)) static inline void cpu_prefetch_rows_l2(const float *p, int64_t ld,
+                                                                       int64_t j0, int64_t j1,
+                                                                       int64_t n, const int bytes) {
+    for (int64_t j = j0; j < (j1 < n ? j1 : n); j++)
+        for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)(p + j * ld) + b, _MM_HINT_T1);
 }
 
 /* AVX-512 softmax of one row of n, in place, of scale * x (scale > 0). */
