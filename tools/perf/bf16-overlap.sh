@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 	--out) out="$2"; shift 2 ;;
 	--threads) threads="$2"; shift 2 ;;
 	--reuse-torch) reuse=1; shift ;;
-	-h | --help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
 done
