@@ -120,7 +120,8 @@ __attribute__((target(AMX_TARGET), always_inline)) static inline __m512i bf16_lo
 __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const float *k,
                                                         const float *v, int64_t ld_in, int64_t n,
                                                         int64_t nq, float scale, float *o,
-                                                        int64_t ld_out, void *work) {
+                                                        int64_t ld_out, void *work,
+                                                        cpu_att_next next) {
     const int64_t n16 = r16(n), n32 = r32(n);
     char *w = work;
     uint16_t *qb = (uint16_t *)w;           /* [32][32] bf16                 */
@@ -171,6 +172,7 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
      * the stores that filled it. */
     const int64_t blocks = (nq + 31) / 32;
     for (int64_t bi = 0; bi <= blocks; bi++) {
+        cpu_prefetch_next(next, ld_in, bi, blocks + 1, 128);
         if (bi < blocks) {
             const int64_t q0 = bi * 32;
             const int nr = nq - q0 < 32 ? (int)(nq - q0) : 32;
@@ -297,6 +299,7 @@ void cpu_amx_tiles_begin(void) {}
 void cpu_amx_tiles_end(void) {}
 int64_t cpu_amx_work_bytes(int64_t n) { return 0; }
 void cpu_attend_amx(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
-                    int64_t nq, float scale, float *o, int64_t ld_out, void *work) {}
+                    int64_t nq, float scale, float *o, int64_t ld_out, void *work,
+                    cpu_att_next next) {}
 
 #endif

@@ -171,7 +171,8 @@ __attribute__((target("avx512f"))) void cpu_softmax_row_avx512(float *x, int64_t
  * holds D (np + 16) + (D + 16) np + 16 floats. Inlined with a constant DV. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
-                 int64_t nq, const int DV, float scale, float *o, int64_t ld_out, float *work) {
+                 int64_t nq, const int DV, float scale, float *o, int64_t ld_out, float *work,
+                 cpu_att_next next) {
     const int D = 16 * DV;
     const int64_t np = (n + 15) & ~(int64_t)15;
     /* kt rows are np + 16 apart: a power-of-two stride would put all D rows in
@@ -199,7 +200,9 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
     const __m512 vcs = _mm512_set1_ps(c), ninf = _mm512_set1_ps(-__builtin_inff());
     const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
     const int R = DV <= 2 ? 8 : 4; /* queries per register block */
+    const int64_t qblocks = (nq + 15) / 16;
     for (int64_t b0 = 0; b0 < nq; b0 += 16) {
+        cpu_prefetch_next(next, ld_in, b0 / 16, qblocks, 4 * D);
         const int nb = nq - b0 < 16 ? (int)(nq - b0) : 16;
         for (int i0 = 0; i0 < nb; i0 += R) {
             const int nr = nb - i0 < R ? nb - i0 : R;
@@ -297,11 +300,12 @@ __attribute__((target("avx512f"))) static void attend_avx512(const float *q, con
                                                              const float *v, int64_t ld_in,
                                                              int64_t n, int64_t nq, int D,
                                                              float scale, float *o,
-                                                             int64_t ld_out, float *work) {
+                                                             int64_t ld_out, float *work,
+                                                             cpu_att_next next) {
     switch (D) {
-    case 16: attend_avx512_dv(q, k, v, ld_in, n, nq, 1, scale, o, ld_out, work); break;
-    case 32: attend_avx512_dv(q, k, v, ld_in, n, nq, 2, scale, o, ld_out, work); break;
-    case 64: attend_avx512_dv(q, k, v, ld_in, n, nq, 4, scale, o, ld_out, work); break;
+    case 16: attend_avx512_dv(q, k, v, ld_in, n, nq, 1, scale, o, ld_out, work, next); break;
+    case 32: attend_avx512_dv(q, k, v, ld_in, n, nq, 2, scale, o, ld_out, work, next); break;
+    case 64: attend_avx512_dv(q, k, v, ld_in, n, nq, 4, scale, o, ld_out, work, next); break;
     }
 }
 #endif
@@ -375,12 +379,15 @@ void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
     const int kind = cpu_attention_resolve(ctx->attention_kind, ctx->model->precision, head_dim);
     const float scale = 1.0f / sqrtf((float)head_dim);
     const int64_t tasks = (int64_t)batch * heads;
+    /* a row's heads on one thread (its next head known, so prefetched) where
+     * there are enough rows to keep the threads busy */
+    const int64_t chunk = batch >= 2 * ctx->n_threads ? heads : 1;
 #pragma omp parallel num_threads(ctx->n_threads)
     {
         float *s = ctx->scores + (int64_t)omp_get_thread_num() * smax;
         s = (float *)(((uintptr_t)s + 63) & ~(uintptr_t)63);
         if (kind == CPU_ATTENTION_AMX) cpu_amx_tiles_begin();
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, chunk)
         for (int64_t task = 0; task < tasks; task++) {
             int32_t b = (int32_t)(task / heads), h = (int32_t)(task % heads);
             int64_t len = offsets[b + 1] - offsets[b];
@@ -388,13 +395,23 @@ void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
             const float *q = qkv + offsets[b] * H3 + (int64_t)h * head_dim;
             const float *k = q + H, *v = q + 2 * H;
             float *o = (cls_only ? out + (int64_t)b * H : out + offsets[b] * H) + (int64_t)h * head_dim;
+            /* the next task of this chunk runs on this thread: its rows are
+             * prefetched while this one computes */
+            cpu_att_next next = {0};
+            if ((task + 1) % chunk != 0 && task + 1 < tasks) {
+                const int32_t b1 = (int32_t)((task + 1) / heads), h1 = (int32_t)((task + 1) % heads);
+                next.n = offsets[b1 + 1] - offsets[b1];
+                next.nq = cls_only ? 1 : next.n;
+                next.q = qkv + offsets[b1] * H3 + (int64_t)h1 * head_dim;
+                next.kv = H;
+            }
             if (kind == CPU_ATTENTION_AMX) {
-                cpu_attend_amx(q, k, v, H3, len, nq, scale, o, H, s);
+                cpu_attend_amx(q, k, v, H3, len, nq, scale, o, H, s, next);
                 continue;
             }
 #ifdef CPU_HAVE_AVX512_ATTENTION
             if (kind == CPU_ATTENTION_AVX512) {
-                attend_avx512(q, k, v, H3, len, nq, head_dim, scale, o, H, s);
+                attend_avx512(q, k, v, H3, len, nq, head_dim, scale, o, H, s, next);
                 continue;
             }
 #endif

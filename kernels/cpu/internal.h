@@ -208,12 +208,21 @@ void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
 /* attention-amx.c: 1 if the AMX kernel can run here (AMX-BF16, AVX512-BF16,
  * tile data granted by the kernel; asked once per process). */
 int cpu_amx_usable(void);
+/* The (row, head) task this thread runs next, whose rows a kernel prefetches
+ * into L2 while it computes: Q at q, K at q + kv, V at q + 2 kv (rows ld_in
+ * apart, as the current task's), n keys, nq queries; q NULL: none. */
+typedef struct cpu_att_next {
+    const float *q;
+    int64_t      kv, n, nq;
+} cpu_att_next;
+
 /* One (row, head): n keys, nq queries (nq <= n: the first nq tokens), Q, K, V
  * f32 rows ld_in apart, head_dim 32; context rows ld_out apart into o. work is
- * cpu_attention_work floats, 64-byte aligned. The caller has loaded
- * cpu_amx_tile_config on this thread. */
+ * cpu_attention_work floats, 64-byte aligned. The caller has called
+ * cpu_amx_tiles_begin on this thread. */
 void cpu_attend_amx(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
-                    int64_t nq, float scale, float *o, int64_t ld_out, void *work);
+                    int64_t nq, float scale, float *o, int64_t ld_out, void *work,
+                    cpu_att_next next);
 void cpu_amx_tiles_begin(void);
 void cpu_amx_tiles_end(void);
 /* Bytes of work cpu_attend_amx needs at n keys. */
@@ -330,6 +339,16 @@ __attribute__((always_inline)) static inline void cpu_prefetch_rows_l2(const flo
                                                                        int64_t n, const int bytes) {
     for (int64_t j = j0; j < (j1 < n ? j1 : n); j++)
         for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)(p + j * ld) + b, _MM_HINT_T1);
+}
+
+/* Prefetches (L2) part `i` of `parts` of the next task's Q, K, V rows. */
+__attribute__((always_inline)) static inline void cpu_prefetch_next(cpu_att_next nx, int64_t ld, int64_t i,
+                                                                    int64_t parts, const int bytes) {
+    if (!nx.q) return;
+    const int64_t per = (nx.n + parts - 1) / parts, j0 = i * per, j1 = j0 + per;
+    cpu_prefetch_rows_l2(nx.q, ld, j0, j1, nx.nq, bytes);
+    cpu_prefetch_rows_l2(nx.q + nx.kv, ld, j0, j1, nx.n, bytes);
+    cpu_prefetch_rows_l2(nx.q + 2 * nx.kv, ld, j0, j1, nx.n, bytes);
 }
 
 /* AVX-512 softmax of one row of n, in place, of scale * x (scale > 0). */
