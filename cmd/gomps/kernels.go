@@ -25,9 +25,11 @@ func newKernelsCommand() *cli.Command {
 		Description: `Runs each kernel of the CPU backend's forward pass on its own, through the same C
 functions the forward pass calls, on a synthetic layer with random weights packed as a
 model packs them: embeddings, the four oneDNN matmuls (qkv, attn_out, ffn_up with its
-fused GELU, ffn_down), attention, its softmax rows, layernorm, the GELU eltwise alone,
-the pooler, in bf16 the f32->bf16 input conversion, and the opt-in attention variants
-(GOMPS_CPU_ATTENTION=avx512 where the CPU has AVX-512; =amx in bf16). Shapes default to MiniLM-L6
+fused GELU, ffn_down), attention with the kernel the forward pass picks (AMX in bf16 where
+present, else the AVX-512 f32 kernel), its softmax rows, layernorm, the GELU eltwise alone,
+the pooler, in bf16 the f32->bf16 input conversion, and every other attention kernel
+GOMPS_CPU_ATTENTION can select (sgemm, avx512, amx, onednn) beside it, so one run compares
+them. Shapes default to MiniLM-L6
 (H 384, 12 heads, I 1536), B = --batch rows of L = --seq tokens.
 
 Each kernel runs twice untimed, then until --min-time has passed (at least 5 calls);
