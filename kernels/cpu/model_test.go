@@ -154,7 +154,10 @@ func TestContextsShareModel(t *testing.T) {
 	want := forward(t, c1, b)
 	assert.Equal(t, StatusInvalidArg, statusOf(c1.SetThreads(5000)), "absurd thread count")
 	require.NoError(t, c1.SetThreads(1))
-	assert.InDeltaSlice(t, want, forward(t, c1, b), 1e-6, "1 thread vs 2")
+	// oneDNN splits a matmul's work by thread count, so the f32 sums change
+	// order (under ONEDNN_MAX_CPU_ISA=AVX2 the logits move by up to 2e-6);
+	// 1e-5 is the bound for any change of batch shape (row alone, above)
+	assert.InDeltaSlice(t, want, forward(t, c1, b), 1e-5, "1 thread vs 2")
 	var wg sync.WaitGroup
 	results := make([][]float32, 4)
 	errs := make([]error, 4)
