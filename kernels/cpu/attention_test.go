@@ -50,20 +50,7 @@ func makeAttentionBatch(heads, hd int, lengths []int, seed uint64) attentionBatc
 // checkAttention checks NaN/Inf, the guards and the NMSE bound; returns the NMSE.
 func checkAttention(t *testing.T, buf []float32, want []float64, bound float64) float64 {
 	t.Helper()
-	n := len(want)
-	out := buf[guardLen : guardLen+n]
-	for i, v := range out {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			require.Failf(t, "non-finite output", "out[%d] = %v", i, v)
-		}
-	}
-	for i := 0; i < guardLen; i++ {
-		assert.Equal(t, uint32(guardValue), math.Float32bits(buf[i]), "guard before output overwritten at %d", i)
-		assert.Equal(t, uint32(guardValue), math.Float32bits(buf[guardLen+n+i]), "guard after output overwritten at %d", i)
-	}
-	e := nmse(out, want)
-	assert.LessOrEqual(t, e, bound, "normalized MSE")
-	return e
+	return checkOutBound(t, buf, len(want), want, bound)
 }
 
 // TestAttentionKernels runs every attention kernel on one batch of mixed

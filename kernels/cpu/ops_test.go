@@ -32,6 +32,12 @@ func guarded(n int) (buf, out []float32) {
 // checkOut checks NaN/Inf first, then the guard words, then the error.
 func checkOut(t *testing.T, buf []float32, n int, want []float64) {
 	t.Helper()
+	checkOutBound(t, buf, n, want, maxNMSE)
+}
+
+// checkOutBound is checkOut with its own NMSE bound; it returns the NMSE.
+func checkOutBound(t *testing.T, buf []float32, n int, want []float64, bound float64) float64 {
+	t.Helper()
 	out := buf[guardLen : guardLen+n]
 	for i, v := range out {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -43,7 +49,8 @@ func checkOut(t *testing.T, buf []float32, n int, want []float64) {
 		assert.Equal(t, uint32(guardValue), math.Float32bits(buf[guardLen+n+i]), "guard after output overwritten at %d", i)
 	}
 	e := nmse(out, want)
-	assert.LessOrEqual(t, e, maxNMSE, "normalized MSE")
+	assert.LessOrEqual(t, e, bound, "normalized MSE")
+	return e
 }
 
 func randSlice(rng *rand.Rand, n int, scale float64) []float32 {
