@@ -29,6 +29,20 @@ func skipIfNoDevice(t *testing.T, err error) {
 	}
 }
 
+// openTiny loads path with the tiny buckets and opens one context; both are
+// closed when the test ends. It skips when there is no usable Metal device.
+func openTiny(t *testing.T, path string, prec, maxBatch int) (*model, *context) {
+	t.Helper()
+	m, err := loadModel(path, prec, maxBatch, 0, tinyBuckets)
+	skipIfNoDevice(t, err)
+	require.NoError(t, err)
+	t.Cleanup(m.close)
+	ctx, err := m.newContext()
+	require.NoError(t, err)
+	t.Cleanup(ctx.close)
+	return m, ctx
+}
+
 const (
 	precF32 = 0
 	precF16 = 2
@@ -102,13 +116,7 @@ func TestForwardMatchesReference(t *testing.T) {
 				path := tinyModel(t, dt)
 				ref, err := loadRef(path)
 				require.NoError(t, err)
-				m, err := loadModel(path, prec, 8, 0, tinyBuckets)
-				skipIfNoDevice(t, err)
-				require.NoError(t, err)
-				defer m.close()
-				ctx, err := m.newContext()
-				require.NoError(t, err)
-				defer ctx.close()
+				_, ctx := openTiny(t, path, prec, 8)
 				r := rand.New(rand.NewPCG(3, uint64(prec)))
 				// (5, 16) needs two chunks; (8, 40) four chunks of the 2x40 bucket
 				for _, shape := range [][2]int{{1, 1}, {3, 7}, {5, 16}, {8, 40}} {
@@ -218,13 +226,7 @@ func TestForwardKernelSelections(t *testing.T) {
 }
 
 func TestForwardArgErrors(t *testing.T) {
-	m, err := loadModel(tinyModel(t, weights.F32), precF32, 4, 0, tinyBuckets)
-	skipIfNoDevice(t, err)
-	require.NoError(t, err)
-	defer m.close()
-	ctx, err := m.newContext()
-	require.NoError(t, err)
-	defer ctx.close()
+	_, ctx := openTiny(t, tinyModel(t, weights.F32), precF32, 4)
 	ok := randomBatch(rand.New(rand.NewPCG(5, 5)), 2, 8, 64)
 	bad := func(mut func(in *batchInput)) batchInput {
 		in := batchInput{batch: ok.batch, seq: ok.seq, ids: append([]int32(nil), ok.ids...),
@@ -258,7 +260,7 @@ func TestForwardArgErrors(t *testing.T) {
 		})
 	}
 	// the context still works after errors
-	_, err = ctx.forward(ok.batch, ok.seq, ok.ids, ok.types, ok.lengths)
+	_, err := ctx.forward(ok.batch, ok.seq, ok.ids, ok.types, ok.lengths)
 	assert.NoError(t, err)
 }
 
@@ -269,13 +271,7 @@ func TestForwardPaddingInvariance(t *testing.T) {
 	for _, env := range []string{"none", "all"} {
 		t.Run("kernels="+env, func(t *testing.T) {
 			t.Setenv("GOMPS_METAL_KERNELS", env)
-			m, err := loadModel(tinyModel(t, weights.F32), precF32, 8, 0, tinyBuckets)
-			skipIfNoDevice(t, err)
-			require.NoError(t, err)
-			defer m.close()
-			ctx, err := m.newContext()
-			require.NoError(t, err)
-			defer ctx.close()
+			_, ctx := openTiny(t, tinyModel(t, weights.F32), precF32, 8)
 			short := randomBatch(rand.New(rand.NewPCG(7, 7)), 3, 8, 64)
 			long := batchInput{batch: 3, seq: 40, ids: make([]int32, 3*40), types: make([]int32, 3*40), lengths: short.lengths}
 			for b := range 3 {
