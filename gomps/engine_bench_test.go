@@ -3,6 +3,7 @@
 package gomps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -396,6 +397,7 @@ var (
 // each distinct pair once: rounds repeat the same pairs, so its pairs/s is
 // the same rate, and the engine's extra rounds only lengthen its steady
 // state.
+// GOMPS_BENCH_PRECISION picks the precision (default f32; bf16 needs AMX).
 // GOMPS_BENCH_RAW=0 skips raw when its sub-benchmark is filtered out (no
 // overhead figures then), for A/B runs of one engine configuration;
 // GOMPS_BENCH_WINDOW and GOMPS_BENCH_OVERHEAD set the adaptive window and
@@ -418,15 +420,16 @@ func BenchmarkEngineDL19(b *testing.B) {
 	reqs := loadDL19(b, benchRequests(b))
 	threads := benchThreads(b)
 	rounds := benchRounds(b)
+	precision := cmp.Or(os.Getenv("GOMPS_BENCH_PRECISION"), "f32")
 	sent := repeatRequests(reqs, rounds)
 	pairs := len(reqs) * workloadPairsPer
 	from, to := steadyState(len(sent))
-	b.Logf("workload: %d requests x %d pairs = %d pairs, %d callers, %d threads, model %s; engine: %d round(s) = %d requests, latencies of requests %d..%d",
-		len(reqs), workloadPairsPer, pairs, workloadCallers, threads, model, rounds, len(sent), from+1, to)
+	b.Logf("workload: %d requests x %d pairs = %d pairs, %d callers, %d threads, %s, model %s; engine: %d round(s) = %d requests, latencies of requests %d..%d",
+		len(reqs), workloadPairsPer, pairs, workloadCallers, threads, precision, model, rounds, len(sent), from+1, to)
 
 	open := func(b *testing.B, mode string, instances int) *Reranker {
 		r, err := Open(context.Background(), model, WithInstances(instances), WithThreads(threads),
-			WithBatcher(mode), WithNotices(nil))
+			WithBatcher(mode), WithPrecision(precision), WithNotices(nil))
 		require.NoError(b, err)
 		b.Cleanup(func() { r.Close() })
 		return r

@@ -28,7 +28,7 @@ model packs them: embeddings, the four oneDNN matmuls (qkv, attn_out, ffn_up wit
 fused GELU, ffn_down), attention with the kernel the forward pass picks (AMX in bf16 where
 present, else the AVX-512 f32 kernel), its softmax rows, layernorm, the GELU eltwise alone,
 the pooler, in bf16 the f32->bf16 input conversion, and every other attention kernel
-GOMPS_CPU_ATTENTION can select (sgemm, avx512, amx, onednn) beside it, so one run compares
+GOMPS_CPU_ATTENTION can select (sgemm, avx512, amx) beside it, so one run compares
 them. Shapes default to MiniLM-L6
 (H 384, 12 heads, I 1536), B = --batch rows of L = --seq tokens.
 

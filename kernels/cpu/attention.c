@@ -327,8 +327,7 @@ int cpu_attention_kind_parse(const char *s) {
         int kind;
     } names[] = {{"sgemm", CPU_ATTENTION_SGEMM},
                  {"avx512", CPU_ATTENTION_AVX512},
-                 {"amx", CPU_ATTENTION_AMX},
-                 {"onednn", CPU_ATTENTION_ONEDNN}};
+                 {"amx", CPU_ATTENTION_AMX}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i].name) == 0) return names[i].kind;
     return -1;
@@ -344,7 +343,7 @@ static int avx512_attention_ok(int32_t head_dim) {
 
 int cpu_attention_resolve(int kind, int32_t precision, int32_t head_dim) {
     const int bf16 = precision == GOMPS_PRECISION_BF16;
-    if ((kind == CPU_ATTENTION_AUTO || kind == CPU_ATTENTION_AMX || kind == CPU_ATTENTION_ONEDNN) &&
+    if ((kind == CPU_ATTENTION_AUTO || kind == CPU_ATTENTION_AMX) &&
         bf16 && head_dim == 32 && cpu_amx_usable())
         return CPU_ATTENTION_AMX;
     if (kind == CPU_ATTENTION_SGEMM) return CPU_ATTENTION_SGEMM;
@@ -421,163 +420,4 @@ void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
         }
         if (kind == CPU_ATTENTION_AMX) cpu_amx_tiles_end();
     }
-}
-
-/* bf16 attention on AMX ---------------------------------------------------*/
-
-gomps_status cpu_attention_bf16_alloc(gomps_context_t *ctx) {
-    const gomps_model_t *m = ctx->model;
-    const int64_t heads = m->file.num_heads, hd = m->file.hidden_size / m->file.num_heads;
-    const int64_t S = m->max_seq;
-    ctx->att_q16 = calloc((size_t)(heads * S * hd), 2);
-    ctx->att_k16 = calloc((size_t)(heads * S * hd), 2);
-    ctx->att_v16 = calloc((size_t)(heads * S * hd), 2);
-    ctx->att_s = calloc((size_t)(heads * S * S), 4);
-    ctx->att_p16 = calloc((size_t)(heads * S * S), 2);
-    ctx->att_o = calloc((size_t)(heads * S * hd), 4);
-    ctx->att_prims = calloc((size_t)(2 * (S + 1)), sizeof(cpu_prim));
-    if (!ctx->att_q16 || !ctx->att_k16 || !ctx->att_v16 || !ctx->att_s || !ctx->att_p16 ||
-        !ctx->att_o || !ctx->att_prims)
-        return GOMPS_ERR_OOM;
-    return GOMPS_OK;
-}
-
-static void att_prim_free(cpu_prim *p) {
-    if (p->prim) dnnl_primitive_destroy(p->prim);
-    dnnl_memory_t *mems[] = {&p->src, &p->wei, &p->dst, &p->scratch};
-    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
-        if (*mems[i]) dnnl_memory_destroy(*mems[i]);
-    memset(p, 0, sizeof *p);
-}
-
-/* Drops the primitives only (they keep the thread count they were made with). */
-void cpu_attention_bf16_prims_free(gomps_context_t *ctx) {
-    if (!ctx->att_prims) return;
-    for (int64_t i = 0; i < 2 * ((int64_t)ctx->model->max_seq + 1); i++)
-        att_prim_free(&ctx->att_prims[i]);
-}
-
-void cpu_attention_bf16_free(gomps_context_t *ctx) {
-    cpu_attention_bf16_prims_free(ctx);
-    free(ctx->att_prims);
-    free(ctx->att_q16);
-    free(ctx->att_k16);
-    free(ctx->att_v16);
-    free(ctx->att_s);
-    free(ctx->att_p16);
-    free(ctx->att_o);
-}
-
-/* QK^T (pv = 0: [h,n,d] x [h,d,n] from K stored [h,n,d], scaled) or PV
- * (pv = 1: [h,n,n] x [h,n,d]) for row length n. */
-static gomps_status att_prim_make(gomps_context_t *ctx, int pv, int64_t n, int64_t heads,
-                                  int64_t hd) {
-    cpu_prim *p = &ctx->att_prims[2 * n + pv];
-    dnnl_engine_t eng = ctx->model->engine;
-    dnnl_memory_desc_t src, wei, dst;
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_status_t st;
-    dnnl_dims_t sd = {heads, n, pv ? n : hd}, wd = {heads, pv ? n : hd, pv ? hd : n},
-                dd = {heads, n, pv ? hd : n};
-    if ((st = dnnl_memory_desc_init_by_tag(&src, 3, sd, dnnl_bf16, dnnl_abc))) goto fail;
-    if ((st = dnnl_memory_desc_init_by_tag(&wei, 3, wd, dnnl_bf16, pv ? dnnl_abc : dnnl_acb)))
-        goto fail;
-    if ((st = dnnl_memory_desc_init_by_tag(&dst, 3, dd, dnnl_f32, dnnl_abc))) goto fail;
-    dnnl_matmul_desc_t md;
-    if ((st = dnnl_matmul_desc_init(&md, &src, &wei, NULL, &dst))) goto fail;
-    if ((st = dnnl_primitive_attr_create(&attr))) goto fail;
-    if ((st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user))) goto fail;
-    if (!pv) {
-        float scale = 1.0f / sqrtf((float)hd);
-        if ((st = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale))) goto fail;
-    }
-    if ((st = dnnl_primitive_desc_create(&pd, &md, attr, eng, NULL))) goto fail;
-    const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t need = sp ? dnnl_memory_desc_get_size(sp) : 0;
-    if (need > ctx->scratchpad_size) {
-        void *buf = aligned_alloc(64, (need + 63) / 64 * 64);
-        if (!buf) {
-            st = dnnl_out_of_memory;
-            goto fail;
-        }
-        free(ctx->scratchpad);
-        ctx->scratchpad = buf;
-        ctx->scratchpad_size = need;
-    }
-    if ((st = dnnl_primitive_create(&p->prim, pd))) goto fail;
-    if ((st = dnnl_memory_create(&p->src, &src, eng, DNNL_MEMORY_NONE))) goto fail;
-    if ((st = dnnl_memory_create(&p->wei, &wei, eng, DNNL_MEMORY_NONE))) goto fail;
-    if ((st = dnnl_memory_create(&p->dst, &dst, eng, DNNL_MEMORY_NONE))) goto fail;
-    if ((st = dnnl_memory_create(&p->scratch, sp, eng, DNNL_MEMORY_NONE))) goto fail;
-    dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
-    return GOMPS_OK;
-fail:
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    att_prim_free(p);
-    return cpu_ctx_errorf(ctx, GOMPS_ERR_DEVICE,
-                          "cpu: oneDNN bf16 attention matmul (%s) at %lld tokens could not be "
-                          "created: status %d",
-                          pv ? "PV" : "QK", (long long)n, (int)st);
-}
-
-static gomps_status att_exec(gomps_context_t *ctx, cpu_prim *p, void *src, void *wei, void *dst) {
-    dnnl_memory_set_data_handle(p->src, src);
-    dnnl_memory_set_data_handle(p->wei, wei);
-    dnnl_memory_set_data_handle(p->dst, dst);
-    dnnl_memory_set_data_handle(p->scratch, ctx->scratchpad);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->src},
-                               {DNNL_ARG_WEIGHTS, p->wei},
-                               {DNNL_ARG_DST, p->dst},
-                               {DNNL_ARG_SCRATCHPAD, p->scratch}};
-    dnnl_status_t st = dnnl_primitive_execute(p->prim, ctx->stream, 4, args);
-    if (st == dnnl_success) st = dnnl_stream_wait(ctx->stream);
-    if (st)
-        return cpu_ctx_errorf(ctx, GOMPS_ERR_DEVICE, "cpu: oneDNN bf16 attention matmul failed: status %d",
-                              (int)st);
-    return GOMPS_OK;
-}
-
-/* Row by row: gather the row's Q, K, V head-major as bf16; S = Q K^T / sqrt(d)
- * on AMX (f32 out); f32 softmax, rounded to bf16; context = P V on AMX (f32
- * out); scatter into the token rows. The matmuls spread the heads over the
- * context's threads; our loops do the same. */
-gomps_status cpu_attention_bf16(gomps_context_t *ctx, const float *qkv, int32_t batch,
-                                const int64_t *offsets, int32_t heads, int32_t head_dim,
-                                float *out) {
-    const int64_t H = (int64_t)heads * head_dim, H3 = 3 * H, hd = head_dim;
-    gomps_status st;
-    for (int32_t b = 0; b < batch; b++) {
-        const int64_t n = offsets[b + 1] - offsets[b];
-        const float *base = qkv + offsets[b] * H3;
-        for (int pv = 0; pv < 2; pv++)
-            if (!ctx->att_prims[2 * n + pv].prim && (st = att_prim_make(ctx, pv, n, heads, hd)))
-                return st;
-#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
-        for (int64_t h = 0; h < heads; h++)
-            for (int64_t t = 0; t < n; t++) {
-                const float *row = base + t * H3 + h * hd;
-                int64_t o = (h * n + t) * hd;
-                cpu_f32_to_bf16(row, ctx->att_q16 + o, hd);
-                cpu_f32_to_bf16(row + H, ctx->att_k16 + o, hd);
-                cpu_f32_to_bf16(row + 2 * H, ctx->att_v16 + o, hd);
-            }
-        if ((st = att_exec(ctx, &ctx->att_prims[2 * n], ctx->att_q16, ctx->att_k16, ctx->att_s)))
-            return st;
-#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
-        for (int64_t r = 0; r < heads * n; r++) {
-            cpu_softmax_row_fast(ctx->att_s + r * n, n);
-            cpu_f32_to_bf16(ctx->att_s + r * n, ctx->att_p16 + r * n, n);
-        }
-        if ((st = att_exec(ctx, &ctx->att_prims[2 * n + 1], ctx->att_p16, ctx->att_v16, ctx->att_o)))
-            return st;
-#pragma omp parallel for schedule(static) num_threads(ctx->n_threads)
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t h = 0; h < heads; h++)
-                memcpy(out + (offsets[b] + t) * H + h * hd, ctx->att_o + (h * n + t) * hd,
-                       (size_t)hd * sizeof(float));
-    }
-    return GOMPS_OK;
 }

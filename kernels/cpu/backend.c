@@ -317,7 +317,7 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     if (ctx->attention_kind < 0) {
         free(ctx);
         return cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
-                               "cpu: context init: GOMPS_CPU_ATTENTION=%s: want sgemm, avx512, amx or onednn",
+                               "cpu: context init: GOMPS_CPU_ATTENTION=%s: want sgemm, avx512 or amx",
                                att);
     }
     const int64_t H = m->file.hidden_size, I = m->file.intermediate_size;
@@ -335,10 +335,6 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     gomps_status st = GOMPS_OK;
     if (m->precision == GOMPS_PRECISION_BF16) {
         ctx->act16 = calloc((size_t)(ctx->rows_cap * H), 2);
-        if (ctx->attention_kind == CPU_ATTENTION_ONEDNN && cpu_attention_bf16_alloc(ctx)) {
-            st = cpu_init_errorf(GOMPS_ERR_OOM, "cpu: context init: out of memory for bf16 attention");
-            goto fail;
-        }
     }
     if (!ctx->hidden || !ctx->qkv || !ctx->attn || !ctx->tmp || !ctx->inter || !ctx->cls_hidden ||
         !ctx->cls_attn || !ctx->pooled || !ctx->offsets || scores_alloc(ctx) ||
@@ -376,7 +372,6 @@ void gomps_context_free(gomps_context_t *ctx) {
                     total > 0 ? 100 * ctx->phase_sec[i] / total : 0.0);
     }
     cpu_prims_free(ctx);
-    cpu_attention_bf16_free(ctx);
     if (ctx->stream) dnnl_stream_destroy(ctx->stream);
     free(ctx->scratchpad);
     free(ctx->hidden);
@@ -408,7 +403,6 @@ gomps_status gomps_context_set_threads(gomps_context_t *ctx, int32_t n_threads) 
     }
     /* oneDNN primitives keep the thread count they were made with */
     cpu_prims_free(ctx);
-    cpu_attention_bf16_prims_free(ctx);
     return GOMPS_OK;
 }
 
@@ -541,12 +535,7 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
             return st;
         phase_end(ctx, CPU_PHASE_QKV, &t0);
         if (l < L - 1) {
-            if (ctx->attention_kind == CPU_ATTENTION_ONEDNN && m->precision == GOMPS_PRECISION_BF16) {
-                if ((st = cpu_attention_bf16(ctx, ctx->qkv, batch, off, heads, hd, ctx->attn)))
-                    return st;
-            } else {
-                cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 0, ctx->attn);
-            }
+            cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 0, ctx->attn);
             phase_end(ctx, CPU_PHASE_ATTENTION, &t0);
             if ((st = layer_tail_fast(ctx, ly, ctx->attn, ctx->hidden, total, &t0))) return st;
         } else {

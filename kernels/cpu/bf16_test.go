@@ -22,9 +22,9 @@ const bf16Bound = 0.05
 
 func TestBF16Forward(t *testing.T) {
 	// sgemm: f32 attention beside the bf16 linears; default: the AMX kernel
-	// (bf16 Q, K, V, P) where AMX is usable; onednn: oneDNN bf16 matmuls
-	for _, att := range []string{"sgemm", "", "onednn"} {
-		t.Run("attention="+map[string]string{"sgemm": "f32", "": "default", "onednn": "onednn"}[att], func(t *testing.T) {
+	// (bf16 Q, K, V, P) where AMX is usable
+	for _, att := range []string{"sgemm", ""} {
+		t.Run("attention="+map[string]string{"sgemm": "f32", "": "default"}[att], func(t *testing.T) {
 			t.Setenv("GOMPS_CPU_ATTENTION", att)
 			testBF16Forward(t)
 		})

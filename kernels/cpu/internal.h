@@ -155,13 +155,6 @@ struct gomps_context {
     int            attention_kind; /* cpu_attention_kind: GOMPS_CPU_ATTENTION   */
     dnnl_stream_t  stream;
     cpu_prim       prims[CPU_LINEAR_KINDS][CPU_ROW_BUCKETS];
-    /* bf16 attention (bf16 precision): one row's heads, head-major, and the
-     * two AMX matmuls per row length n (att_prims[2 n + 0/1] = QK^T / PV) */
-    uint16_t      *att_q16, *att_k16, *att_v16; /* [heads, max_seq, head_dim]   */
-    float         *att_s;                        /* [heads, max_seq, max_seq]    */
-    uint16_t      *att_p16;                      /* [heads, max_seq, max_seq]    */
-    float         *att_o;                        /* [heads, max_seq, head_dim]   */
-    cpu_prim      *att_prims;                    /* [2 (max_seq + 1)]            */
     void          *scratchpad;
     size_t         scratchpad_size;
 };
@@ -187,14 +180,12 @@ typedef enum cpu_attention_kind {
     CPU_ATTENTION_SGEMM,   /* "sgemm": dnnl_sgemm per (row, head) + generic C softmax (the old default) */
     CPU_ATTENTION_AVX512,  /* "avx512": our f32 AVX-512 kernel + AVX-512 softmax         */
     CPU_ATTENTION_AMX,     /* "amx": our bf16 AMX kernel (bf16 precision only)          */
-    CPU_ATTENTION_ONEDNN,  /* "onednn": a oneDNN bf16 matmul pair per row (bf16 only; slow) */
 } cpu_attention_kind;
 
 /* Parses GOMPS_CPU_ATTENTION's value (NULL or "" = AUTO); -1 if unknown. */
 int cpu_attention_kind_parse(const char *s);
 /* The kernel cpu_attention_fast runs for a requested kind, precision and head
- * size on this CPU: never AMX in f32 precision or without AMX, never ONEDNN
- * (that one is run by cpu_attention_bf16). */
+ * size on this CPU: never AMX in f32 precision or without AMX. */
 int cpu_attention_resolve(int kind, int32_t precision, int32_t head_dim);
 
 /* attention.c: fast attention over packed rows (see ops.h for the layout),
@@ -227,19 +218,6 @@ void cpu_amx_tiles_begin(void);
 void cpu_amx_tiles_end(void);
 /* Bytes of work cpu_attend_amx needs at n keys. */
 int64_t cpu_amx_work_bytes(int64_t n);
-
-/* attention.c: bf16 attention on AMX for every query of every row (bf16
- * precision, opt-in with GOMPS_CPU_ATTENTION=amx); Q, K, V and the
- * probabilities are rounded to bf16, scores, softmax and the context stay f32.
- * Not the default: measured no faster than the f32 path (1-thread CPU time of
- * the real-shape forward at 32 x 128: 367-503 ms vs 357-365 ms), because
- * softmax, rounding and per-row calls cost more than the K = 32 GEMMs save. */
-gomps_status cpu_attention_bf16(gomps_context_t *ctx, const float *qkv, int32_t batch,
-                                const int64_t *offsets, int32_t heads, int32_t head_dim,
-                                float *out);
-gomps_status cpu_attention_bf16_alloc(gomps_context_t *ctx);
-void cpu_attention_bf16_free(gomps_context_t *ctx);
-void cpu_attention_bf16_prims_free(gomps_context_t *ctx);
 
 /* layernorm.c: vectorised y = LN(x + res); res may be NULL. */
 void cpu_layernorm_fast(const float *x, const float *res, const float *gamma, const float *beta,

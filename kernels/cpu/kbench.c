@@ -239,10 +239,6 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
         goto bad;
     }
     dnnl_primitive_desc_destroy(gpd);
-    if (precision == GOMPS_PRECISION_BF16 && cpu_attention_bf16_alloc(c)) {
-        st = fail(err, errlen, GOMPS_ERR_OOM, "out of memory for the bf16 attention");
-        goto bad;
-    }
     *out = s;
     err[0] = 0;
     return GOMPS_OK;
@@ -255,7 +251,6 @@ void kb_free(kb_state *s) {
     if (!s) return;
     if (s->gelu_prim) dnnl_primitive_destroy(s->gelu_prim);
     if (s->gelu_mem) dnnl_memory_destroy(s->gelu_mem);
-    if (s->m.precision == GOMPS_PRECISION_BF16 && s->c.model) cpu_attention_bf16_free(&s->c);
     gomps_context_t *cs[2] = {&s->c, &s->cp};
     for (int i = 0; i < 2; i++) {
         cpu_prims_free(cs[i]);
@@ -396,13 +391,6 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
         cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
         c->attention_kind = CPU_ATTENTION_AUTO;
         break;
-    case KB_ATTENTION_ONEDNN:
-        if (!kb_available(s, kernel)) {
-            snprintf(err, errlen, "kbench: the oneDNN bf16 attention needs bf16 precision");
-            return GOMPS_ERR_UNSUPPORTED;
-        }
-        st = cpu_attention_bf16(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, s->y);
-        break;
     case KB_PEAK_MATMUL:
         st = cpu_linear_run(&s->cp, CPU_LINEAR_QKV, &s->peak,
                             s->peak.bf16 ? (const void *)s->px16 : (const void *)s->px,
@@ -424,7 +412,6 @@ int kb_available(const kb_state *s, int32_t kernel) {
     const int32_t hd = s->H / s->heads;
     switch (kernel) {
     case KB_CONVERT:
-    case KB_ATTENTION_ONEDNN:
         return s->m.precision == GOMPS_PRECISION_BF16;
     case KB_ATTENTION_AMX:
         return cpu_attention_resolve(CPU_ATTENTION_AMX, s->m.precision, hd) == CPU_ATTENTION_AMX;

@@ -36,7 +36,6 @@ const (
 	KernelAttentionAMX    = int(C.KB_ATTENTION_AMX)
 	KernelAttentionSGEMM  = int(C.KB_ATTENTION_SGEMM)
 	KernelSoftmaxC        = int(C.KB_SOFTMAX_C)
-	KernelAttentionOneDNN = int(C.KB_ATTENTION_ONEDNN)
 )
 
 // KernelShape is the model shape the kernels run at.
@@ -143,9 +142,6 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	case KernelAttentionAMX:
 		return "attention_amx", "GOMPS_CPU_ATTENTION=amx: our AMX kernel, bf16 Q K V P, f32 scores, softmax and sums", thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
-	case KernelAttentionOneDNN:
-		return "attention_onednn", "GOMPS_CPU_ATTENTION=onednn: per-row bf16 oneDNN matmuls (AMX) + f32 softmax", thr,
-			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelConvert:
 		return "f32_to_bf16", "cpu_f32_to_bf16 of [B*L, H], 16-row blocks over the threads (the bf16 matmuls' input)", thr, 0, rows * H * 6
 	}
@@ -156,7 +152,7 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 // ones in f32, the AVX-512 attention without AVX-512) are left out.
 var kernelOrder = []int{KernelEmbeddings, KernelQKV, KernelAttention, KernelSoftmax, KernelAttnOut, KernelLayerNorm,
 	KernelFFNUp, KernelGELU, KernelFFNDown, KernelPooler, KernelConvert, KernelAttentionSGEMM, KernelSoftmaxC,
-	KernelAttentionAVX512, KernelAttentionAMX, KernelAttentionOneDNN}
+	KernelAttentionAVX512, KernelAttentionAMX}
 
 // RunKernelBench measures every kernel of the fast path at each sequence
 // length, and the machine's peaks, on the calling goroutine's OS thread
@@ -248,7 +244,7 @@ func RunKernelBench(cfg KernelBenchConfig) (*KernelBench, error) {
 				case r.FLOPs > 0:
 					r.Unit = "GFLOP/s"
 					r.Rate = r.FLOPs / best.Seconds() / 1e9
-					linear := k == KernelQKV || k == KernelAttnOut || k == KernelFFNUp || k == KernelFFNDown || k == KernelAttentionOneDNN || k == KernelAttentionAMX
+					linear := k == KernelQKV || k == KernelAttnOut || k == KernelFFNUp || k == KernelFFNDown || k == KernelAttentionAMX
 					if bf16 && linear {
 						r.PeakName, r.PeakFrac = "oneDNN bf16 matmul", r.Rate/out.Peaks.Matmul
 					} else {

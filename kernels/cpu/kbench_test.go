@@ -35,7 +35,7 @@ func TestKernelBenchTiny(t *testing.T) {
 			assert.Greater(t, kb.Peaks.Copy, 0.0, "copy peak")
 			want := 12 // the default path's kernels, attention_sgemm and softmax_c
 			if prec.p == PrecisionBF16 {
-				want += 2 // f32_to_bf16, attention_onednn (no attention_amx: head_dim 16)
+				want++ // f32_to_bf16 (no attention_amx: head_dim 16)
 			}
 			if cpuHasAVX512() {
 				want++ // attention_avx512 (head_dim 16)
