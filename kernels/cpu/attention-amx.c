@@ -2,8 +2,9 @@
  * attention-amx.c: one (row, head) of attention on AMX tiles, head_dim 32,
  * for bf16 precision.
  *
- * Per task: K is rounded to bf16 and packed so that each block of 16 keys is
- * one B tile (16 rows of dimension pairs x 16 keys: the VNNI layout), V so
+ * Q, K and V come in bf16 (the QKV matmul's output) and the context goes
+ * out in bf16 (the attention-output matmul's input). Per task: K is packed so
+ * that each block of 16 keys is one B tile (16 rows of dimension pairs x 16 keys: the VNNI layout), V so
  * that each block of 32 keys is two B tiles (16 rows of key pairs x 16
  * dimensions, for dimensions 0-15 and 16-31). Then for each block of 16
  * queries: Q (bf16) is one A tile; S = Q K^T in 16 x 16 f32 tiles stored to a
@@ -14,10 +15,11 @@
  * its sum, into the token rows. Keys past n are zero in K and V and excluded
  * from the softmax, so any length 1..512 works.
  *
- * Numerics: Q, K, V and P are rounded to bf16 (nearest even, relative error
- * <= 2^-9 each); products are exact in f32 and accumulated in f32; the scores,
- * max, exp and sums are f32. The context is an exact convex combination of the
- * bf16 V rows with the bf16 weights renormalised in f32.
+ * Numerics: Q, K, V (by their producer), P and the context are rounded to
+ * bf16 (nearest even, relative error <= 2^-9 each); products are exact in f32
+ * and accumulated in f32; the scores, max, exp and sums are f32. Before its
+ * final rounding the context is an exact convex combination of the bf16 V rows
+ * with the bf16 weights renormalised in f32.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -107,20 +109,15 @@ __attribute__((target(AMX_TARGET), always_inline)) static inline __m512 exp2_bf1
     return _mm512_scalef_ps(p, n);
 }
 
-/* 32 floats -> 32 bf16 (one 64-byte tile row), nearest even. */
-__attribute__((target(AMX_TARGET), always_inline)) static inline __m512i bf16x32(const float *x) {
-    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
+/* 16 bf16 -> the low halves of 16 dwords. */
+__attribute__((target(AMX_TARGET), always_inline)) static inline __m512i bf16_lo32(const uint16_t *x) {
+    return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)x));
 }
 
-/* 16 floats -> 16 bf16 in the low halves of 16 dwords. */
-__attribute__((target(AMX_TARGET), always_inline)) static inline __m512i bf16_lo32(__m512 x) {
-    return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(x));
-}
-
-__attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const float *k,
-                                                        const float *v, int64_t ld_in, int64_t n,
-                                                        int64_t nq, float scale, float *o,
-                                                        int64_t ld_out, void *work,
+__attribute__((target(AMX_TARGET))) void cpu_attend_amx(const uint16_t *q, const uint16_t *k,
+                                                        const uint16_t *v, int64_t ld_in,
+                                                        int64_t n, int64_t nq, float scale,
+                                                        uint16_t *o, int64_t ld_out, void *work,
                                                         cpu_att_next next) {
     const int64_t n16 = r16(n), n32 = r32(n);
     char *w = work;
@@ -134,14 +131,15 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
 
     /* K: the 16 keys of a block (16 dimension-pair dwords each) transposed,
      * so that row r of the tile holds dimension pair r of every key */
-    cpu_prefetch_rows_l1(k, ld_in, 0, 32, n, 128);
+    const int64_t ldb = 2 * ld_in; /* bytes between token rows */
+    cpu_prefetch_rows_l1(k, ldb, 0, 32, n, 64);
     for (int64_t j0 = 0; j0 < n16; j0 += 16) {
-        cpu_prefetch_rows_l1(k, ld_in, j0 + 32, j0 + 48, n, 128);
-        cpu_prefetch_rows_l2(v, ld_in, j0, j0 + 16, n, 128);
-        cpu_prefetch_rows_l2(q, ld_in, j0, j0 + 16, nq, 128);
+        cpu_prefetch_rows_l1(k, ldb, j0 + 32, j0 + 48, n, 64);
+        cpu_prefetch_rows_l2(v, ldb, j0, j0 + 16, n, 64);
+        cpu_prefetch_rows_l2(q, ldb, j0, j0 + 16, nq, 64);
         __m512i rows[16];
         for (int j = 0; j < 16; j++)
-            rows[j] = j0 + j < n ? bf16x32(k + (j0 + j) * ld_in) : _mm512_setzero_si512();
+            rows[j] = j0 + j < n ? _mm512_loadu_si512(k + (j0 + j) * ld_in) : _mm512_setzero_si512();
         cpu_transpose16_avx512(rows);
         for (int r = 0; r < 16; r++) _mm512_storeu_si512(kp + j0 * 16 + r * 16, rows[r]);
     }
@@ -150,12 +148,12 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
         uint32_t *dst = vp + (j >> 5) * 512 + ((j & 31) >> 1) * 16;
         __m512i lo0 = _mm512_setzero_si512(), lo1 = lo0, hi0 = lo0, hi1 = lo0;
         if (j < n) {
-            lo0 = bf16_lo32(_mm512_loadu_ps(v + j * ld_in));
-            lo1 = bf16_lo32(_mm512_loadu_ps(v + j * ld_in + 16));
+            lo0 = bf16_lo32(v + j * ld_in);
+            lo1 = bf16_lo32(v + j * ld_in + 16);
         }
         if (j + 1 < n) {
-            hi0 = _mm512_slli_epi32(bf16_lo32(_mm512_loadu_ps(v + (j + 1) * ld_in)), 16);
-            hi1 = _mm512_slli_epi32(bf16_lo32(_mm512_loadu_ps(v + (j + 1) * ld_in + 16)), 16);
+            hi0 = _mm512_slli_epi32(bf16_lo32(v + (j + 1) * ld_in), 16);
+            hi1 = _mm512_slli_epi32(bf16_lo32(v + (j + 1) * ld_in + 16), 16);
         }
         _mm512_storeu_si512(dst, _mm512_or_si512(lo0, hi0));
         _mm512_storeu_si512(dst + 256, _mm512_or_si512(lo1, hi1));
@@ -172,7 +170,7 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
      * the stores that filled it. */
     const int64_t blocks = (nq + 31) / 32;
     for (int64_t bi = 0; bi <= blocks; bi++) {
-        cpu_prefetch_next(next, ld_in, bi, blocks + 1, 128);
+        cpu_prefetch_next(next, ldb, bi, blocks + 1, 64);
         if (bi < blocks) {
             const int64_t q0 = bi * 32;
             const int nr = nq - q0 < 32 ? (int)(nq - q0) : 32;
@@ -180,7 +178,8 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
             float *invb = inv + (bi & 1) * 32;
             for (int r = 0; r < 32; r++)
                 _mm512_storeu_si512(qb + r * 32,
-                                    r < nr ? bf16x32(q + (q0 + r) * ld_in) : _mm512_setzero_si512());
+                                    r < nr ? _mm512_loadu_si512(q + (q0 + r) * ld_in)
+                                           : _mm512_setzero_si512());
             TILE_LOAD(4, qb, 64);
             TILE_LOAD(5, qb + 16 * 32, 64);
             float *s1 = sb + 16 * n16;
@@ -284,9 +283,9 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const float *q, const fl
             _tile_stored(3, ob + 16 * 32 + 16, 128);
             for (int r = 0; r < nr; r++) {
                 const __m512 f = _mm512_set1_ps(invb[r]);
-                float *dst = o + (q0 + r) * ld_out;
-                _mm512_storeu_ps(dst, _mm512_mul_ps(_mm512_loadu_ps(ob + r * 32), f));
-                _mm512_storeu_ps(dst + 16, _mm512_mul_ps(_mm512_loadu_ps(ob + r * 32 + 16), f));
+                const __m512 lo = _mm512_mul_ps(_mm512_loadu_ps(ob + r * 32), f);
+                const __m512 hi = _mm512_mul_ps(_mm512_loadu_ps(ob + r * 32 + 16), f);
+                _mm512_storeu_si512(o + (q0 + r) * ld_out, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
             }
         }
     }
@@ -298,8 +297,8 @@ int cpu_amx_usable(void) { return 0; }
 void cpu_amx_tiles_begin(void) {}
 void cpu_amx_tiles_end(void) {}
 int64_t cpu_amx_work_bytes(int64_t n) { return 0; }
-void cpu_attend_amx(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
-                    int64_t nq, float scale, float *o, int64_t ld_out, void *work,
+void cpu_attend_amx(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t ld_in,
+                    int64_t n, int64_t nq, float scale, uint16_t *o, int64_t ld_out, void *work,
                     cpu_att_next next) {}
 
 #endif

@@ -179,11 +179,11 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
      * a few L1 sets */
     const int64_t ldk = np + 16;
     float *kt = work, *s = work + (int64_t)D * ldk, *vc = s + 16 * np, *inv = vc + (int64_t)D * np;
-    cpu_prefetch_rows_l1(k, ld_in, 0, 32, n, 4 * D);
+    cpu_prefetch_rows_l1(k, 4 * ld_in, 0, 32, n, 4 * D);
     for (int64_t j0 = 0; j0 < np; j0 += 16) {
-        cpu_prefetch_rows_l1(k, ld_in, j0 + 32, j0 + 48, n, 4 * D);
-        cpu_prefetch_rows_l2(v, ld_in, j0, j0 + 16, n, 4 * D);
-        cpu_prefetch_rows_l2(q, ld_in, j0, j0 + 16, nq, 4 * D);
+        cpu_prefetch_rows_l1(k, 4 * ld_in, j0 + 32, j0 + 48, n, 4 * D);
+        cpu_prefetch_rows_l2(v, 4 * ld_in, j0, j0 + 16, n, 4 * D);
+        cpu_prefetch_rows_l2(q, 4 * ld_in, j0, j0 + 16, nq, 4 * D);
         for (int dv = 0; dv < DV; dv++) {
             __m512i rows[16];
             for (int j = 0; j < 16; j++)
@@ -202,7 +202,7 @@ attend_avx512_dv(const float *q, const float *k, const float *v, int64_t ld_in, 
     const int R = DV <= 2 ? 8 : 4; /* queries per register block */
     const int64_t qblocks = (nq + 15) / 16;
     for (int64_t b0 = 0; b0 < nq; b0 += 16) {
-        cpu_prefetch_next(next, ld_in, b0 / 16, qblocks, 4 * D);
+        cpu_prefetch_next(next, 4 * ld_in, b0 / 16, qblocks, 4 * D);
         const int nb = nq - b0 < 16 ? (int)(nq - b0) : 16;
         for (int i0 = 0; i0 < nb; i0 += R) {
             const int nr = nb - i0 < R ? nb - i0 : R;
@@ -369,13 +369,14 @@ int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim) {
  *   oneDNN's sgemm runs on the calling thread);
  * - AVX512: our f32 kernel above with the AVX-512 softmax;
  * - AMX: cpu_attend_amx (bf16 precision), tiles configured once per thread
- *   and released at the end. */
-void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
+ *   and released at the end; qkv and out are bf16 for this kernel. */
+void cpu_attention_fast(gomps_context_t *ctx, const void *qkv, int32_t batch,
                         const int64_t *offsets, int32_t heads, int32_t head_dim, int cls_only,
-                        float *out) {
+                        void *out) {
     const int64_t H = (int64_t)heads * head_dim, H3 = 3 * H;
     const int64_t smax = cpu_attention_work(ctx->model->max_seq, head_dim);
     const int kind = cpu_attention_resolve(ctx->attention_kind, ctx->model->precision, head_dim);
+    const int64_t es = kind == CPU_ATTENTION_AMX ? 2 : 4; /* bytes per element of qkv, out */
     const float scale = 1.0f / sqrtf((float)head_dim);
     const int64_t tasks = (int64_t)batch * heads;
     /* a row's heads on one thread (its next head known, so prefetched) where
@@ -391,9 +392,8 @@ void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
             int32_t b = (int32_t)(task / heads), h = (int32_t)(task % heads);
             int64_t len = offsets[b + 1] - offsets[b];
             int64_t nq = cls_only ? 1 : len;
-            const float *q = qkv + offsets[b] * H3 + (int64_t)h * head_dim;
-            const float *k = q + H, *v = q + 2 * H;
-            float *o = (cls_only ? out + (int64_t)b * H : out + offsets[b] * H) + (int64_t)h * head_dim;
+            const int64_t qe = offsets[b] * H3 + (int64_t)h * head_dim; /* element of Q */
+            const int64_t oe = (cls_only ? (int64_t)b : offsets[b]) * H + (int64_t)h * head_dim;
             /* the next task of this chunk runs on this thread: its rows are
              * prefetched while this one computes */
             cpu_att_next next = {0};
@@ -401,13 +401,17 @@ void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
                 const int32_t b1 = (int32_t)((task + 1) / heads), h1 = (int32_t)((task + 1) % heads);
                 next.n = offsets[b1 + 1] - offsets[b1];
                 next.nq = cls_only ? 1 : next.n;
-                next.q = qkv + offsets[b1] * H3 + (int64_t)h1 * head_dim;
-                next.kv = H;
+                next.q = (const char *)qkv + (offsets[b1] * H3 + (int64_t)h1 * head_dim) * es;
+                next.kv = H * es;
             }
             if (kind == CPU_ATTENTION_AMX) {
-                cpu_attend_amx(q, k, v, H3, len, nq, scale, o, H, s, next);
+                const uint16_t *q = (const uint16_t *)qkv + qe;
+                cpu_attend_amx(q, q + H, q + 2 * H, H3, len, nq, scale, (uint16_t *)out + oe, H, s,
+                               next);
                 continue;
             }
+            const float *q = (const float *)qkv + qe, *k = q + H, *v = q + 2 * H;
+            float *o = (float *)out + oe;
 #ifdef CPU_HAVE_AVX512_ATTENTION
             if (kind == CPU_ATTENTION_AVX512) {
                 attend_avx512(q, k, v, H3, len, nq, head_dim, scale, o, H, s, next);

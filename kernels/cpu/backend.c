@@ -334,11 +334,14 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     ctx->offsets = calloc((size_t)m->max_batch + 1, sizeof *ctx->offsets);
     gomps_status st = GOMPS_OK;
     if (m->precision == GOMPS_PRECISION_BF16) {
-        ctx->act16 = calloc((size_t)(ctx->rows_cap * H), 2);
+        ctx->act16 = calloc((size_t)(chunk * H), 2);
+        ctx->hidden16 = calloc((size_t)(ctx->rows_cap * H), 2);
+        ctx->att_bf16 = cpu_attention_resolve(ctx->attention_kind, m->precision,
+                                              (int32_t)(H / m->file.num_heads)) == CPU_ATTENTION_AMX;
     }
     if (!ctx->hidden || !ctx->qkv || !ctx->attn || !ctx->tmp || !ctx->inter || !ctx->cls_hidden ||
         !ctx->cls_attn || !ctx->pooled || !ctx->offsets || scores_alloc(ctx) ||
-        (m->precision == GOMPS_PRECISION_BF16 && !ctx->act16)) {
+        (m->precision == GOMPS_PRECISION_BF16 && (!ctx->act16 || !ctx->hidden16))) {
         st = cpu_init_errorf(GOMPS_ERR_OOM,
                              "cpu: context init: out of memory for %d x %d tokens of scratch",
                              m->max_batch, m->max_seq);
@@ -385,6 +388,7 @@ void gomps_context_free(gomps_context_t *ctx) {
     free(ctx->offsets);
     free(ctx->scores);
     free(ctx->act16);
+    free(ctx->hidden16);
     free(ctx);
 }
 
@@ -448,15 +452,18 @@ static gomps_status forward_plain(gomps_context_t *ctx, int32_t batch, int32_t s
     return GOMPS_OK;
 }
 
-/* Row-wise ops over the context's threads, in blocks of 16 rows. */
+/* Row-wise ops over the context's threads, in blocks of 16 rows. LayerNorm
+ * also rounds each block to bf16 into y16 (when not NULL) while it is in L1:
+ * the next matmul's input. */
 static void layernorm_par(const gomps_context_t *ctx, const float *x, const float *gamma,
-                          const float *beta, int64_t rows, float *y) {
+                          const float *beta, int64_t rows, float *y, uint16_t *y16) {
     const int64_t H = ctx->model->file.hidden_size;
     const float eps = ctx->model->eps;
 #pragma omp parallel for schedule(static) num_threads(ctx->n_threads) if (rows > 16)
     for (int64_t r0 = 0; r0 < rows; r0 += 16) {
         int64_t n = rows - r0 < 16 ? rows - r0 : 16;
         cpu_layernorm_fast(x + r0 * H, NULL, gamma, beta, eps, n, H, y + r0 * H);
+        if (y16) cpu_f32_to_bf16(y + r0 * H, y16 + r0 * H, n * H);
     }
 }
 
@@ -479,24 +486,29 @@ static const void *linear_input(gomps_context_t *ctx, const cpu_linear *lin, con
 }
 
 /* Attention output, residual + LayerNorm and the FFN over rows of attn and
- * hidden (updated in place), one chunk of rows at a time. */
-static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, const float *attn,
-                                    float *hidden, int64_t rows, double *t0) {
+ * hidden (updated in place), one chunk of rows at a time. attn is bf16 when
+ * ctx->att_bf16, else f32. In bf16 precision the first LayerNorm writes the
+ * FFN's bf16 input beside h, and the second, when hidden16 is not NULL, the
+ * next layer's (the rows of hidden16 that match hidden's). */
+static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, const void *attn,
+                                    float *hidden, uint16_t *hidden16, int64_t rows, double *t0) {
     const gomps_model_t *m = ctx->model;
     const int64_t H = m->file.hidden_size;
     const cpu_linear *lin = ly->lin;
+    const int bf16 = m->precision == GOMPS_PRECISION_BF16;
     gomps_status st;
     for (int64_t c = 0; c < rows; c += CPU_ROWS_CHUNK) {
         int64_t n = rows - c < CPU_ROWS_CHUNK ? rows - c : CPU_ROWS_CHUNK;
         float *h = hidden + c * H;
         const cpu_linear *lo = &lin[CPU_LINEAR_ATTN_OUT], *lu = &lin[CPU_LINEAR_FFN_UP];
-        if ((st = cpu_linear_run(ctx, CPU_LINEAR_ATTN_OUT, lo,
-                                 linear_input(ctx, lo, attn + c * H, n, t0), n, h, ctx->tmp)))
-            return st;
+        const void *ain = ctx->att_bf16 ? (const void *)((const uint16_t *)attn + c * H)
+                                        : linear_input(ctx, lo, (const float *)attn + c * H, n, t0);
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_ATTN_OUT, lo, ain, n, h, ctx->tmp))) return st;
         phase_end(ctx, CPU_PHASE_ATTN_OUT, t0);
-        layernorm_par(ctx, ctx->tmp, ly->attn_ln_gamma, ly->attn_ln_beta, n, h);
+        layernorm_par(ctx, ctx->tmp, ly->attn_ln_gamma, ly->attn_ln_beta, n, h,
+                      bf16 ? ctx->act16 : NULL);
         phase_end(ctx, CPU_PHASE_LAYERNORM, t0);
-        if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_UP, lu, linear_input(ctx, lu, h, n, t0), n,
+        if ((st = cpu_linear_run(ctx, CPU_LINEAR_FFN_UP, lu, bf16 ? (const void *)ctx->act16 : h, n,
                                  NULL, ctx->inter)))
             return st;
         phase_end(ctx, CPU_PHASE_FFN_UP, t0);
@@ -504,7 +516,8 @@ static gomps_status layer_tail_fast(gomps_context_t *ctx, const cpu_layer *ly, c
                                  h, ctx->tmp)))
             return st;
         phase_end(ctx, CPU_PHASE_FFN_DOWN, t0);
-        layernorm_par(ctx, ctx->tmp, ly->ffn_ln_gamma, ly->ffn_ln_beta, n, h);
+        layernorm_par(ctx, ctx->tmp, ly->ffn_ln_gamma, ly->ffn_ln_beta, n, h,
+                      hidden16 ? hidden16 + c * H : NULL);
         phase_end(ctx, CPU_PHASE_LAYERNORM, t0);
     }
     return GOMPS_OK;
@@ -525,26 +538,34 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
      * (their results are never used); keep them finite */
     memset(ctx->hidden + total * H, 0, (size_t)((round_grain(total) - total) * H) * sizeof(float));
     phase_end(ctx, CPU_PHASE_EMBED, &t0);
+    /* bf16: the first QKV's input; each layer's last LayerNorm writes the next */
+    const int bf16 = m->precision == GOMPS_PRECISION_BF16;
+    if (bf16) {
+        to_bf16_par(ctx, ctx->hidden, round_grain(total), H, ctx->hidden16);
+        phase_end(ctx, CPU_PHASE_CONVERT, &t0);
+    }
     const int32_t L = m->file.num_layers;
     for (int32_t l = 0; l < L; l++) {
         const cpu_layer *ly = &m->layers[l];
         const cpu_linear *lq = &ly->lin[CPU_LINEAR_QKV];
         if ((st = cpu_linear_run(ctx, CPU_LINEAR_QKV, lq,
-                                 linear_input(ctx, lq, ctx->hidden, total, &t0), total, NULL,
+                                 bf16 ? (const void *)ctx->hidden16 : ctx->hidden, total, NULL,
                                  ctx->qkv)))
             return st;
         phase_end(ctx, CPU_PHASE_QKV, &t0);
         if (l < L - 1) {
             cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 0, ctx->attn);
             phase_end(ctx, CPU_PHASE_ATTENTION, &t0);
-            if ((st = layer_tail_fast(ctx, ly, ctx->attn, ctx->hidden, total, &t0))) return st;
+            if ((st = layer_tail_fast(ctx, ly, ctx->attn, ctx->hidden, bf16 ? ctx->hidden16 : NULL,
+                                      total, &t0)))
+                return st;
         } else {
             cpu_attention_fast(ctx, ctx->qkv, batch, off, heads, hd, 1, ctx->cls_attn);
             for (int32_t b = 0; b < batch; b++)
                 memcpy(ctx->cls_hidden + (int64_t)b * H, ctx->hidden + off[b] * H,
                        (size_t)H * sizeof(float));
             phase_end(ctx, CPU_PHASE_ATTENTION, &t0);
-            if ((st = layer_tail_fast(ctx, ly, ctx->cls_attn, ctx->cls_hidden, batch, &t0)))
+            if ((st = layer_tail_fast(ctx, ly, ctx->cls_attn, ctx->cls_hidden, NULL, batch, &t0)))
                 return st;
         }
     }

@@ -26,14 +26,21 @@ static int kind_has_residual(cpu_linear_kind kind) {
     return kind == CPU_LINEAR_ATTN_OUT || kind == CPU_LINEAR_FFN_DOWN;
 }
 
-/* The matmul descriptor and attributes of kind at rows; wei may be "any". */
+/* 1 if kind writes bf16: FFN_UP of a bf16 linear (FFN_DOWN's input), and QKV
+ * of a bf16 linear when the context's attention reads bf16 (ctx->att_bf16). */
+static int dst_bf16(const gomps_context_t *ctx, cpu_linear_kind kind, const cpu_linear *lin) {
+    return lin->bf16 && (kind == CPU_LINEAR_FFN_UP || (kind == CPU_LINEAR_QKV && ctx && ctx->att_bf16));
+}
+
+/* The matmul descriptor and attributes of kind at rows, writing bf16 when
+ * out_bf16 and f32 otherwise; wei may be "any". */
 static dnnl_status_t linear_pd(dnnl_engine_t eng, cpu_linear_kind kind, const cpu_linear *lin,
-                               int64_t rows, const dnnl_memory_desc_t *wei,
+                               int64_t rows, int out_bf16, const dnnl_memory_desc_t *wei,
                                dnnl_primitive_desc_t *pd) {
     dnnl_memory_desc_t src, bias, dst, res;
     dnnl_dims_t sd = {rows, lin->n_in}, bd = {1, lin->n_out}, dd = {rows, lin->n_out};
     dnnl_data_type_t src_dt = lin->bf16 ? dnnl_bf16 : dnnl_f32;
-    dnnl_data_type_t dst_dt = lin->bf16 && kind == CPU_LINEAR_FFN_UP ? dnnl_bf16 : dnnl_f32;
+    dnnl_data_type_t dst_dt = out_bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_status_t st;
     if ((st = dnnl_memory_desc_init_by_tag(&src, 2, sd, src_dt, dnnl_ab))) return st;
     if ((st = dnnl_memory_desc_init_by_tag(&bias, 2, bd, dnnl_f32, dnnl_ab))) return st;
@@ -77,7 +84,7 @@ gomps_status cpu_linear_pack(gomps_model_t *m, cpu_linear *lin) {
                                            dnnl_format_tag_any)))
         goto fail;
     if ((st = dnnl_memory_desc_init_by_tag(&plain, 2, wd, dnnl_f32, dnnl_ba))) goto fail;
-    if ((st = linear_pd(m->engine, kind_any, lin, CPU_ROWS_CHUNK, &any, &pd))) goto fail;
+    if ((st = linear_pd(m->engine, kind_any, lin, CPU_ROWS_CHUNK, 0, &any, &pd))) goto fail;
     lin->w_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     size_t size = dnnl_memory_desc_get_size(&lin->w_md);
     lin->w_packed = aligned_alloc(64, (size + 63) / 64 * 64);
@@ -142,7 +149,7 @@ static gomps_status prim_make(gomps_context_t *ctx, cpu_linear_kind kind, const 
     dnnl_engine_t eng = ctx->model->engine;
     int64_t rows = (int64_t)(bucket + 1) * CPU_ROWS_GRAIN;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t st = linear_pd(eng, kind, lin, rows, &lin->w_md, &pd);
+    dnnl_status_t st = linear_pd(eng, kind, lin, rows, dst_bf16(ctx, kind, lin), &lin->w_md, &pd);
     if (st) goto fail;
     const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t need = sp ? dnnl_memory_desc_get_size(sp) : 0;
@@ -197,7 +204,7 @@ void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n) {
 gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cpu_linear *lin,
                             const void *x, int64_t rows, const float *residual, void *y) {
     const int64_t src_es = lin->bf16 ? 2 : 4;
-    const int64_t dst_es = lin->bf16 && kind == CPU_LINEAR_FFN_UP ? 2 : 4;
+    const int64_t dst_es = dst_bf16(ctx, kind, lin) ? 2 : 4;
     for (int64_t c = 0; c < rows; c += CPU_ROWS_CHUNK) {
         int64_t m = rows - c < CPU_ROWS_CHUNK ? rows - c : CPU_ROWS_CHUNK;
         int bucket = (int)((m + CPU_ROWS_GRAIN - 1) / CPU_ROWS_GRAIN) - 1;

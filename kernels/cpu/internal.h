@@ -145,7 +145,10 @@ struct gomps_context {
     float         *attn;       /* [rows_cap, H] attention context            */
     float         *tmp;        /* [max(CPU_ROWS_CHUNK, max_batch) + grain, H] */
     float         *inter;      /* [CPU_ROWS_CHUNK, I] (bf16 in bf16 precision) */
-    uint16_t      *act16;      /* [rows_cap, H] bf16 matmul inputs (bf16 only)  */
+    uint16_t      *act16;      /* [chunk, H] bf16 input of a chunk's matmul (bf16 only) */
+    uint16_t      *hidden16;   /* [rows_cap, H] hidden rounded to bf16: QKV's input (bf16 only) */
+    int            att_bf16;   /* 1: bf16 precision with the AMX attention: QKV writes
+                                * bf16 into qkv, attention bf16 into attn / cls_attn */
     float         *cls_hidden; /* [max_batch + grain, H]                       */
     float         *cls_attn;   /* [max_batch + grain, H]                       */
     float         *pooled;     /* [max_batch, H]                               */
@@ -164,7 +167,8 @@ gomps_status cpu_linear_pack(gomps_model_t *m, cpu_linear *lin);
 void cpu_linear_unpack(cpu_linear *lin);
 /* Runs kind over rows [0, rows) of x (row stride n_in) into y; residual (may be
  * NULL unless the kind needs it) is f32 with the shape of y. x is f32, or bf16
- * for a bf16 linear; y is f32, except bf16 for FFN_UP of a bf16 linear. */
+ * for a bf16 linear; y is f32, except bf16 for FFN_UP of a bf16 linear and for
+ * QKV of a bf16 linear when ctx->att_bf16. */
 gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cpu_linear *lin,
                             const void *x, int64_t rows, const float *residual, void *y);
 /* Rounds n floats to bf16 (nearest even), vectorised. */
@@ -190,29 +194,30 @@ int cpu_attention_resolve(int kind, int32_t precision, int32_t head_dim);
 
 /* attention.c: fast attention over packed rows (see ops.h for the layout),
  * with the kernel cpu_attention_resolve gives for ctx->attention_kind; it
- * needs cpu_attention_work floats of ctx->scores per thread. */
+ * needs cpu_attention_work floats of ctx->scores per thread. qkv and out are
+ * f32, or bf16 (uint16_t) when that kernel is CPU_ATTENTION_AMX. */
 int64_t cpu_attention_work(int32_t max_seq, int32_t head_dim);
-void cpu_attention_fast(gomps_context_t *ctx, const float *qkv, int32_t batch,
+void cpu_attention_fast(gomps_context_t *ctx, const void *qkv, int32_t batch,
                         const int64_t *offsets, int32_t heads, int32_t head_dim,
-                        int cls_only, float *out);
+                        int cls_only, void *out);
 
 /* attention-amx.c: 1 if the AMX kernel can run here (AMX-BF16, AVX512-BF16,
  * tile data granted by the kernel; asked once per process). */
 int cpu_amx_usable(void);
 /* The (row, head) task this thread runs next, whose rows a kernel prefetches
- * into L2 while it computes: Q at q, K at q + kv, V at q + 2 kv (rows ld_in
- * apart, as the current task's), n keys, nq queries; q NULL: none. */
+ * into L2 while it computes: Q at q, K at q + kv, V at q + 2 kv (bytes; rows
+ * as far apart as the current task's), n keys, nq queries; q NULL: none. */
 typedef struct cpu_att_next {
-    const float *q;
-    int64_t      kv, n, nq;
+    const char *q;
+    int64_t     kv, n, nq;
 } cpu_att_next;
 
 /* One (row, head): n keys, nq queries (nq <= n: the first nq tokens), Q, K, V
- * f32 rows ld_in apart, head_dim 32; context rows ld_out apart into o. work is
- * cpu_attention_work floats, 64-byte aligned. The caller has called
- * cpu_amx_tiles_begin on this thread. */
-void cpu_attend_amx(const float *q, const float *k, const float *v, int64_t ld_in, int64_t n,
-                    int64_t nq, float scale, float *o, int64_t ld_out, void *work,
+ * bf16 rows ld_in elements apart, head_dim 32; bf16 context rows ld_out
+ * elements apart into o. work is cpu_attention_work floats, 64-byte aligned.
+ * The caller has called cpu_amx_tiles_begin on this thread. */
+void cpu_attend_amx(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t ld_in,
+                    int64_t n, int64_t nq, float scale, uint16_t *o, int64_t ld_out, void *work,
                     cpu_att_next next);
 void cpu_amx_tiles_begin(void);
 void cpu_amx_tiles_end(void);
@@ -303,20 +308,20 @@ cpu_reduce16_avx512(const __m512 x[16], const int max) {
 }
 
 /* Prefetches rows [j0, j1) (clipped to n) of a head slice of `bytes` bytes
- * whose rows are ld floats apart into L1 (cpu_prefetch_rows_l1) or L2. The
+ * whose rows are ld bytes apart into L1 (cpu_prefetch_rows_l1) or L2. The
  * fused QKV rows put a head's rows 4.6 KB apart, across pages, where the
  * hardware prefetchers do not follow. Inlined with a constant `bytes`. */
-__attribute__((always_inline)) static inline void cpu_prefetch_rows_l1(const float *p, int64_t ld,
+__attribute__((always_inline)) static inline void cpu_prefetch_rows_l1(const void *p, int64_t ld,
                                                                        int64_t j0, int64_t j1,
                                                                        int64_t n, const int bytes) {
     for (int64_t j = j0; j < (j1 < n ? j1 : n); j++)
-        for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)(p + j * ld) + b, _MM_HINT_T0);
+        for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)p + j * ld + b, _MM_HINT_T0);
 }
-__attribute__((always_inline)) static inline void cpu_prefetch_rows_l2(const float *p, int64_t ld,
+__attribute__((always_inline)) static inline void cpu_prefetch_rows_l2(const void *p, int64_t ld,
                                                                        int64_t j0, int64_t j1,
                                                                        int64_t n, const int bytes) {
     for (int64_t j = j0; j < (j1 < n ? j1 : n); j++)
-        for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)(p + j * ld) + b, _MM_HINT_T1);
+        for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)p + j * ld + b, _MM_HINT_T1);
 }
 
 /* Prefetches (L2) part `i` of `parts` of the next task's Q, K, V rows. */

@@ -31,6 +31,7 @@ struct kb_state {
     float          *w_all;     /* weights of every linear, f32             */
     float          *x, *res, *y, *qkv, *inter, *pooled, *cls, *gelu, *soft;
     uint16_t       *x16, *inter16;
+    uint16_t       *qkv16, *y16;   /* bf16 QKV rows and context of the AMX attention */
     float          *px, *py;   /* peak matmul in/out                       */
     uint16_t       *px16;
     int32_t        *ids, *types;
@@ -106,6 +107,8 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
     gomps_context_t *c = &s->c;
     c->model = m;
     c->n_threads = threads;
+    c->att_bf16 = precision == GOMPS_PRECISION_BF16 &&
+                  cpu_attention_resolve(CPU_ATTENTION_AUTO, precision, hidden / heads) == CPU_ATTENTION_AMX;
     if (dnnl_stream_create(&c->stream, m->engine, dnnl_stream_default_flags)) {
         c->stream = NULL;
         st = fail(err, errlen, GOMPS_ERR_DEVICE, "oneDNN stream could not be created");
@@ -129,6 +132,8 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
     s->res = zalloc((size_t)(cap * H) * sizeof(float));
     s->y = zalloc((size_t)(cap * (I > 3 * H ? I : 3 * H)) * sizeof(float));
     s->qkv = zalloc((size_t)(cap * 3 * H) * sizeof(float));
+    s->qkv16 = zalloc((size_t)(cap * 3 * H) * 2);
+    s->y16 = zalloc((size_t)(cap * H) * 2);
     s->inter = zalloc((size_t)(cap * I) * sizeof(float));
     s->gelu = zalloc((size_t)(rows * I) * sizeof(float));
     s->soft = zalloc((size_t)((int64_t)batch * heads * seq * seq) * sizeof(float));
@@ -147,7 +152,7 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
     c->scores = zalloc((size_t)(cpu_attention_work(seq, hidden / heads) * threads) * sizeof(float));
     c->scores_threads = threads;
     if (!s->w_all || !s->x || !s->res || !s->y || !s->qkv || !s->inter || !s->gelu || !s->soft ||
-        !s->cls || !s->pooled || !s->logits || !s->x16 || !s->inter16 || !s->px || !s->py ||
+        !s->cls || !s->pooled || !s->logits || !s->x16 || !s->inter16 || !s->qkv16 || !s->y16 || !s->px || !s->py ||
         !s->px16 || !s->ids || !s->types || !s->offsets || !s->tables || !c->scores) {
         st = fail(err, errlen, GOMPS_ERR_OOM, "out of memory for the buffers");
         goto bad;
@@ -216,6 +221,7 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
     fill(s->px, s->peak_rows * pn, 1.0f, &rs);
     cpu_f32_to_bf16(s->x, s->x16, cap * (I > H ? I : H));
     cpu_f32_to_bf16(s->inter, s->inter16, cap * I);
+    cpu_f32_to_bf16(s->qkv, s->qkv16, cap * 3 * H);
     cpu_f32_to_bf16(s->px, s->px16, s->peak_rows * pn);
     for (int64_t i = 0; i < rows; i++) {
         s->ids[i] = (int32_t)(rng_next(&rs) % (uint64_t)vocab);
@@ -262,7 +268,7 @@ void kb_free(kb_state *s) {
     cpu_linear_unpack(&s->peak);
     if (s->m.engine) dnnl_engine_destroy(s->m.engine);
     void *bufs[] = {s->w_all, s->x, s->res, s->y, s->qkv, s->inter, s->gelu, s->soft, s->cls,
-                    s->pooled, s->logits, s->x16, s->inter16, s->px, s->py, s->px16, s->ids,
+                    s->pooled, s->logits, s->x16, s->inter16, s->qkv16, s->y16, s->px, s->py, s->px16, s->ids,
                     s->types, s->offsets, s->tables};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(s);
@@ -276,9 +282,9 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
     int st = GOMPS_OK;
     omp_set_num_threads(s->threads);
     switch (kernel) {
-    case KB_QKV:
+    case KB_QKV: /* bf16 out where the forward's attention reads bf16 (c->att_bf16) */
         st = cpu_linear_run(c, CPU_LINEAR_QKV, &s->lin[CPU_LINEAR_QKV],
-                            bf16 ? (const void *)s->x16 : (const void *)s->x, rows, NULL, s->qkv);
+                            bf16 ? (const void *)s->x16 : (const void *)s->x, rows, NULL, s->y);
         break;
     case KB_ATTN_OUT:
         st = cpu_linear_run(c, CPU_LINEAR_ATTN_OUT, &s->lin[CPU_LINEAR_ATTN_OUT],
@@ -311,12 +317,16 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
         break;
     }
     case KB_ATTENTION:
-        cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
+        if (c->att_bf16)
+            cpu_attention_fast(c, s->qkv16, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y16);
+        else
+            cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
         break;
     case KB_LAYERNORM:
         /* as layer_tail_fast (backend.c layernorm_par): per chunk of rows, blocks of
-         * 16 rows over the context's threads; the residual is fused into the
-         * matmul before it */
+         * 16 rows over the context's threads, in bf16 each block also rounded to
+         * bf16 (the next matmul's input); the residual is fused into the matmul
+         * before it */
         for (int64_t c0 = 0; c0 < rows; c0 += CPU_ROWS_CHUNK) {
             const int64_t n = rows - c0 < CPU_ROWS_CHUNK ? rows - c0 : CPU_ROWS_CHUNK;
             const float *x = s->res + c0 * H;
@@ -326,6 +336,7 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
                 int64_t k = n - r0 < 16 ? n - r0 : 16;
                 cpu_layernorm_fast(x + r0 * H, NULL, m->emb_ln_gamma, m->emb_ln_beta, m->eps, k, H,
                                    y + r0 * H);
+                if (bf16) cpu_f32_to_bf16(y + r0 * H, s->x16 + (c0 + r0) * H, k * H);
             }
         }
         break;
@@ -388,7 +399,7 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
             return GOMPS_ERR_UNSUPPORTED;
         }
         c->attention_kind = CPU_ATTENTION_AMX;
-        cpu_attention_fast(c, s->qkv, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y);
+        cpu_attention_fast(c, s->qkv16, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y16);
         c->attention_kind = CPU_ATTENTION_AUTO;
         break;
     case KB_PEAK_MATMUL:

@@ -110,7 +110,11 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	case KernelEmbeddings:
 		return "embeddings", "cpu_embeddings_packed: word + position + type, LayerNorm", thr, 0, rows * H * 4 * 4
 	case KernelQKV:
-		return "qkv", fmt.Sprintf("oneDNN matmul %d->%d + bias, %s", s.Hidden, 3*s.Hidden, dt), thr, 2 * rows * H * 3 * H, 0
+		out := ""
+		if bf16 {
+			out = " (bf16 out where the attention is AMX)"
+		}
+		return "qkv", fmt.Sprintf("oneDNN matmul %d->%d + bias, %s%s", s.Hidden, 3*s.Hidden, dt, out), thr, 2 * rows * H * 3 * H, 0
 	case KernelAttention:
 		return "attention", fmt.Sprintf("cpu_attention_fast, default kernel (AMX in bf16 where present, else AVX-512 f32): %d heads of %d, QK^T, softmax, PV", s.Heads, s.Hidden/s.Heads), thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
@@ -126,6 +130,9 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	case KernelAttnOut:
 		return "attn_out", fmt.Sprintf("oneDNN matmul %d->%d + bias + residual, %s", s.Hidden, s.Hidden, dt), thr, 2 * rows * H * H, 0
 	case KernelLayerNorm:
+		if bf16 {
+			return "layernorm", "cpu_layernorm_fast over B*L rows, 16-row blocks over the threads, each rounded to bf16 too (as layer_tail_fast)", thr, 0, rows * H * (4 + 4 + 2)
+		}
 		return "layernorm", "cpu_layernorm_fast over B*L rows, 16-row blocks over the threads (as layer_tail_fast)", thr, 0, 2 * rows * H * 4
 	case KernelFFNUp:
 		return "ffn_up", fmt.Sprintf("oneDNN matmul %d->%d + bias + gelu_erf post-op, %s", s.Hidden, s.Intermediate, dt), thr, 2 * rows * H * I, 0
@@ -143,7 +150,7 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 		return "attention_amx", "GOMPS_CPU_ATTENTION=amx: our AMX kernel, bf16 Q K V P, f32 scores, softmax and sums", thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelConvert:
-		return "f32_to_bf16", "cpu_f32_to_bf16 of [B*L, H], 16-row blocks over the threads (the bf16 matmuls' input)", thr, 0, rows * H * 6
+		return "f32_to_bf16", "cpu_f32_to_bf16 of [B*L, H], 16-row blocks over the threads (in a forward: the embeddings' output, once)", thr, 0, rows * H * 6
 	}
 	return "", "", 0, 0, 0
 }

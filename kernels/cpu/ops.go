@@ -9,9 +9,12 @@ package cpu
 
 // Runs the fast attention on packed rows outside a model, for the op tests.
 // The kernel is the one a context picks: GOMPS_CPU_ATTENTION and precision.
+// The AMX kernel reads and writes bf16: qkv is rounded to bf16 for it (as the
+// QKV matmul's bf16 output is) and its bf16 output widened into out.
 static int op_attention_fast(int32_t precision, const float *qkv, int32_t batch,
                              const int64_t *offsets, int32_t heads, int32_t head_dim, int cls_only,
                              int32_t max_seq, int32_t threads, float *out) {
+    const int64_t H = (int64_t)heads * head_dim, rows = cls_only ? batch : offsets[batch];
     gomps_model_t m;
     memset(&m, 0, sizeof m);
     m.max_seq = max_seq;
@@ -25,7 +28,28 @@ static int op_attention_fast(int32_t precision, const float *qkv, int32_t batch,
     c.scores = calloc((size_t)cpu_attention_work(max_seq, head_dim) * threads, sizeof(float));
     if (!c.scores) return GOMPS_ERR_OOM;
     omp_set_num_threads(threads);
-    cpu_attention_fast(&c, qkv, batch, offsets, heads, head_dim, cls_only, out);
+    if (cpu_attention_resolve(c.attention_kind, precision, head_dim) != CPU_ATTENTION_AMX) {
+        cpu_attention_fast(&c, qkv, batch, offsets, heads, head_dim, cls_only, out);
+        free(c.scores);
+        return GOMPS_OK;
+    }
+    uint16_t *q16 = malloc((size_t)(offsets[batch] * 3 * H) * 2), *o16 = malloc((size_t)(rows * H) * 2);
+    if (!q16 || !o16) {
+        free(q16);
+        free(o16);
+        free(c.scores);
+        return GOMPS_ERR_OOM;
+    }
+    cpu_f32_to_bf16(qkv, q16, offsets[batch] * 3 * H);
+    // poison: a row the kernel does not write reads back as NaN
+    memset(o16, 0xff, (size_t)(rows * H) * 2);
+    cpu_attention_fast(&c, q16, batch, offsets, heads, head_dim, cls_only, o16);
+    for (int64_t i = 0; i < rows * H; i++) {
+        uint32_t b = (uint32_t)o16[i] << 16;
+        memcpy(&out[i], &b, 4);
+    }
+    free(q16);
+    free(o16);
     free(c.scores);
     return GOMPS_OK;
 }
