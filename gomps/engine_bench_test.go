@@ -590,3 +590,32 @@ func TestBenchSteadyState(t *testing.T) {
 	}
 	assert.Equal(t, []string{"a", "b", "a", "b", "a", "b"}, got, "rounds in order")
 }
+
+// BenchmarkTokenizeDL19 is the tokenizer alone on the DL19 pairs the engine
+// benchmarks use: each request's query once and every passage, on one
+// goroutine (the engine's tokenizer workers run this per call). Reports
+// pairs/s and µs/pair of one core, the CPU the engine spends beside the
+// forward passes on the same cores.
+func BenchmarkTokenizeDL19(b *testing.B) {
+	reqs := loadDL19(b, benchRequests(b))
+	tk := newTestTokenizer(b, tokenizerJSON(b))
+	pairs := 0
+	for b.Loop() {
+		pairs = 0
+		for _, r := range reqs {
+			if _, err := tk.encode(r.query); err != nil {
+				b.Fatal(err)
+			}
+			for _, p := range r.passages {
+				if _, err := tk.encode(p); err != nil {
+					b.Fatal(err)
+				}
+				pairs++
+			}
+		}
+	}
+	per := b.Elapsed().Seconds() / float64(b.N) / float64(pairs)
+	b.ReportMetric(1/per, "pairs/s")
+	b.ReportMetric(per*1e6, "µs/pair")
+	b.ReportMetric(0, "ns/op")
+}

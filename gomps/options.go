@@ -20,7 +20,7 @@ type options struct {
 	maxLength int // tokens per pair incl. specials; 0 = the model's max positions
 	maxBatch  int // pairs per forward; 0 = 32
 	threads   int // total native threads over all instances; 0 = runtime.NumCPU()
-	instances int // contexts (concurrent forwards); 0 = 1
+	instances int // contexts (concurrent forwards); 0 = defaultInstances after load
 	mode      engine.Mode
 	routing   engine.Routing
 	timeout   time.Duration // fixed batcher: longest a partial batch waits; 0 = 100ms
@@ -45,9 +45,6 @@ func (o options) resolved() options {
 	}
 	if o.timeout == 0 {
 		o.timeout = 100 * time.Millisecond
-	}
-	if o.instances == 0 {
-		o.instances = 1
 	}
 	if o.threads == 0 {
 		o.threads = runtime.NumCPU()
@@ -138,8 +135,10 @@ func WithThreads(n int) Option {
 	}
 }
 
-// WithInstances sets how many native contexts run forward passes at once
-// (default 1). Each holds its own scratch memory; the weights are shared.
+// WithInstances sets how many native contexts run forward passes at once.
+// Each holds its own scratch memory; the weights are shared. The default
+// depends on the backend: on the CPU one instance per thread, at most
+// maxDefaultCPUInstances (see defaultInstances); on Metal 1.
 func WithInstances(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 256 {
@@ -213,4 +212,30 @@ func WithBatchTimeout(d time.Duration) Option {
 		o.timeout = d
 		return nil
 	}
+}
+
+// maxDefaultCPUInstances caps the CPU backend's default instance count: each
+// instance holds its own scratch for MaxBatch x MaxLength tokens (about 280
+// MB at 64 x 512 with MiniLM-L6).
+const maxDefaultCPUInstances = 4
+
+// defaultInstances is the instance count Open uses when WithInstances is not
+// given. On the CPU backend: one single-threaded instance per thread while
+// threads <= maxDefaultCPUInstances; above that the largest count up to the
+// cap that splits the threads evenly (1 when none does). Single-threaded
+// instances run their forward passes without OpenMP barriers, and the
+// batcher spreads a lone call over idle instances, so a call alone is not
+// slower than on one instance of every thread; on the 2-core reference
+// machine 2 x 1 thread served the original workload 12-40% faster than 1 x 2
+// (docs/cpu-fast-path.md). Other backends: 1.
+func defaultInstances(backend string, threads int) int {
+	if backend != "cpu" {
+		return 1
+	}
+	for n := min(threads, maxDefaultCPUInstances); n > 1; n-- {
+		if threads%n == 0 {
+			return n
+		}
+	}
+	return 1
 }

@@ -200,6 +200,9 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 		return fail(err)
 	}
 	liveModels.Add(1)
+	if o.instances == 0 {
+		o.instances = defaultInstances(res.model.info.backend, o.threads)
+	}
 	perInstance := max(1, o.threads/o.instances)
 	ecfg := engine.Config{
 		Instances:       o.instances,

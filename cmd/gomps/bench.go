@@ -66,7 +66,7 @@ with every figure defined in it, a time series (JSON lines, --timeseries) and SV
 			&cli.IntFlag{Name: "warmup-requests", Usage: "warm-up requests (overrides --warmup; 0 = use --warmup)", EnvVars: []string{"GOMPS_WARMUP_REQUESTS"}},
 			&cli.DurationFlag{Name: "sample-interval", Usage: "time-series interval", Value: time.Second, EnvVars: []string{"GOMPS_SAMPLE_INTERVAL"}},
 			&cli.StringFlag{Name: "precision", Usage: "f32 (exact), bf16 (CPU, fast on AMX) or f16 (Metal)", Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
-			&cli.IntFlag{Name: "instances", Usage: "model instances running at once", Value: 1, EnvVars: []string{"GOMPS_INSTANCES"}},
+			&cli.IntFlag{Name: "instances", Usage: "model instances running at once (0 = the backend's default: on the CPU one per thread, up to 4)", EnvVars: []string{"GOMPS_INSTANCES"}},
 			&cli.IntFlag{Name: "threads", Usage: "native threads over all instances (0 = all CPUs)", EnvVars: []string{"GOMPS_THREADS"}},
 			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
@@ -110,14 +110,13 @@ func benchOptions(c *cli.Context) ([]gomps.Option, error) {
 		gomps.WithNotices(c.App.ErrWriter),
 		gomps.WithPrecision(c.String("precision")),
 		gomps.WithBatcher(c.String("batcher")),
-		gomps.WithInstances(c.Int("instances")),
 		gomps.WithRouting(c.String("routing")),
 		gomps.WithBatchTimeout(c.Duration("batch-timeout")),
 	}
 	for _, f := range []struct {
 		name string
 		opt  func(int) gomps.Option
-	}{{"threads", gomps.WithThreads}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
+	}{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
 		switch n := c.Int(f.name); {
 		case n < 0:
 			return nil, fmt.Errorf("bench: --%s %d is negative", f.name, n)

@@ -83,7 +83,7 @@ file and renamed into place, so it is never left half-written.`,
 			&cli.BoolFlag{Name: "sigmoid", Usage: "print sigmoid(logit) instead of the raw logit", EnvVars: []string{"GOMPS_SIGMOID"}},
 			&cli.StringFlag{Name: "precision", Usage: "f32 (exact), bf16 (CPU, fast on AMX) or f16 (Metal)", Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
 			&cli.IntFlag{Name: "threads", Usage: "native threads over all instances (0 = all CPUs)", EnvVars: []string{"GOMPS_THREADS"}},
-			&cli.IntFlag{Name: "instances", Usage: "model instances running at once", Value: 1, EnvVars: []string{"GOMPS_INSTANCES"}},
+			&cli.IntFlag{Name: "instances", Usage: "model instances running at once (0 = the backend's default: on the CPU one per thread, up to 4)", EnvVars: []string{"GOMPS_INSTANCES"}},
 			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
 			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
@@ -103,7 +103,6 @@ func scoreOptions(c *cli.Context) ([]gomps.Option, error) {
 		gomps.WithPrecision(c.String("precision")),
 		gomps.WithBatcher(c.String("batcher")),
 		gomps.WithTruncation(c.Bool("truncate")),
-		gomps.WithInstances(c.Int("instances")),
 	}
 	if c.Bool("sigmoid") {
 		opts = append(opts, gomps.WithSigmoid())
@@ -111,7 +110,7 @@ func scoreOptions(c *cli.Context) ([]gomps.Option, error) {
 	for _, f := range []struct {
 		name string
 		opt  func(int) gomps.Option
-	}{{"threads", gomps.WithThreads}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
+	}{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
 		switch n := c.Int(f.name); {
 		case n < 0:
 			return nil, fmt.Errorf("score: --%s %d is negative", f.name, n)

@@ -58,7 +58,7 @@ SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (u
 			&cli.StringFlag{Name: "addr", Usage: "host:port to listen on (port 0 picks a free one; the address is logged)", Value: "127.0.0.1:8080", EnvVars: []string{"GOMPS_ADDR"}},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
 			&cli.StringFlag{Name: "precision", Usage: "f32 (exact), bf16 (CPU, fast on AMX) or f16 (Metal)", Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
-			&cli.IntFlag{Name: "instances", Usage: "model instances running at once", Value: 1, EnvVars: []string{"GOMPS_INSTANCES"}},
+			&cli.IntFlag{Name: "instances", Usage: "model instances running at once (0 = the backend's default: on the CPU one per thread, up to 4)", EnvVars: []string{"GOMPS_INSTANCES"}},
 			&cli.IntFlag{Name: "threads", Usage: "native threads over all instances (0 = all CPUs)", EnvVars: []string{"GOMPS_THREADS"}},
 			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
@@ -120,13 +120,12 @@ func serveOptions(c *cli.Context) ([]gomps.Option, error) {
 		gomps.WithNotices(c.App.ErrWriter),
 		gomps.WithPrecision(c.String("precision")),
 		gomps.WithBatcher(c.String("batcher")),
-		gomps.WithInstances(c.Int("instances")),
 		gomps.WithTruncation(true),
 	}
 	for _, f := range []struct {
 		name string
 		opt  func(int) gomps.Option
-	}{{"threads", gomps.WithThreads}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}, {"max-queue", gomps.WithMaxQueue}} {
+	}{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}, {"max-queue", gomps.WithMaxQueue}} {
 		switch n := c.Int(f.name); {
 		case n < 0:
 			return nil, fmt.Errorf("serve: --%s %d is negative", f.name, n)
