@@ -7,8 +7,11 @@ in gomps (fp32 and bf16), PyTorch and ONNX Runtime on the pairs of gomps' raw-fo
 thread count, and prints pairs/s side by side, with the ratios issue 7 sets targets for.
 
 gomps rows: tools/peers/gompsforward (built here with go build) forwards exactly this script's padded
-batches through the CPU backend's native forward (one context of --threads threads), fp32 and then bf16,
-with the same warm-up and timing as the peers; its logits join the agreement check. The engine's own raw
+batches through the CPU backend's native forward, fp32 and then bf16, with the same warm-up and timing as
+the peers; its logits join the agreement check. The counted gomps rows split the --threads threads as the
+library does by default on the CPU (--instances, default: one single-threaded context per thread, up to 4;
+the batches go in plan order to whichever context is free, as the engine routes them); the rows "1 x N
+threads" run one context of all the threads (the split the earlier runs used) and are shown, not counted. The engine's own raw
 benchmark (go test -bench BenchmarkEngineDL19/instances=1/raw, fp32) runs first as the plan check: its
 batch count and padding waste must equal this script's plan; its row is shown, not counted.
 
@@ -44,7 +47,9 @@ printed, not enforced.
 
 Ratios (counted rows): gomps bf16 / PyTorch bf16 autocast, gomps bf16 / best fp32 peer, gomps fp32 / best
 fp32 peer (best = the fastest of PyTorch fp32 and ONNX Runtime fp32), and whether and by how much ONNX
-Runtime int8 beats gomps bf16.
+Runtime int8 beats gomps bf16. Each ratio is printed twice: of the rows' fastest rounds, and the median over
+rounds of the ratio within a round (both sides measured back to back, so a slow window of the machine
+moves both).
 """
 
 import argparse
@@ -229,11 +234,13 @@ def write_batches(path, batches):
                 f.write(np.ascontiguousarray(a, "<i4").tobytes())
 
 
-def run_gomps_forward(repo, exe, model, precision, threads, batch_file, n_pairs, plan):
-    """gomps on exactly the plan's batches: tools/peers/gompsforward (the CPU backend's native forward, one
-    context of `threads` threads). Returns (logits in pair order, wall s, process CPU s, ISA)."""
-    out = batch_file + f".{precision}.json"
-    cmd = [exe, "-model", model, "-precision", precision, "-threads", str(threads), "-in", batch_file, "-out", out]
+def run_gomps_forward(repo, exe, model, precision, threads, instances, batch_file, n_pairs, plan):
+    """gomps on exactly the plan's batches: tools/peers/gompsforward (the CPU backend's native forward,
+    `instances` contexts of threads/instances threads). Returns (logits in pair order, wall s, process CPU s,
+    ISA)."""
+    out = batch_file + f".{precision}.{instances}.json"
+    cmd = [exe, "-model", model, "-precision", precision, "-threads", str(threads), "-instances", str(instances),
+           "-in", batch_file, "-out", out]
     log("gomps: " + " ".join(cmd))
     p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
     if p.returncode != 0:
@@ -255,6 +262,9 @@ def main():
     ap.add_argument("--cache", required=True, help="~/.cache/gomps: test-model-src/, models/, ONNX files")
     ap.add_argument("--pairs", type=int, default=0, help="first ceil(N/64) requests' pairs; 0 = all 5,504")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--instances", type=int, default=0, help="gomps contexts sharing --threads in the counted gomps "
+                    "rows; 0 = the library's CPU default (one per thread up to 4, else the largest count up to 4 "
+                    "that divides the threads)")
     ap.add_argument("--rounds", type=int, default=3, help="run every row this many times, interleaved; each row "
                     "shows its fastest round")
     ap.add_argument("--tol", type=float, default=1e-4, help="fp32 peers' max |logit - torch fp32|")
@@ -264,6 +274,9 @@ def main():
     ap.add_argument("--json", default="", help="also write the results as JSON here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    instances = args.instances or default_instances(args.threads)
+    if instances < 1 or args.threads % instances:
+        sys.exit(f"peers: --instances {instances} does not divide --threads {args.threads}")
     if "gomps" in skip:
         skip |= {"gomps-engine", "gomps-f32", "gomps-bf16"}
 
@@ -325,15 +338,19 @@ def main():
         batch_file = os.path.join(peers_dir, f"batches-{len(pairs)}.bin")
         write_batches(batch_file, batches)
 
-        def gomps_fn(prec):
+        def gomps_fn(prec, instances):
             def fn():
-                logits, wall, cpu, isa = run_gomps_forward(args.repo, exe, native, prec, args.threads, batch_file,
-                                                           len(pairs), plan)
+                logits, wall, cpu, isa = run_gomps_forward(args.repo, exe, native, prec, args.threads, instances,
+                                                           batch_file, len(pairs), plan)
                 gomps_isa.append(isa)
                 return logits, wall, cpu
             return fn
         for prec in want:
-            configs.append(("gomps fp32" if prec == "f32" else "gomps bf16", True, "", gomps_fn(prec)))
+            configs.append(("gomps fp32" if prec == "f32" else "gomps bf16", True, "", gomps_fn(prec, instances)))
+        if instances != 1:
+            for prec in want:
+                name = f"gomps {'fp32' if prec == 'f32' else 'bf16'}, 1 x {args.threads} threads"
+                configs.append((name, False, "one context", gomps_fn(prec, 1)))
 
     tr32 = torch_runner(model, bf16=False)
     add("PyTorch fp32", True, tr32, batches)
@@ -416,12 +433,17 @@ def main():
     g16 = by.get("gomps bf16", {}).get("pairs_s")
     for r in results:
         ps = r["pairs_s"]
-        kind = "plan" if r["counts"] else f"{'plan' if r['note'] == 'plan check' else 'usual'} (not counted)"
+        kind = "plan" if r["counts"] else f"{'usual' if r['note'].startswith('batch 32') else 'plan'} (not counted)"
         delta = "-" if r["maxdiff"] is None else f"{r['maxdiff']:.2g} (mean {r['meandiff']:.2g})"
         x32 = f"{ps / g32:.2f}" if g32 else "-"
         x16 = f"{ps / g16:.2f}" if g16 else "-"
         rounds = " ".join(f"{x:.1f}" for x in r["rounds"])
-        print(f"| {r['name']} | {settings(r['name'])} | {kind} | {ps:.1f} | {rounds} | {r['cpu'] / n * 1e3:.2f} "
+        st = settings(r["name"].split(",")[0] if r["note"] == "one context" else r["name"])
+        if r["name"] in ("gomps fp32", "gomps bf16"):
+            st += f", {instances} x {args.threads // instances} thread(s)"
+        elif r["note"] == "one context":
+            st += f", 1 x {args.threads} threads"
+        print(f"| {r['name']} | {st} | {kind} | {ps:.1f} | {rounds} | {r['cpu'] / n * 1e3:.2f} "
               f"| {x32} | {x16} | {delta} |")
 
     # Ratios on the counted rows (issue 7 item 5's targets, here on this run's pairs and machine state).
@@ -429,16 +451,23 @@ def main():
     best = max(fp32_peers, key=lambda r: r["pairs_s"]) if fp32_peers else None
     ratios = []
 
-    def ratio(label, num, den, den_name, target):
-        if num and den:
-            ratios.append({"ratio": label, "value": num / den, "vs": den_name, "target": target})
-            print(f"  {label:<34} {num / den:6.2f}  (vs {den_name}; target >= {target})")
+    def ratio(label, num_name, den_name, target):
+        num, den = by.get(num_name), by.get(den_name)
+        if not num or not den:
+            return
+        value = num["pairs_s"] / den["pairs_s"]
+        per_round = sorted(a / b for a, b in zip(num["rounds"], den["rounds"]))
+        mid = len(per_round) // 2
+        median = per_round[mid] if len(per_round) % 2 else (per_round[mid - 1] + per_round[mid]) / 2
+        ratios.append({"ratio": label, "value": value, "median_per_round": median, "vs": den_name,
+                       "target": target})
+        print(f"  {label:<34} {value:6.2f} of the fastest rounds, {median:6.2f} median of the per-round ratios "
+              f"({' '.join(f'{x:.2f}' for x in per_round)})  (vs {den_name}; target >= {target})")
     print("\nRatios of pairs/s (counted rows):")
-    ratio("gomps bf16 / PyTorch bf16 autocast", g16, by.get("PyTorch bf16 autocast", {}).get("pairs_s"),
-          "PyTorch bf16 autocast", 1.5)
+    ratio("gomps bf16 / PyTorch bf16 autocast", "gomps bf16", "PyTorch bf16 autocast", 1.5)
     if best:
-        ratio("gomps bf16 / best fp32 peer", g16, best["pairs_s"], best["name"], 3)
-        ratio("gomps fp32 / best fp32 peer", g32, best["pairs_s"], best["name"], 1.1)
+        ratio("gomps bf16 / best fp32 peer", "gomps bf16", best["name"], 3)
+        ratio("gomps fp32 / best fp32 peer", "gomps fp32", best["name"], 1.1)
     i8r = by.get("ONNX Runtime int8 dynamic")
     if i8r and g16:
         if i8r["pairs_s"] > g16:
@@ -470,6 +499,14 @@ def repo_commit(repo):
             return f.read().strip()
     except OSError:
         return "(unknown commit)"
+
+
+def default_instances(threads):
+    """The library's default instance count on the CPU backend (defaultInstances in gomps/options.go)."""
+    for n in range(min(threads, 4), 1, -1):
+        if threads % n == 0:
+            return n
+    return 1
 
 
 def settings(name):

@@ -3,19 +3,21 @@
 // Command gompsforward is the gomps side of the peer benchmark
 // (tools/peers/peers.py; dev-only): it forwards batches that peers.py
 // tokenized and planned through the CPU backend's native ABI
-// (kernels/cpu: one model, one context of -threads threads, the calling
-// goroutine locked to its OS thread as the engine's workers are), so gomps
-// and every peer run exactly the same padded batches. Warm-up and timing
-// follow peers.py's measure(): three batches (longest, middle, shortest)
-// untimed, then every batch back to back; wall time and the process's CPU
-// time (user + system) over the timed batches are written as JSON with the
-// logits of every batch.
+// (kernels/cpu: one model, -instances contexts of -threads/-instances
+// threads each, every context driven by its own goroutine locked to its OS
+// thread as the engine's workers are), so gomps and every peer run exactly
+// the same padded batches. With more than one instance the batches go, in
+// the plan's order, to whichever instance is free (as the engine routes
+// them). Warm-up and timing follow peers.py's measure(): three batches
+// (longest, middle, shortest) untimed on every instance, then every batch
+// once; wall time and the process's CPU time (user + system) over the timed
+// batches are written as JSON with the logits of every batch.
 //
 // Input (-in), little-endian: "GPB1", int32 batch count, then per batch
 // int32 rows, int32 seq, int32 ids[rows*seq], int32 types[rows*seq],
 // int32 lengths[rows].
 //
-//	gompsforward -model M.gomps -precision bf16 -threads 2 -in batches.bin -out result.json
+//	gompsforward -model M.gomps -precision bf16 -threads 2 -instances 2 -in batches.bin -out result.json
 package main
 
 import (
@@ -29,6 +31,8 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +47,7 @@ type batch struct {
 type result struct {
 	Precision string      `json:"precision"`
 	Threads   int         `json:"threads"`
+	Instances int         `json:"instances"`
 	ISA       string      `json:"isa"`
 	Pairs     int         `json:"pairs"`
 	WallS     float64     `json:"wall_s"`
@@ -60,13 +65,18 @@ func main() {
 func run() error {
 	model := flag.String("model", "", "native weights file (.gomps)")
 	precision := flag.String("precision", "f32", "f32 or bf16")
-	threads := flag.Int("threads", 2, "native threads of the one context")
+	threads := flag.Int("threads", 2, "native threads over all instances")
+	instances := flag.Int("instances", 1, "contexts running forward passes at once (threads/instances threads each)")
 	in := flag.String("in", "", "batches written by peers.py")
 	out := flag.String("out", "", "JSON result")
 	flag.Parse()
 	if *model == "" || *in == "" || *out == "" {
 		return errors.New("-model, -in and -out are required")
 	}
+	if *instances < 1 || *threads < *instances || *threads%*instances != 0 {
+		return fmt.Errorf("-threads %d -instances %d: want instances >= 1 dividing threads", *threads, *instances)
+	}
+	per := *threads / *instances
 	prec := cpu.PrecisionF32
 	switch *precision {
 	case "f32":
@@ -86,7 +96,6 @@ func run() error {
 		maxRows, maxSeq = max(maxRows, b.rows), max(maxSeq, b.seq)
 	}
 
-	runtime.LockOSThread() // one OS thread for every forward, as the engine's workers
 	m, err := cpu.OpenModel(*model, prec, maxRows, maxSeq)
 	if err != nil {
 		return fmt.Errorf("open %s (%s): %w", *model, *precision, err)
@@ -96,13 +105,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ctx, err := cpu.NewContext(m, *threads)
-	if err != nil {
-		return err
-	}
-	defer ctx.Close()
 
-	res := result{Precision: *precision, Threads: *threads, ISA: info.ISA, Logits: make([][]float32, len(batches))}
+	res := result{Precision: *precision, Threads: *threads, Instances: *instances, ISA: info.ISA,
+		Logits: make([][]float32, len(batches))}
 	for i, b := range batches {
 		res.Logits[i] = make([]float32, b.rows)
 		res.Pairs += b.rows
@@ -113,19 +118,78 @@ func run() error {
 	}
 	sort.SliceStable(bySeq, func(a, b int) bool { return batches[bySeq[a]].seq < batches[bySeq[b]].seq })
 	warm := map[int]bool{bySeq[len(bySeq)-1]: true, bySeq[len(bySeq)/2]: true, bySeq[0]: true}
-	for i := range warm {
-		b := batches[i]
-		if err := ctx.Forward(b.rows, b.seq, b.ids, b.types, b.lengths, res.Logits[i]); err != nil {
-			return fmt.Errorf("warm-up batch %d: %w", i, err)
+
+	// One goroutine per instance, each locked to its OS thread for its
+	// context's whole life (OpenMP state is per thread). All warm up, meet at
+	// start, then take the next batch of the plan as they become free.
+	var (
+		next        atomic.Int64
+		ready, done sync.WaitGroup
+		start       = make(chan struct{})
+		mu          sync.Mutex
+		firstErr    error
+		c0          time.Duration
+		t0          time.Time
+		setErr      = func(err error) {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
 		}
+	)
+	ready.Add(*instances)
+	done.Add(*instances)
+	for k := 0; k < *instances; k++ {
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			ctx, err := cpu.NewContext(m, per)
+			if err != nil {
+				setErr(fmt.Errorf("instance %d: %w", k, err))
+				ready.Done()
+				return
+			}
+			defer ctx.Close()
+			scratch := make([]float32, maxRows)
+			for i := range warm {
+				b := batches[i]
+				if err := ctx.Forward(b.rows, b.seq, b.ids, b.types, b.lengths, scratch[:b.rows]); err != nil {
+					setErr(fmt.Errorf("instance %d: warm-up batch %d: %w", k, i, err))
+					ready.Done()
+					return
+				}
+			}
+			ready.Done()
+			<-start
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batches) {
+					return
+				}
+				b := batches[i]
+				if err := ctx.Forward(b.rows, b.seq, b.ids, b.types, b.lengths, res.Logits[i]); err != nil {
+					setErr(fmt.Errorf("instance %d: batch %d: %w", k, i, err))
+					return
+				}
+			}
+		}()
 	}
-	c0, t0 := cpuTime(), time.Now()
-	for i, b := range batches {
-		if err := ctx.Forward(b.rows, b.seq, b.ids, b.types, b.lengths, res.Logits[i]); err != nil {
-			return fmt.Errorf("batch %d: %w", i, err)
-		}
+	ready.Wait()
+	if firstErr != nil {
+		next.Store(int64(len(batches))) // the others stop at once
+		close(start)
+		done.Wait()
+		return firstErr
 	}
+	c0, t0 = cpuTime(), time.Now()
+	close(start)
+	done.Wait()
 	res.WallS, res.CPUS = time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
+	if firstErr != nil {
+		return firstErr
+	}
 
 	data, err := json.Marshal(res)
 	if err != nil {
