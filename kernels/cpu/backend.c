@@ -68,7 +68,7 @@ uint32_t gomps_abi_version(void) { return GOMPS_ABI_VERSION; }
 
 const char *gomps_last_init_error(void) { return init_error; }
 
-static const char *isa_name(dnnl_cpu_isa_t isa) {
+const char *cpu_isa_name(dnnl_cpu_isa_t isa) {
     switch (isa) {
     case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
     case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
@@ -80,6 +80,16 @@ static const char *isa_name(dnnl_cpu_isa_t isa) {
     case dnnl_cpu_isa_sse41: return "sse41";
     default: return "unknown";
     }
+}
+
+int cpu_bf16_usable(char *why, size_t len) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if ((isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx) return 1;
+    snprintf(why, len,
+             "cpu: precision bf16 needs AMX (avx512_core_amx), but oneDNN dispatches to %s on this CPU "
+             "(or under ONEDNN_MAX_CPU_ISA); use f32",
+             cpu_isa_name(isa));
+    return 0;
 }
 
 /* Points every tensor of the model at its f32 data. */
@@ -197,17 +207,13 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
     if (m->plain) {
         snprintf(m->isa, sizeof m->isa, "plain-c");
     } else {
-        dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-        if (m->precision == GOMPS_PRECISION_BF16 &&
-            (isa & dnnl_cpu_isa_avx512_core_amx) != dnnl_cpu_isa_avx512_core_amx) {
+        char why[256];
+        if (m->precision == GOMPS_PRECISION_BF16 && !cpu_bf16_usable(why, sizeof why)) {
             /* without AMX, bf16 GEMMs run at half the fp32 rate: never a silent slow path */
-            st = cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
-                                 "cpu: precision bf16 needs AMX (avx512_core_amx), but oneDNN "
-                                 "dispatches to %s on this CPU (or under ONEDNN_MAX_CPU_ISA); use f32",
-                                 isa_name(isa));
+            st = cpu_init_errorf(GOMPS_ERR_UNSUPPORTED, "%s", why);
             goto fail;
         }
-        snprintf(m->isa, sizeof m->isa, "%s", isa_name(dnnl_get_effective_cpu_isa()));
+        snprintf(m->isa, sizeof m->isa, "%s", cpu_isa_name(dnnl_get_effective_cpu_isa()));
         if (dnnl_engine_create(&m->engine, dnnl_cpu, 0) != dnnl_success) {
             m->engine = NULL;
             st = cpu_init_errorf(GOMPS_ERR_DEVICE, "cpu: %s: oneDNN CPU engine could not be created", path);

@@ -162,6 +162,11 @@ struct gomps_context {
     size_t         scratchpad_size;
 };
 
+/* backend.c: oneDNN's name of an ISA; 1 if oneDNN dispatches bf16 matmuls to
+ * AMX here, else 0 with the reason (the model-load error text) in why. */
+const char *cpu_isa_name(dnnl_cpu_isa_t isa);
+int cpu_bf16_usable(char *why, size_t len);
+
 /* gemm.c */
 gomps_status cpu_linear_pack(gomps_model_t *m, cpu_linear *lin);
 void cpu_linear_unpack(cpu_linear *lin);

@@ -76,6 +76,9 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
         return fail(err, errlen, GOMPS_ERR_INVALID_ARG, "invalid shape or thread count");
     if (precision != GOMPS_PRECISION_F32 && precision != GOMPS_PRECISION_BF16)
         return fail(err, errlen, GOMPS_ERR_UNSUPPORTED, "precision must be f32 or bf16");
+    char why[256];
+    if (precision == GOMPS_PRECISION_BF16 && !cpu_bf16_usable(why, sizeof why))
+        return fail(err, errlen, GOMPS_ERR_UNSUPPORTED, why); /* as a model would refuse it */
     kb_state *s = calloc(1, sizeof *s);
     if (!s) return fail(err, errlen, GOMPS_ERR_OOM, "out of memory");
     uint64_t rs = seed;
