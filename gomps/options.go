@@ -223,10 +223,11 @@ const maxDefaultCPUInstances = 4
 // given. On the CPU backend: one single-threaded instance per thread while
 // threads <= maxDefaultCPUInstances; above that the largest count up to the
 // cap that splits the threads evenly (1 when none does). Single-threaded
-// instances run their forward passes without OpenMP barriers, and the
-// batcher spreads a lone call over idle instances, so a call alone is not
-// slower than on one instance of every thread; on the 2-core reference
-// machine 2 x 1 thread served the original workload 12-40% faster than 1 x 2
+// instances run their forward passes without OpenMP barriers, and under
+// light load the batcher spreads a call over the idle instances in slices of
+// equal tokens. On the 2-core reference machine 2 x 1 thread served the
+// original workload (32 callers) 6-41% faster than 1 x 2 in every paired run,
+// while a lone 64-pair call took about as long in bf16 and 3-9% longer in f32
 // (docs/cpu-fast-path.md). Other backends: 1.
 func defaultInstances(backend string, threads int) int {
 	if backend != "cpu" {

@@ -158,43 +158,68 @@ func TestPlanBatches(t *testing.T) {
 	assert.Equal(t, int32(0), b.IDs[9])
 }
 
+// winOf is a scheduler window of entries of these lengths, in this order.
+func winOf(lengths ...int32) []winEntry {
+	w := make([]winEntry, len(lengths))
+	for i, n := range lengths {
+		w[i] = winEntry{n: n, pos: int32(i)}
+	}
+	return w
+}
+
 func TestCutSorted(t *testing.T) {
 	t.Parallel()
-	win := func(lengths ...int32) []winEntry {
-		w := make([]winEntry, len(lengths))
-		for i, n := range lengths {
-			w[i] = winEntry{n: n, pos: int32(i)}
-		}
-		return w
-	}
 	var dp []dpCell
 	// Three short rows and one long: one batch pads 3 x 190 = 570 tokens.
 	// With overhead 1024 a second batch costs more than that padding ...
-	assert.Equal(t, []int{4}, cutSorted(nil, win(10, 10, 10, 200), 64, 8192, 1024, &dp))
+	assert.Equal(t, []int{4}, cutSorted(nil, winOf(10, 10, 10, 200), 64, 8192, 1024, &dp))
 	// ... with overhead 100 splitting the long row off pays.
-	assert.Equal(t, []int{3, 1}, cutSorted(nil, win(10, 10, 10, 200), 64, 8192, 100, &dp))
+	assert.Equal(t, []int{3, 1}, cutSorted(nil, winOf(10, 10, 10, 200), 64, 8192, 100, &dp))
 	// Equal lengths: as few batches as MaxBatch allows, the first one full.
 	hundred := make([]int32, 100)
 	for i := range hundred {
 		hundred[i] = 100
 	}
-	assert.Equal(t, []int{64, 36}, cutSorted(nil, win(hundred...), 64, 8192, 1024, &dp))
+	assert.Equal(t, []int{64, 36}, cutSorted(nil, winOf(hundred...), 64, 8192, 1024, &dp))
 	// The token budget bounds rows: 300 x 27 = 8100 <= 8192 < 300 x 28.
 	long := make([]int32, 30)
 	for i := range long {
 		long[i] = 300
 	}
-	assert.Equal(t, []int{27, 3}, cutSorted(nil, win(long...), 64, 8192, 1024, &dp))
+	assert.Equal(t, []int{27, 3}, cutSorted(nil, winOf(long...), 64, 8192, 1024, &dp))
 	// A row longer than the budget goes alone.
-	assert.Equal(t, []int{1, 1}, cutSorted(nil, win(9000, 9000), 64, 8192, 0, &dp))
+	assert.Equal(t, []int{1, 1}, cutSorted(nil, winOf(9000, 9000), 64, 8192, 0, &dp))
 	assert.Empty(t, cutSorted(nil, nil, 64, 8192, 0, &dp))
 }
 
-func TestEvenCuts(t *testing.T) {
+func TestBalancedCuts(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, []int{32, 32}, evenCuts(nil, 64, 2))
-	assert.Equal(t, []int{2, 2, 3}, evenCuts(nil, 7, 3))
-	assert.Equal(t, []int{1}, evenCuts(nil, 1, 1))
+	same := make([]int32, 64)
+	for i := range same {
+		same[i] = 20
+	}
+	assert.Equal(t, []int{32, 32}, balancedCuts(nil, winOf(same...), 2), "equal lengths: equal rows")
+	assert.Equal(t, []int{2, 2, 3}, balancedCuts(nil, winOf(5, 5, 5, 5, 5, 5, 5), 3))
+	assert.Equal(t, []int{1}, balancedCuts(nil, winOf(7), 1))
+	// 10 rows of 10 and 2 of 50: 200 tokens; the short rows make one half
+	assert.Equal(t, []int{10, 2}, balancedCuts(nil, winOf(10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 50, 50), 2))
+	// one very long row: every other batch still gets a row
+	assert.Equal(t, []int{1, 1, 1}, balancedCuts(nil, winOf(1, 1, 1000), 3))
+	assert.Equal(t, []int{2, 1, 1}, balancedCuts(nil, winOf(1, 1, 1, 1000), 3))
+	// rows sorted by length 1..64: each half carries about half the tokens
+	var ramp []int32
+	for i := int32(1); i <= 64; i++ {
+		ramp = append(ramp, i)
+	}
+	cuts := balancedCuts(nil, winOf(ramp...), 2)
+	require.Len(t, cuts, 2)
+	assert.Equal(t, 64, cuts[0]+cuts[1])
+	first := 0
+	for _, n := range ramp[:cuts[0]] {
+		first += int(n)
+	}
+	assert.InDelta(t, 2080/2, first, 64, "tokens of the first batch (of 2080)")
+	assert.Greater(t, cuts[0], cuts[1], "the batch of the longer rows has fewer of them")
 }
 
 func TestBudgetFIFO(t *testing.T) {

@@ -393,11 +393,12 @@ func (s *scheduler) planWindow() {
 	})
 	s.cuts = cutSorted(s.cuts, s.win, s.cfg.MaxBatch, s.cfg.TokenBudget, s.cfg.BatchOverhead, &s.dp)
 	// Fewer batches than idle instances (light load): spread the window
-	// over them in equal consecutive slices, so no instance idles while
-	// this window's pairs wait. Under load one instance is idle at a time
-	// and this never applies.
+	// over them in consecutive slices of about equal real tokens, so no
+	// instance idles while this window's pairs wait and the slice of the
+	// longest pairs is not the one every caller waits for. Under load one
+	// instance is idle at a time and this never applies.
 	if idle := s.idleSlots(); len(s.cuts) < idle && len(s.win) > len(s.cuts) {
-		s.cuts = evenCuts(s.cuts[:0], len(s.win), min(idle, len(s.win)))
+		s.cuts = balancedCuts(s.cuts[:0], s.win, min(idle, len(s.win)))
 	}
 	k := 0
 	for _, rows := range s.cuts {
@@ -450,13 +451,31 @@ func cutSorted(cuts []int, win []winEntry, maxBatch, budget, overhead int, dp *[
 
 type dpCell struct{ cost, rows int }
 
-// evenCuts splits n rows into k consecutive batches of sizes differing by
-// at most one, appended to cuts.
-func evenCuts(cuts []int, n, k int) []int {
-	for i := range k {
-		cuts = append(cuts, (n*(i+1))/k-(n*i)/k)
+// balancedCuts splits the entries of win (sorted by length) into k <=
+// len(win) consecutive batches of at least one entry each whose real tokens
+// are about equal (batch i ends at the first entry where the running total
+// reaches i+1 k-ths of the whole), appended to cuts. Forward time on the CPU
+// backend follows real tokens, so the batches finish at about the same time;
+// equal row counts would leave the batch of the longest rows last.
+func balancedCuts(cuts []int, win []winEntry, k int) []int {
+	total := 0
+	for _, w := range win {
+		total += int(w.n)
 	}
-	return cuts
+	start, sum := 0, 0
+	for i := 0; i < k-1; i++ {
+		goal := total * (i + 1) / k
+		end := start + 1 // at least one entry
+		sum += int(win[start].n)
+		// leave at least one entry for each batch still to cut
+		for end < len(win)-(k-1-i) && sum+int(win[end].n) <= goal {
+			sum += int(win[end].n)
+			end++
+		}
+		cuts = append(cuts, end-start)
+		start = end
+	}
+	return append(cuts, len(win)-start)
 }
 
 func (s *scheduler) idleSlots() int {
