@@ -226,9 +226,9 @@ const maxDefaultCPUInstances = 4
 // instances run their forward passes without OpenMP barriers, and under
 // light load the batcher spreads a call over the idle instances in slices of
 // equal tokens. On the 2-core reference machine 2 x 1 thread served the
-// original workload (32 callers) 4-6% (f32) and 26-42% (bf16) faster than 1 x 2 in every paired run,
-// while a lone 64-pair call took about as long in bf16 and 3-9% longer in f32
-// (docs/cpu-fast-path.md). Other backends: 1.
+// original workload (32 callers) 4-6% (f32) and 26-42% (bf16) faster than
+// 1 x 2 in every paired run, while a lone 64-pair call took about as long in
+// bf16 and 3-9% longer in f32 (docs/cpu-fast-path.md). Other backends: 1.
 func defaultInstances(backend string, threads int) int {
 	if backend != "cpu" {
 		return 1
