@@ -20,7 +20,7 @@ type options struct {
 	maxLength int // tokens per pair incl. specials; 0 = the model's max positions
 	maxBatch  int // pairs per forward; 0 = 32
 	threads   int // total native threads over all instances; 0 = runtime.NumCPU()
-	instances int // contexts (concurrent forwards); 0 = defaultInstances after load
+	instances int // contexts (concurrent forwards); 0 = DefaultInstances after load
 	mode      engine.Mode
 	routing   engine.Routing
 	timeout   time.Duration // fixed batcher: longest a partial batch waits; 0 = 100ms
@@ -138,7 +138,7 @@ func WithThreads(n int) Option {
 // WithInstances sets how many native contexts run forward passes at once.
 // Each holds its own scratch memory; the weights are shared. The default
 // depends on the backend: on the CPU one instance per thread, at most
-// maxDefaultCPUInstances (see defaultInstances); on Metal 1.
+// maxDefaultCPUInstances (see DefaultInstances); on Metal 1.
 func WithInstances(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 256 {
@@ -221,8 +221,9 @@ func WithBatchTimeout(d time.Duration) Option {
 // 300 DL19 pairs, f32 and bf16).
 const maxDefaultCPUInstances = 4
 
-// defaultInstances is the instance count Open uses when WithInstances is not
-// given. On the CPU backend: one single-threaded instance per thread while
+// DefaultInstances is the instance count Open uses when WithInstances is not
+// given, for a backend ("cpu", "metal"; Info().Backend) and a total thread
+// count (WithThreads, default runtime.NumCPU()). On the CPU backend: one single-threaded instance per thread while
 // threads <= maxDefaultCPUInstances; above that the largest count up to the
 // cap that splits the threads evenly (1 when none does). Single-threaded
 // instances run their forward passes without OpenMP barriers, and under
@@ -231,7 +232,7 @@ const maxDefaultCPUInstances = 4
 // original workload (32 callers) 4-6% (f32) and 26-42% (bf16) faster than
 // 1 x 2 in every paired run, while a lone 64-pair call took about as long in
 // bf16 and 3-9% longer in f32 (docs/cpu-fast-path.md). Other backends: 1.
-func defaultInstances(backend string, threads int) int {
+func DefaultInstances(backend string, threads int) int {
 	if backend != "cpu" {
 		return 1
 	}

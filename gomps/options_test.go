@@ -21,7 +21,7 @@ func TestDefaultInstances(t *testing.T) {
 		{"cpu", 64, 4}, {"metal", 8, 1}, {"metal", 1, 1},
 	} {
 		t.Run(fmt.Sprintf("%s/threads=%d", tc.backend, tc.threads), func(t *testing.T) {
-			assert.Equal(t, tc.want, defaultInstances(tc.backend, tc.threads))
+			assert.Equal(t, tc.want, DefaultInstances(tc.backend, tc.threads))
 		})
 	}
 }

@@ -201,7 +201,7 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 	}
 	liveModels.Add(1)
 	if o.instances == 0 {
-		o.instances = defaultInstances(res.model.info.backend, o.threads)
+		o.instances = DefaultInstances(res.model.info.backend, o.threads)
 	}
 	perInstance := max(1, o.threads/o.instances)
 	ecfg := engine.Config{

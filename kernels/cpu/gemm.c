@@ -29,7 +29,7 @@ static int kind_has_residual(cpu_linear_kind kind) {
 /* 1 if kind writes bf16: FFN_UP of a bf16 linear (FFN_DOWN's input), and QKV
  * of a bf16 linear when the context's attention reads bf16 (ctx->att_bf16). */
 static int dst_bf16(const gomps_context_t *ctx, cpu_linear_kind kind, const cpu_linear *lin) {
-    return lin->bf16 && (kind == CPU_LINEAR_FFN_UP || (kind == CPU_LINEAR_QKV && ctx && ctx->att_bf16));
+    return lin->bf16 && (kind == CPU_LINEAR_FFN_UP || (kind == CPU_LINEAR_QKV && ctx->att_bf16));
 }
 
 /* The matmul descriptor and attributes of kind at rows, writing bf16 when

@@ -9,10 +9,10 @@ thread count, and prints pairs/s side by side, with the ratios issue 7 sets targ
 gomps rows: tools/peers/gompsforward (built here with go build) forwards exactly this script's padded
 batches through the CPU backend's native forward, fp32 and then bf16, with the same warm-up and timing as
 the peers; its logits join the agreement check. The counted gomps rows split the --threads threads as the
-library does by default on the CPU (--instances, default: one single-threaded context per thread, up to 4;
-the batches go in plan order to whichever context is free, as the engine routes them); the rows "1 x N
-threads" run one context of all the threads (the split the earlier runs used) and are shown, not counted. The engine's own raw
-benchmark (go test -bench BenchmarkEngineDL19/instances=1/raw, fp32) runs first as the plan check: its
+library does by default on the CPU (--instances; 0, the default, lets gompsforward apply
+gomps.DefaultInstances: one single-threaded context per thread, up to 4; the batches go in plan order to
+whichever context is free, as the engine routes them); the rows "1 x N threads" run one context of all the
+threads (the split the earlier runs used) and are shown, not counted. The engine's own raw benchmark (go test -bench BenchmarkEngineDL19/instances=1/raw, fp32) runs first as the plan check: its
 batch count and padding waste must equal this script's plan; its row is shown, not counted.
 
 Workload (as loadDL19 in gomps/engine_bench_test.go): per DL19 query, its BM25 top-100 passages in file
@@ -236,8 +236,8 @@ def write_batches(path, batches):
 
 def run_gomps_forward(repo, exe, model, precision, threads, instances, batch_file, n_pairs, plan):
     """gomps on exactly the plan's batches: tools/peers/gompsforward (the CPU backend's native forward,
-    `instances` contexts of threads/instances threads). Returns (logits in pair order, wall s, process CPU s,
-    ISA)."""
+    `instances` contexts of threads/instances threads; 0 = gompsforward's default, the library's). Returns
+    (logits in pair order, wall s, process CPU s, ISA, instances used)."""
     out = batch_file + f".{precision}.{instances}.json"
     cmd = [exe, "-model", model, "-precision", precision, "-threads", str(threads), "-instances", str(instances),
            "-in", batch_file, "-out", out]
@@ -249,7 +249,7 @@ def run_gomps_forward(repo, exe, model, precision, threads, instances, batch_fil
     logits = np.full(n_pairs, np.nan, np.float64)
     for rows, lg in zip(plan, r["logits"]):
         logits[rows] = lg
-    return logits, r["wall_s"], r["cpu_s"], r["isa"]
+    return logits, r["wall_s"], r["cpu_s"], r["isa"], r["instances"]
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -263,8 +263,7 @@ def main():
     ap.add_argument("--pairs", type=int, default=0, help="first ceil(N/64) requests' pairs; 0 = all 5,504")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--instances", type=int, default=0, help="gomps contexts sharing --threads in the counted gomps "
-                    "rows; 0 = the library's CPU default (one per thread up to 4, else the largest count up to 4 "
-                    "that divides the threads)")
+                    "rows; 0 = the library's CPU default (gomps.DefaultInstances, applied by gompsforward)")
     ap.add_argument("--rounds", type=int, default=3, help="run every row this many times, interleaved; each row "
                     "shows its fastest round")
     ap.add_argument("--tol", type=float, default=1e-4, help="fp32 peers' max |logit - torch fp32|")
@@ -274,9 +273,6 @@ def main():
     ap.add_argument("--json", default="", help="also write the results as JSON here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
-    instances = args.instances or default_instances(args.threads)
-    if instances < 1 or args.threads % instances:
-        sys.exit(f"peers: --instances {instances} does not divide --threads {args.threads}")
     if "gomps" in skip:
         skip |= {"gomps-engine", "gomps-f32", "gomps-bf16"}
 
@@ -327,6 +323,7 @@ def main():
     peers_dir = os.path.join(args.cache, "peers")
     os.makedirs(peers_dir, exist_ok=True)
     gomps_isa = []
+    split = {}  # "instances": the counted gomps rows' context count, as gompsforward reports it
     want = [p for p in ("f32", "bf16") if f"gomps-{p}" not in skip]
     if want:
         exe = os.path.join(peers_dir, "gompsforward")
@@ -338,19 +335,22 @@ def main():
         batch_file = os.path.join(peers_dir, f"batches-{len(pairs)}.bin")
         write_batches(batch_file, batches)
 
-        def gomps_fn(prec, instances):
+        def gomps_fn(prec, instances, counted):
             def fn():
-                logits, wall, cpu, isa = run_gomps_forward(args.repo, exe, native, prec, args.threads, instances,
-                                                           batch_file, len(pairs), plan)
+                logits, wall, cpu, isa, used = run_gomps_forward(args.repo, exe, native, prec, args.threads,
+                                                                 instances, batch_file, len(pairs), plan)
                 gomps_isa.append(isa)
+                if counted:
+                    split["instances"] = used
                 return logits, wall, cpu
             return fn
         for prec in want:
-            configs.append(("gomps fp32" if prec == "f32" else "gomps bf16", True, "", gomps_fn(prec, instances)))
-        if instances != 1:
+            configs.append(("gomps fp32" if prec == "f32" else "gomps bf16", True, "",
+                            gomps_fn(prec, args.instances, True)))
+        if args.instances != 1:
             for prec in want:
                 name = f"gomps {'fp32' if prec == 'f32' else 'bf16'}, 1 x {args.threads} threads"
-                configs.append((name, False, "one context", gomps_fn(prec, 1)))
+                configs.append((name, False, "one context", gomps_fn(prec, 1, False)))
 
     tr32 = torch_runner(model, bf16=False)
     add("PyTorch fp32", True, tr32, batches)
@@ -397,6 +397,9 @@ def main():
                         "wall": len(pairs) / gomps[0]["pairs/s"], "cpu": gomps[0]["cpu-ms/pair"] * len(pairs) / 1e3,
                         "note": "plan check", "rounds": [gomps[0]["pairs/s"]]})
     gomps_isa = gomps_isa[0] if gomps_isa else ""
+    instances = split.get("instances", 1)
+    if instances == 1:  # the counted rows already ran one context: the extra rows measured the same
+        results = [r for r in results if r["note"] != "one context"]
 
     # Agreement with torch fp32 (same model, same pairs).
     ref = next(r["logits"] for r in results if r["name"] == "PyTorch fp32")
@@ -499,14 +502,6 @@ def repo_commit(repo):
             return f.read().strip()
     except OSError:
         return "(unknown commit)"
-
-
-def default_instances(threads):
-    """The library's default instance count on the CPU backend (defaultInstances in gomps/options.go)."""
-    for n in range(min(threads, 4), 1, -1):
-        if threads % n == 0:
-            return n
-    return 1
 
 
 def settings(name):

@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gomps/gomps/gomps"
 	"github.com/gomps/gomps/kernels/cpu"
 )
 
@@ -66,12 +67,15 @@ func run() error {
 	model := flag.String("model", "", "native weights file (.gomps)")
 	precision := flag.String("precision", "f32", "f32 or bf16")
 	threads := flag.Int("threads", 2, "native threads over all instances")
-	instances := flag.Int("instances", 1, "contexts running forward passes at once (threads/instances threads each)")
+	instances := flag.Int("instances", 0, "contexts running forward passes at once (threads/instances threads each; 0 = the library's CPU default, gomps.DefaultInstances)")
 	in := flag.String("in", "", "batches written by peers.py")
 	out := flag.String("out", "", "JSON result")
 	flag.Parse()
 	if *model == "" || *in == "" || *out == "" {
 		return errors.New("-model, -in and -out are required")
+	}
+	if *instances == 0 {
+		*instances = gomps.DefaultInstances("cpu", *threads)
 	}
 	if *instances < 1 || *threads < *instances || *threads%*instances != 0 {
 		return fmt.Errorf("-threads %d -instances %d: want instances >= 1 dividing threads", *threads, *instances)
@@ -128,8 +132,6 @@ func run() error {
 		start       = make(chan struct{})
 		mu          sync.Mutex
 		firstErr    error
-		c0          time.Duration
-		t0          time.Time
 		setErr      = func(err error) {
 			mu.Lock()
 			if firstErr == nil {
@@ -183,7 +185,7 @@ func run() error {
 		done.Wait()
 		return firstErr
 	}
-	c0, t0 = cpuTime(), time.Now()
+	c0, t0 := cpuTime(), time.Now()
 	close(start)
 	done.Wait()
 	res.WallS, res.CPUS = time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
