@@ -215,8 +215,9 @@ func WithBatchTimeout(d time.Duration) Option {
 }
 
 // maxDefaultCPUInstances caps the CPU backend's default instance count: each
-// instance holds its own scratch for MaxBatch x MaxLength tokens (about 280
-// MB of address space at 64 x 512 with MiniLM-L6, resident as far as batches
+// instance holds its own scratch for MaxBatch x MaxLength tokens (~280 MB of
+// address space at 64 x 512 with MiniLM-L6, from the CPU backend's buffer
+// sizes: 32,768 rows x 384 x 22 bytes; resident as far as batches
 // touch it: a second instance added 26-28 MB of peak RSS to `gomps score` on
 // 300 DL19 pairs, f32 and bf16).
 const maxDefaultCPUInstances = 4
