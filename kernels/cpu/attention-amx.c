@@ -21,45 +21,13 @@
  * final rounding the context is an exact convex combination of the bf16 V rows
  * with the bf16 weights renormalised in f32.
  */
-#define _GNU_SOURCE
-#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "internal.h"
 
 #ifdef CPU_X86
-#include <cpuid.h>
-
 #define AMX_TARGET "amx-tile,amx-bf16,avx512f,avx512bf16"
-#define ARCH_GET_XCOMP_PERM 0x1022
-#define ARCH_REQ_XCOMP_PERM 0x1023
-#define XFEATURE_XTILEDATA 18
-
-static int amx_ok;
-static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
-
-static void amx_probe(void) {
-    unsigned a, b, c, d;
-    if (!__builtin_cpu_supports("avx512f")) return;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
-    const int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
-    if (!amx_bf16 || !amx_tile) return;
-    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return;
-    if (!((a >> 5) & 1)) return; /* AVX512_BF16 */
-    /* the kernel must grant this process the tile data state (Linux >= 5.16) */
-    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return;
-    unsigned long long mask = 0;
-    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &mask) != 0) return;
-    amx_ok = (mask >> XFEATURE_XTILEDATA) & 1;
-}
-
-int cpu_amx_usable(void) {
-    pthread_once(&amx_once, amx_probe);
-    return amx_ok;
-}
 
 /* Palette 1, all 8 tiles 16 rows x 64 bytes (see cpu_attend_amx for their use). */
 typedef struct amx_cfg {
@@ -293,7 +261,6 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const uint16_t *q, const
 
 #else /* not x86-64 with GCC: no AMX kernel */
 
-int cpu_amx_usable(void) { return 0; }
 void cpu_amx_tiles_begin(void) {}
 void cpu_amx_tiles_end(void) {}
 int64_t cpu_amx_work_bytes(int64_t n) { return 0; }

@@ -86,8 +86,7 @@ static inline float exp_nonpos(float x) {
     return p * s;
 }
 
-CPU_MULTIVERSION
-void cpu_softmax_row_c(float *x, int64_t n) {
+__attribute__((always_inline)) static inline void softmax_row_body(float *x, int64_t n) {
     float mx16[16];
     int64_t j = 0;
     for (int k = 0; k < 16; k++) mx16[k] = x[0];
@@ -112,6 +111,10 @@ void cpu_softmax_row_c(float *x, int64_t n) {
     float inv = 1.0f / sum;
     for (j = 0; j < n; j++) x[j] *= inv;
 }
+
+CPU_CLONES(softmax_row, (float *x, int64_t n), (x, n))
+
+void cpu_softmax_row_c(float *x, int64_t n) { CPU_DISPATCH(softmax_row, (x, n)); }
 
 #ifdef CPU_X86
 #define CPU_HAVE_AVX512_ATTENTION 1
@@ -312,7 +315,7 @@ __attribute__((target("avx512f"))) static void attend_avx512(const float *q, con
 
 void cpu_softmax_row_fast(float *x, int64_t n) {
 #ifdef CPU_X86
-    if (__builtin_cpu_supports("avx512f")) {
+    if (cpu_isa_get()->level >= CPU_LEVEL_AVX512) {
         cpu_softmax_row_avx512(x, n, 1.0f);
         return;
     }
@@ -335,7 +338,8 @@ int cpu_attention_kind_parse(const char *s) {
 
 static int avx512_attention_ok(int32_t head_dim) {
 #ifdef CPU_HAVE_AVX512_ATTENTION
-    return __builtin_cpu_supports("avx512f") && (head_dim == 16 || head_dim == 32 || head_dim == 64);
+    return cpu_isa_get()->level >= CPU_LEVEL_AVX512 &&
+           (head_dim == 16 || head_dim == 32 || head_dim == 64);
 #else
     return 0;
 #endif

@@ -73,16 +73,17 @@ func TestAttentionKernels(t *testing.T) {
 		{"sgemm", PrecisionF32, AttentionSGEMM, maxNMSE},
 		{"sgemm", PrecisionBF16, AttentionSGEMM, maxNMSE},
 	}
-	if cpuHasAVX512() {
+	l := thisLevel(t)
+	if l.AVX512 {
 		kernels = append(kernels, kernel{"avx512", PrecisionF32, AttentionAVX512, maxNMSE},
 			kernel{"", PrecisionF32, AttentionAVX512, maxNMSE},
 			kernel{"amx", PrecisionF32, AttentionAVX512, maxNMSE}) // never bf16 in f32 precision
 	}
-	if AMXUsable() {
+	if l.AMX {
 		kernels = append(kernels, kernel{"amx", PrecisionBF16, AttentionAMX, bf16AttentionNMSE},
 			kernel{"", PrecisionBF16, AttentionAMX, bf16AttentionNMSE})
 	} else {
-		t.Log("AMX kernel not usable here: its cases are not run")
+		t.Logf("no AMX at %s: the AMX kernel's cases are not run", l.ISA)
 	}
 	for _, k := range kernels {
 		prec := map[int]string{PrecisionF32: "f32", PrecisionBF16: "bf16"}[k.precision]
@@ -149,6 +150,7 @@ const bf16ForwardHeads32Bound = 0.09
 // kernel where AMX is usable, and its logits must differ from those with f32
 // attention.
 func TestAttentionForwardKernels(t *testing.T) {
+	l := thisLevel(t)
 	cfg := nativeConfig{Vocab: 100, Hidden: 64, Layers: 2, Heads: 2, Inter: 128, MaxPos: 160, TypeVocab: 2,
 		Eps: 1e-12, Name: "test/heads-of-32"}
 	tm := randomModel(cfg, 52)
@@ -174,8 +176,9 @@ func TestAttentionForwardKernels(t *testing.T) {
 		t.Run("precision="+name, func(t *testing.T) {
 			t.Setenv("GOMPS_CPU_ATTENTION", tc.env)
 			m, err := OpenModel(path, tc.precision, 8, 160)
-			if tc.precision == PrecisionBF16 && statusOf(err) == StatusUnsupported {
-				t.Skipf("no AMX here: %v", err)
+			if tc.precision == PrecisionBF16 && !l.BF16 {
+				require.Equal(t, StatusUnsupported, statusOf(err), "bf16 at %s: %v", l.ISA, err)
+				return
 			}
 			require.NoError(t, err)
 			defer m.Close()
@@ -192,7 +195,7 @@ func TestAttentionForwardKernels(t *testing.T) {
 			logits[name] = got
 		})
 	}
-	if AMXUsable() && logits["bf16/default"] != nil {
+	if l.AMX {
 		assert.Equal(t, AttentionAMX, func() int { t.Setenv("GOMPS_CPU_ATTENTION", ""); return AttentionKernel(PrecisionBF16, 32) }())
 		assert.NotEqual(t, logits["bf16/sgemm"], logits["bf16/default"], "bf16 default attention gave the f32 attention's logits: is the AMX kernel in force?")
 	}

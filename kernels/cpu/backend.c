@@ -15,10 +15,15 @@
  * context init) times each phase of the fast path and prints the totals to
  * stderr when the context is freed.
  *
- * Precision bf16 (fast path only, and only where oneDNN dispatches to AMX;
- * anything else is GOMPS_ERR_UNSUPPORTED, never a silent slow path): the linear
- * weights are packed as bf16 once per model, matmul inputs are rounded to bf16,
- * accumulation, bias, GELU, residual, attention, softmax and LayerNorm stay f32.
+ * Every dispatch follows one ISA ceiling, oneDNN's effective ISA (isa.c); a
+ * model refuses to load under a ceiling gomps cannot run (below AVX2, or an
+ * ONEDNN_MAX_CPU_ISA value oneDNN does not know).
+ *
+ * Precision bf16 (fast path only, and only where bf16 is native: AMX or
+ * AVX512-BF16; anything else is GOMPS_ERR_UNSUPPORTED, never a silent slow
+ * path): the linear weights are packed as bf16 once per model, matmul inputs
+ * are rounded to bf16, accumulation, bias, GELU, residual, softmax and
+ * LayerNorm stay f32; attention is bf16 on AMX and f32 elsewhere.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -67,30 +72,6 @@ gomps_status cpu_ctx_errorf(gomps_context_t *ctx, gomps_status st, const char *f
 uint32_t gomps_abi_version(void) { return GOMPS_ABI_VERSION; }
 
 const char *gomps_last_init_error(void) { return init_error; }
-
-const char *cpu_isa_name(dnnl_cpu_isa_t isa) {
-    switch (isa) {
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_sse41: return "sse41";
-    default: return "unknown";
-    }
-}
-
-int cpu_bf16_usable(char *why, size_t len) {
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    if ((isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx) return 1;
-    snprintf(why, len,
-             "cpu: precision bf16 needs AMX (avx512_core_amx), but oneDNN dispatches to %s on this CPU "
-             "(or under ONEDNN_MAX_CPU_ISA); use f32",
-             cpu_isa_name(isa));
-    return 0;
-}
 
 /* Points every tensor of the model at its f32 data. */
 static gomps_status model_bind(gomps_model_t *m) {
@@ -178,6 +159,9 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
     if (o.max_seq < 0)
         return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: max_seq %d is negative", o.max_seq);
 
+    const cpu_isa *isa = cpu_isa_get();
+    if (isa->error[0]) return cpu_init_errorf(GOMPS_ERR_UNSUPPORTED, "cpu: %s", isa->error);
+
     gomps_model_t *m = calloc(1, sizeof *m);
     if (!m) return cpu_init_errorf(GOMPS_ERR_OOM, "cpu: model init: out of memory");
     snprintf(m->path, sizeof m->path, "%s", path);
@@ -209,11 +193,12 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
     } else {
         char why[256];
         if (m->precision == GOMPS_PRECISION_BF16 && !cpu_bf16_usable(why, sizeof why)) {
-            /* without AMX, bf16 GEMMs run at half the fp32 rate: never a silent slow path */
+            /* bf16 without native instructions runs at half the fp32 rate (AVX-512)
+             * or not at all: never a silent slow path */
             st = cpu_init_errorf(GOMPS_ERR_UNSUPPORTED, "%s", why);
             goto fail;
         }
-        snprintf(m->isa, sizeof m->isa, "%s", cpu_isa_name(dnnl_get_effective_cpu_isa()));
+        snprintf(m->isa, sizeof m->isa, "%s", cpu_isa_get()->name);
         if (dnnl_engine_create(&m->engine, dnnl_cpu, 0) != dnnl_success) {
             m->engine = NULL;
             st = cpu_init_errorf(GOMPS_ERR_DEVICE, "cpu: %s: oneDNN CPU engine could not be created", path);

@@ -98,8 +98,8 @@ func BenchmarkAttention(b *testing.B) {
 			for _, threads := range []int{1, 2} {
 				b.Run(fmt.Sprintf("impl=%s/seq=%d/threads=%d", impl.env, seq, threads), func(b *testing.B) {
 					b.Setenv("GOMPS_CPU_ATTENTION", impl.env)
-					if impl.precision == PrecisionBF16 && !AMXUsable() {
-						b.Skip("AMX not usable here")
+					if impl.env == "amx" && !thisLevel(b).AMX {
+						b.Skip("no AMX at this ISA")
 					}
 					rng := newRNG(uint64(seq))
 					qkv := randSlice(rng, rows*seq*3*heads*hd, 1)

@@ -11,7 +11,9 @@ package cpu
 #cgo CFLAGS: -O3 -std=gnu11 -fopenmp -Wall -Wextra -Wno-unused-parameter
 #cgo LDFLAGS: -ldnnl -lm -fopenmp
 #include <stdlib.h>
-#include "../gomps.h"
+#include "internal.h"
+
+static const char *cpu_onednn_isa(void) { return cpu_isa_name(dnnl_get_effective_cpu_isa()); }
 */
 import "C"
 
@@ -49,6 +51,26 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (status %d)", e.Msg, e.Code) }
+
+// Capabilities is what the backend runs on this CPU under the ISA ceiling
+// (oneDNN's effective ISA, capped by ONEDNN_MAX_CPU_ISA): the ISA's name, the
+// precisions it runs natively, and why models cannot load (nil when they can).
+func Capabilities() (isa string, precisions []string, err error) {
+	s := C.cpu_isa_get()
+	isa = C.GoString(s.name)
+	if s.error[0] != 0 {
+		return isa, nil, &Error{Code: StatusUnsupported, Msg: "cpu: " + C.GoString(&s.error[0])}
+	}
+	precisions = []string{"f32"}
+	if s.bf16 != 0 {
+		precisions = append(precisions, "bf16")
+	}
+	return isa, precisions, nil
+}
+
+// OneDNNISA is oneDNN's own effective ISA, read without the backend's checks
+// (for tests, which take their expectations from it).
+func OneDNNISA() string { return C.GoString(C.cpu_onednn_isa()) }
 
 // ABIVersion is the ABI version the C library was built with.
 func ABIVersion() uint32 { return uint32(C.gomps_abi_version()) }

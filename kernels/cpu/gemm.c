@@ -191,8 +191,8 @@ fail:
                           lin->n_out, lin->n_in, (long long)rows, (int)st);
 }
 
-CPU_MULTIVERSION
-void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n) {
+__attribute__((always_inline)) static inline void f32_to_bf16_body(const float *x, uint16_t *y,
+                                                                  int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         uint32_t b;
         memcpy(&b, &x[i], 4);
@@ -200,6 +200,10 @@ void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n) {
         y[i] = (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
     }
 }
+
+CPU_CLONES(f32_to_bf16, (const float *x, uint16_t *y, int64_t n), (x, y, n))
+
+void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n) { CPU_DISPATCH(f32_to_bf16, (x, y, n)); }
 
 gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cpu_linear *lin,
                             const void *x, int64_t rows, const float *residual, void *y) {

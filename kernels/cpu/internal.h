@@ -25,14 +25,56 @@
 #error "gomps cpu: oneDNN must be built with the OpenMP CPU runtime (Debian's is); the thread count per context relies on it"
 #endif
 
-/* Our own vector loops are compiled for AVX-512 (with FMA), AVX2 and baseline x86-64
- * and picked at load from the CPU features (GCC function multiversioning; not
- * "arch=" clones, which test the CPU model and miss VMs that mask it); elsewhere they
+/* The ISA ceiling (isa.c) ---------------------------------------------------*/
+
+/* Our own vector loops are compiled for AVX-512, AVX2 + FMA and baseline
+ * x86-64 and picked by the ISA ceiling below, never by the CPU's features
+ * alone (so ONEDNN_MAX_CPU_ISA caps them as it caps oneDNN); elsewhere they
  * are plain C. The committed flags never use -march=native. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CPU_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+typedef enum cpu_level {
+    CPU_LEVEL_BASE = 0, /* portable C (not x86-64; or below AVX2, refused at load) */
+    CPU_LEVEL_AVX2,     /* effective ISA avx2 or avx2_vnni, and FMA            */
+    CPU_LEVEL_AVX512    /* effective ISA avx512_core or above                  */
+} cpu_level;
+
+typedef struct cpu_isa {
+    dnnl_cpu_isa_t effective; /* dnnl_get_effective_cpu_isa()                  */
+    const char    *name;      /* its name: "avx2", "avx512_core_bf16", ...      */
+    int            level;     /* a cpu_level: which of our kernels run          */
+    int            bf16;      /* bf16 matmuls are native (AVX512-BF16 or AMX)   */
+    int            amx;       /* AMX-BF16 tiles usable (ISA and OS permission)  */
+    char           error[256]; /* non-empty: models refuse to load, saying why  */
+} cpu_isa;
+
+/* The process's ceiling, decided on first use (as oneDNN decides its own). */
+const cpu_isa *cpu_isa_get(void);
+/* oneDNN's name of an ISA. */
+const char *cpu_isa_name(dnnl_cpu_isa_t isa);
+/* 1 if bf16 precision runs natively here, else 0 with the refusal in why. */
+int cpu_bf16_usable(char *why, size_t len);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CPU_TARGET_AVX512 __attribute__((target("avx512f,avx512cd,avx512bw,avx512dq,avx512vl,fma")))
+#define CPU_TARGET_AVX2 __attribute__((target("avx2,fma")))
+/* Defines name_avx512, name_avx2 and name_base: void functions of params
+ * that run name_body(args) (static, always inlined) compiled for each level. */
+#define CPU_CLONES(name, params, args)                                                             \
+    CPU_TARGET_AVX512 static void name##_avx512 params { name##_body args; }                       \
+    CPU_TARGET_AVX2 static void name##_avx2 params { name##_body args; }                           \
+    static void name##_base params { name##_body args; }
+/* Runs the clone of name for the ceiling's level. */
+#define CPU_DISPATCH(name, args)                                                                   \
+    do {                                                                                           \
+        switch (cpu_isa_get()->level) {                                                            \
+        case CPU_LEVEL_AVX512: name##_avx512 args; break;                                          \
+        case CPU_LEVEL_AVX2: name##_avx2 args; break;                                              \
+        default: name##_base args; break;                                                          \
+        }                                                                                          \
+    } while (0)
 #else
-#define CPU_MULTIVERSION
+#define CPU_CLONES(name, params, args) \
+    static void name##_base params { name##_body args; }
+#define CPU_DISPATCH(name, args) name##_base args
 #endif
 
 /* Errors -------------------------------------------------------------------*/
@@ -162,11 +204,6 @@ struct gomps_context {
     size_t         scratchpad_size;
 };
 
-/* backend.c: oneDNN's name of an ISA; 1 if oneDNN dispatches bf16 matmuls to
- * AMX here, else 0 with the reason (the model-load error text) in why. */
-const char *cpu_isa_name(dnnl_cpu_isa_t isa);
-int cpu_bf16_usable(char *why, size_t len);
-
 /* gemm.c */
 gomps_status cpu_linear_pack(gomps_model_t *m, cpu_linear *lin);
 void cpu_linear_unpack(cpu_linear *lin);
@@ -206,8 +243,8 @@ void cpu_attention_fast(gomps_context_t *ctx, const void *qkv, int32_t batch,
                         const int64_t *offsets, int32_t heads, int32_t head_dim,
                         int cls_only, void *out);
 
-/* attention-amx.c: 1 if the AMX kernel can run here (AMX-BF16, AVX512-BF16,
- * tile data granted by the kernel; asked once per process). */
+/* isa.c: 1 if the AMX kernel can run here (the ceiling is avx512_core_amx and
+ * the kernel grants the tile data; asked once per process). */
 int cpu_amx_usable(void);
 /* The (row, head) task this thread runs next, whose rows a kernel prefetches
  * into L2 while it computes: Q at q, K at q + kv, V at q + 2 kv (bytes; rows

@@ -76,6 +76,7 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
         return fail(err, errlen, GOMPS_ERR_INVALID_ARG, "invalid shape or thread count");
     if (precision != GOMPS_PRECISION_F32 && precision != GOMPS_PRECISION_BF16)
         return fail(err, errlen, GOMPS_ERR_UNSUPPORTED, "precision must be f32 or bf16");
+    if (cpu_isa_get()->error[0]) return fail(err, errlen, GOMPS_ERR_UNSUPPORTED, cpu_isa_get()->error);
     char why[256];
     if (precision == GOMPS_PRECISION_BF16 && !cpu_bf16_usable(why, sizeof why))
         return fail(err, errlen, GOMPS_ERR_UNSUPPORTED, why); /* as a model would refuse it */
@@ -430,11 +431,7 @@ int kb_available(const kb_state *s, int32_t kernel) {
     case KB_ATTENTION_AMX:
         return cpu_attention_resolve(CPU_ATTENTION_AMX, s->m.precision, hd) == CPU_ATTENTION_AMX;
     case KB_ATTENTION_AVX512:
-#if defined(__x86_64__) && defined(__GNUC__)
-        return __builtin_cpu_supports("avx512f") && (hd == 16 || hd == 32 || hd == 64);
-#else
-        return 0;
-#endif
+        return cpu_attention_resolve(CPU_ATTENTION_AVX512, s->m.precision, hd) == CPU_ATTENTION_AVX512;
     }
     return kernel >= 0 && kernel < KB_KERNELS;
 }
@@ -485,10 +482,10 @@ double kb_peak_fma(int32_t threads, int64_t iters, double *flops, char *isa, siz
     int lanes = 1;
     const char *name = "scalar";
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx512f")) {
+    if (cpu_isa_get()->level == CPU_LEVEL_AVX512) {
         lanes = 16;
         name = "avx512f";
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    } else if (cpu_isa_get()->level == CPU_LEVEL_AVX2) {
         lanes = 8;
         name = "avx2+fma";
     }

@@ -1,11 +1,8 @@
 package cpu
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,9 +21,13 @@ func TestKernelBenchTiny(t *testing.T) {
 			cfg := KernelBenchConfig{Shape: KernelShape{Hidden: 32, Heads: 2, Intermediate: 64, Vocab: 100},
 				Batch: 3, Seqs: []int{8, 17}, Threads: 2, Precision: prec.p, MinTime: time.Millisecond, MinReps: 3, Seed: 7}
 			kb, err := RunKernelBench(cfg)
-			var e *Error
-			if prec.p == PrecisionBF16 && errors.As(err, &e) && e.Code == StatusUnsupported {
-				t.Skipf("bf16 unsupported on this CPU: %v", err)
+			l := thisLevel(t)
+			if prec.p == PrecisionBF16 && !l.BF16 {
+				var e *Error
+				require.ErrorAs(t, err, &e)
+				assert.Equal(t, StatusUnsupported, e.Code, "bf16 at %s: refused as a model load is", l.ISA)
+				assert.Contains(t, e.Msg, l.BF16Refusal())
+				return
 			}
 			require.NoError(t, err)
 			assert.Greater(t, kb.Peaks.FMA, 0.0, "FMA peak")
@@ -37,7 +38,7 @@ func TestKernelBenchTiny(t *testing.T) {
 			if prec.p == PrecisionBF16 {
 				want++ // f32_to_bf16 (no attention_amx: head_dim 16)
 			}
-			if cpuHasAVX512() {
+			if l.AVX512 {
 				want++ // attention_avx512 (head_dim 16)
 			}
 			require.Len(t, kb.Results, want*len(cfg.Seqs), "every available kernel at every length")
@@ -76,10 +77,4 @@ func TestKernelBenchErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), "kbench: ")
 		})
 	}
-}
-
-// cpuHasAVX512 reads the avx512f flag of /proc/cpuinfo (false elsewhere).
-func cpuHasAVX512() bool {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	return err == nil && strings.Contains(string(b), " avx512f")
 }

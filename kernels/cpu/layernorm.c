@@ -27,9 +27,9 @@ void gomps_ref_layernorm_f32(const float *x, const float *res, const float *gamm
 
 /* Two passes over each row with 16 independent partial sums, so the compiler
  * vectorises without reassociating (no -ffast-math). */
-CPU_MULTIVERSION
-void cpu_layernorm_fast(const float *x, const float *res, const float *gamma, const float *beta,
-                        float eps, int64_t rows, int64_t n, float *y) {
+__attribute__((always_inline)) static inline void
+layernorm_body(const float *x, const float *res, const float *gamma, const float *beta, float eps,
+               int64_t rows, int64_t n, float *y) {
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * n;
         const float *src = x + r * n;
@@ -61,4 +61,14 @@ void cpu_layernorm_fast(const float *x, const float *res, const float *gamma, co
         float rstd = 1.0f / sqrtf(var / (float)n + eps);
         for (j = 0; j < n; j++) yr[j] = (src[j] - mean) * rstd * gamma[j] + beta[j];
     }
+}
+
+CPU_CLONES(layernorm,
+           (const float *x, const float *res, const float *gamma, const float *beta, float eps,
+            int64_t rows, int64_t n, float *y),
+           (x, res, gamma, beta, eps, rows, n, y))
+
+void cpu_layernorm_fast(const float *x, const float *res, const float *gamma, const float *beta,
+                        float eps, int64_t rows, int64_t n, float *y) {
+    CPU_DISPATCH(layernorm, (x, res, gamma, beta, eps, rows, n, y));
 }

@@ -251,9 +251,6 @@ func AttentionKernel(precision, headDim int) int {
 	return int(C.op_attention_kernel(C.int32_t(precision), C.int32_t(headDim)))
 }
 
-// AMXUsable reports whether this CPU and OS let the AMX attention kernel run.
-func AMXUsable() bool { return C.cpu_amx_usable() != 0 }
-
 // RefHead is gomps_ref_head_f32: pooler tanh and classifier over CLS rows.
 func RefHead(cls []float32, rows, hidden int, poolerW, poolerB, clsW, clsB []float32, logits []float32) {
 	scratch := make([]float32, hidden)
