@@ -100,11 +100,13 @@ type Error struct {
 	Msg  string
 }
 
+// Error is the backend's text, which says what failed; without one, the
+// operation and the status class.
 func (e *Error) Error() string {
 	if e.Msg == "" {
-		return fmt.Sprintf("gomps: %s: %s", e.Op, e.Code)
+		return fmt.Sprintf("%s: %s", e.Op, e.Code)
 	}
-	return fmt.Sprintf("gomps: %s: %s: %s", e.Op, e.Code, e.Msg)
+	return e.Msg
 }
 
 // Is reports whether target is the sentinel of e's Code.

@@ -28,3 +28,5 @@ func (*nativeContext) forward(int, int, []int32, []int32, []int32, []float32) er
 func (*nativeContext) setThreads(int) error { return ErrNoCgo }
 
 func (*nativeContext) free() {}
+
+func backendInfo() (BackendInfo, error) { return BackendInfo{}, ErrNoCgo }

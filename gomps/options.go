@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"time"
 
+	"github.com/gomps/gomps/gomps/internal/cpus"
 	"github.com/gomps/gomps/gomps/internal/engine"
 )
 
@@ -19,7 +19,7 @@ type options struct {
 	precision string
 	maxLength int // tokens per pair incl. specials; 0 = the model's max positions
 	maxBatch  int // pairs per forward; 0 = 32
-	threads   int // total native threads over all instances; 0 = runtime.NumCPU()
+	threads   int // total native threads over all instances; 0 = cpus.Available()
 	instances int // contexts (concurrent forwards); 0 = DefaultInstances after load
 	mode      engine.Mode
 	routing   engine.Routing
@@ -47,7 +47,7 @@ func (o options) resolved() options {
 		o.timeout = 100 * time.Millisecond
 	}
 	if o.threads == 0 {
-		o.threads = runtime.NumCPU()
+		o.threads = cpus.Available()
 	}
 	return o
 }
@@ -124,7 +124,8 @@ func WithMaxBatch(n int) Option {
 }
 
 // WithThreads sets the total native threads, split evenly over the instances
-// (default: runtime.NumCPU()).
+// (default: the CPUs this process may use: its affinity mask, bounded by its
+// cgroup's CPU quota).
 func WithThreads(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 1024 {
@@ -224,7 +225,7 @@ const maxDefaultCPUInstances = 4
 
 // DefaultInstances is the instance count Open uses when WithInstances is not
 // given, for a backend ("cpu", "metal"; Info().Backend) and a total thread
-// count (WithThreads, default runtime.NumCPU()). On the CPU backend: one single-threaded instance per thread while
+// count (WithThreads, default the CPUs this process may use). On the CPU backend: one single-threaded instance per thread while
 // threads <= maxDefaultCPUInstances; above that the largest count up to the
 // cap that splits the threads evenly (1 when none does). Single-threaded
 // instances run their forward passes without OpenMP barriers, and under

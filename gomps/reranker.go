@@ -27,24 +27,25 @@ type Pair struct {
 
 // Info describes an open Reranker.
 type Info struct {
-	Model     string         // model name recorded in the weights file
-	SHA256    string         // hex SHA-256 of the source model.safetensors ("" if the file does not record it)
-	Path      string         // the file or directory loaded
-	Kind      SourceKind     // what Path is
-	TestModel bool           // the default test model, not the real reranker
-	Config    weights.Config // the model's shape
-	Backend   string         // "cpu", "metal"
-	ISA       string         // the instruction set the backend runs on ("avx512_core_amx", "apple-m2", ...)
-	Precision string         // "f32", "bf16", "f16"
-	Threads   int            // native threads over all instances
-	Instances int            // native contexts (concurrent forward passes)
-	MaxLength int            // tokens per pair incl. [CLS] and two [SEP]
-	MaxBatch  int            // pairs per forward call
-	Batcher   string         // "adaptive" or "fixed"
-	Routing   string         // "least-loaded" or "round-robin"
-	BatchWait time.Duration  // fixed batcher: longest a partial batch collects (WithBatchTimeout)
-	Sigmoid   bool           // scores are sigmoid(logit)
-	Truncate  bool           // too-long pairs are truncated (else refused)
+	Model            string         // model name recorded in the weights file
+	SHA256           string         // hex SHA-256 of the source model.safetensors ("" if the file does not record it)
+	Path             string         // the file or directory loaded
+	Kind             SourceKind     // what Path is
+	TestModel        bool           // the default test model, not the real reranker
+	Config           weights.Config // the model's shape
+	Backend          string         // "cpu", "metal"
+	ISA              string         // the instruction set the backend runs on ("avx512_core_amx", "apple-m2", ...)
+	Precision        string         // "f32", "bf16", "f16"
+	NativePrecisions []string       // the precisions the backend runs natively here (Backend().Precisions)
+	Threads          int            // native threads over all instances
+	Instances        int            // native contexts (concurrent forward passes)
+	MaxLength        int            // tokens per pair incl. [CLS] and two [SEP]
+	MaxBatch         int            // pairs per forward call
+	Batcher          string         // "adaptive" or "fixed"
+	Routing          string         // "least-loaded" or "round-robin"
+	BatchWait        time.Duration  // fixed batcher: longest a partial batch collects (WithBatchTimeout)
+	Sigmoid          bool           // scores are sigmoid(logit)
+	Truncate         bool           // too-long pairs are truncated (else refused)
 }
 
 // Reranker scores (query, passage) pairs with a cross-encoder through a
@@ -231,29 +232,31 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 		return fail(err)
 	}
 	mi := res.model.info
+	bi, _ := backendInfo() // a model loaded, so the backend runs here
 	r := &Reranker{
 		opts: o,
 		tok:  res.tok,
 		eng:  res.eng,
 		res:  res,
 		info: Info{
-			Model:     name,
-			Path:      src.Path,
-			Kind:      src.Kind,
-			TestModel: src.TestModel,
-			Config:    cfg,
-			Backend:   mi.backend,
-			ISA:       mi.isa,
-			Precision: precisionName(mi.precision),
-			Threads:   perInstance * o.instances,
-			Instances: o.instances,
-			MaxLength: maxLen,
-			MaxBatch:  o.maxBatch,
-			Batcher:   o.mode.String(),
-			Routing:   o.routing.String(),
-			BatchWait: o.timeout,
-			Sigmoid:   o.sigmoid,
-			Truncate:  o.truncate,
+			Model:            name,
+			Path:             src.Path,
+			Kind:             src.Kind,
+			TestModel:        src.TestModel,
+			Config:           cfg,
+			Backend:          mi.backend,
+			ISA:              mi.isa,
+			Precision:        precisionName(mi.precision),
+			NativePrecisions: bi.Precisions,
+			Threads:          perInstance * o.instances,
+			Instances:        o.instances,
+			MaxLength:        maxLen,
+			MaxBatch:         o.maxBatch,
+			Batcher:          o.mode.String(),
+			Routing:          o.routing.String(),
+			BatchWait:        o.timeout,
+			Sigmoid:          o.sigmoid,
+			Truncate:         o.truncate,
 		},
 	}
 	if sum != [32]byte{} {

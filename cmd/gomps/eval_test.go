@@ -155,7 +155,7 @@ func TestEvalRequiresFlags(t *testing.T) {
 func TestVersion(t *testing.T) {
 	out, err := runCLI(t, "version")
 	require.NoError(t, err)
-	assert.Regexp(t, `(?m)^gomps \S+\ncommit  \S+.*\ngo      go1\.\d+.*\nos/arch \w+/\w+\n$`, out)
+	assert.Regexp(t, `(?m)^gomps \S+\ncommit  \S+.*\ngo      go1\.\d+.*\nos/arch \w+/\w+\nbackend \w+ .*\n$`, out)
 
 	version, commit = "v9.8.7", "abc123"
 	t.Cleanup(func() { version, commit = "", "" })

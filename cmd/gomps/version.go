@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/gomps/gomps/gomps"
 )
 
 // Set at link time, for example:
@@ -27,6 +30,13 @@ type buildVersion struct {
 	Go       string `json:"go"`
 	OS       string `json:"os"`
 	Arch     string `json:"arch"`
+	// The native backend on this machine: its ISA under the ceiling
+	// (ONEDNN_MAX_CPU_ISA on the CPU) and the precisions it runs natively,
+	// or why it cannot run here.
+	Backend      string   `json:"backend"`
+	ISA          string   `json:"isa,omitempty"`
+	Precisions   []string `json:"precisions"`
+	BackendError string   `json:"backend_error,omitempty"`
 }
 
 // readVersion combines the link-time values with debug.ReadBuildInfo.
@@ -53,6 +63,11 @@ func readVersion() buildVersion {
 	if v.Commit == "" {
 		v.Commit = "unknown"
 	}
+	bi, err := gomps.Backend()
+	v.Backend, v.ISA, v.Precisions = bi.Name, bi.ISA, bi.Precisions
+	if err != nil {
+		v.BackendError = err.Error()
+	}
 	return v
 }
 
@@ -61,7 +76,7 @@ func init() { register(newVersionCommand()) }
 func newVersionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
-		Usage: "print the gomps version, commit, Go version and platform",
+		Usage: "print the gomps version, commit, Go version, platform and the backend's ISA and native precisions",
 		Description: `The version and commit are set at link time with
 -ldflags "-X main.version=... -X main.commit=...", and otherwise read from the
 build information Go embeds (module version, VCS revision, and whether the work
@@ -81,8 +96,12 @@ tree had uncommitted changes).`,
 			if v.Modified {
 				mod = " (modified)"
 			}
-			_, err := fmt.Fprintf(c.App.Writer, "gomps %s\ncommit  %s%s\ngo      %s\nos/arch %s/%s\n",
-				v.Version, v.Commit, mod, v.Go, v.OS, v.Arch)
+			backend := fmt.Sprintf("%s %s, native precisions %s", v.Backend, v.ISA, strings.Join(v.Precisions, ", "))
+			if v.BackendError != "" {
+				backend = fmt.Sprintf("%s %s: cannot run here: %s", v.Backend, v.ISA, v.BackendError)
+			}
+			_, err := fmt.Fprintf(c.App.Writer, "gomps %s\ncommit  %s%s\ngo      %s\nos/arch %s/%s\nbackend %s\n",
+				v.Version, v.Commit, mod, v.Go, v.OS, v.Arch, backend)
 			return err
 		},
 	}

@@ -8,7 +8,7 @@
 //
 //	eng, err := engine.New(engine.Config{
 //		Instances: 2,                       // pool slots, one context each over the shared model
-//		Threads:   runtime.NumCPU(),        // ONE budget for tokenization and all instances
+//		Threads:   cpus.Available(),        // ONE budget for tokenization and all instances
 //		MaxBatch:  info.MaxBatch,           // the model's max rows per forward
 //		MaxSeq:    info.MaxSeq,             // 512 for MiniLM-L6, specials included
 //		ClsID:     101, SepID: 102,         // from the tokenizer's vocabulary

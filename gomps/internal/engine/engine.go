@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gomps/gomps/gomps/internal/cpus"
 )
 
 // Sentinel errors. Errors returned by the engine wrap them, so test with
@@ -144,7 +145,7 @@ type Config struct {
 	// Instances is the number of pool slots (backend contexts). Default 1.
 	Instances int
 	// Threads is the budget of CPU threads shared by tokenization and all
-	// instances. Default runtime.NumCPU().
+	// instances. Default cpus.Available() (affinity and cgroup quota).
 	Threads int
 	// InstanceThreads is each instance's thread count. Default
 	// max(1, Threads/Instances); clamped to Threads. A forward holds that
@@ -205,7 +206,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Instances = 1
 	}
 	if c.Threads <= 0 {
-		c.Threads = runtime.NumCPU()
+		c.Threads = cpus.Available()
 	}
 	if c.InstanceThreads <= 0 {
 		c.InstanceThreads = max(1, c.Threads/c.Instances)
