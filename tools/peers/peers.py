@@ -35,6 +35,16 @@ batches of the plan: the longest, a middle and the shortest, untimed):
   ort fp32          torch.onnx.export with dynamic axes (batch, sequence), ORT_ENABLE_ALL,
                     intra_op_num_threads=threads, inter_op_num_threads=1, sequential execution
   ort int8          the same after onnxruntime.quantization.quantize_dynamic (QInt8 weights)
+End to end (--e2e): every row is timed from text to logits instead: the peers tokenize the pairs (the
+model's tokenizer.json through the tokenizers package, encode_batch), plan, pad and forward them; gomps
+scores them through its library (gompsforward -pairs: gomps.Open and one ScorePairs call, tokenization,
+batching and forwards inside). The warm-up is the raw mode's.
+
+ISA ceiling (--cap AVX2, ...): the run re-executes itself with ONEDNN_MAX_CPU_ISA=CAP for gomps and
+PyTorch's oneDNN, and for --cap AVX2 also MKL_ENABLE_INSTRUCTIONS=AVX2 and ATEN_CPU_CAPABILITY=avx2 (PyTorch's
+fp32 matmuls run in MKL); ONNX Runtime has no such cap and its rows are left out. On a CPU with AVX-512 this
+checks dispatch, not the speed of a real AVX2-only CPU.
+
 Rounds (--rounds, default 3): every row runs once per round, in the same order, so a slow window of a
 shared machine lands on any row rather than on one; each row reports its fastest round and lists all.
 
@@ -202,6 +212,24 @@ def measure(run, batches, n_pairs):
     return logits, time.perf_counter() - t0, time.process_time() - c0
 
 
+def measure_e2e(run, batches, tok, pairs, usual):
+    """measure's warm-up, then time from text to logits: encode_batch, plan (or input order, batch 32, for
+    the usual rows), pad, forward."""
+    by_seq = sorted(range(len(batches)), key=lambda b: batches[b][1][0].shape[1])
+    for b in {by_seq[-1], by_seq[len(by_seq) // 2], by_seq[0]}:
+        run(*batches[b][1])
+    logits = np.full(len(pairs), np.nan, np.float64)
+    c0, t0 = time.process_time(), time.perf_counter()
+    encs = tok.encode_batch(pairs)
+    if usual:
+        plan = [np.arange(s, min(s + USUAL_BATCH, len(pairs))) for s in range(0, len(pairs), USUAL_BATCH)]
+    else:
+        plan = plan_batches([len(e.ids) for e in encs], MAX_BATCH, TOKEN_BUDGET)
+    for rows in plan:
+        logits[rows] = run(*pad(encs, rows))
+    return logits, time.perf_counter() - t0, time.process_time() - c0
+
+
 # ---------------------------------------------------------------------------------------------- gomps
 
 
@@ -234,21 +262,24 @@ def write_batches(path, batches):
                 f.write(np.ascontiguousarray(a, "<i4").tobytes())
 
 
-def run_gomps_forward(repo, exe, model, precision, threads, instances, batch_file, n_pairs, plan):
+def run_gomps_forward(repo, exe, model, precision, threads, instances, batch_file, n_pairs, plan, pairs_file=""):
     """gomps on exactly the plan's batches: tools/peers/gompsforward (the CPU backend's native forward,
     `instances` contexts of threads/instances threads; 0 = gompsforward's default, the library's). Returns
     (logits in pair order, wall s, process CPU s, ISA, instances used)."""
-    out = batch_file + f".{precision}.{instances}.json"
+    out = batch_file + f".{precision}.{instances}{'.e2e' if pairs_file else ''}.json"
     cmd = [exe, "-model", model, "-precision", precision, "-threads", str(threads), "-instances", str(instances),
-           "-in", batch_file, "-out", out]
+           "-out", out] + (["-pairs", pairs_file] if pairs_file else ["-in", batch_file])
     log("gomps: " + " ".join(cmd))
     p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"peers: gompsforward {precision} failed:\n{p.stdout}\n{p.stderr}")
     r = json.load(open(out, encoding="utf-8"))
     logits = np.full(n_pairs, np.nan, np.float64)
-    for rows, lg in zip(plan, r["logits"]):
-        logits[rows] = lg
+    if pairs_file:
+        logits[:] = r["logits"][0]
+    else:
+        for rows, lg in zip(plan, r["logits"]):
+            logits[rows] = lg
     return logits, r["wall_s"], r["cpu_s"], r["isa"], r["instances"]
 
 
@@ -271,7 +302,19 @@ def main():
                     "benchmark's plan check), gomps-f32, gomps-bf16, gomps (all three), torch-bf16, torch-usual, ort, "
                     "ort-int8, ort-usual")
     ap.add_argument("--json", default="", help="also write the results as JSON here")
+    ap.add_argument("--e2e", action="store_true", help="time every row from text to logits (tokenization included)")
+    ap.add_argument("--cap", default="", help="an ISA ceiling (ONEDNN_MAX_CPU_ISA value) for gomps and PyTorch; "
+                    "AVX2 also caps MKL and ATen; ONNX Runtime rows are left out")
     args = ap.parse_args()
+    if args.cap and os.environ.get("ONEDNN_MAX_CPU_ISA") != args.cap:
+        env = dict(os.environ, ONEDNN_MAX_CPU_ISA=args.cap)
+        if args.cap.upper() == "AVX2":
+            env.update(MKL_ENABLE_INSTRUCTIONS="AVX2", ATEN_CPU_CAPABILITY="avx2")
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)  # torch reads these at import
+    if args.cap:
+        args.skip += ",ort,ort-int8,ort-usual"
+        if args.cap.upper() not in ("AVX512_CORE_BF16", "AVX512_CORE_AMX", "ALL"):
+            args.skip += ",gomps-bf16,torch-bf16"  # no native bf16 under the cap
     skip = set(filter(None, args.skip.split(",")))
     if "gomps" in skip:
         skip |= {"gomps-engine", "gomps-f32", "gomps-bf16"}
@@ -309,7 +352,10 @@ def main():
     configs = []
 
     def add(name, counts, run, bs, note=""):
-        configs.append((name, counts, note, lambda: measure(run, bs, len(pairs))))
+        if args.e2e:
+            configs.append((name, counts, note, lambda: measure_e2e(run, batches, tok, pairs, bs is usual_batches)))
+        else:
+            configs.append((name, counts, note, lambda: measure(run, bs, len(pairs))))
 
     gomps = None
     if "gomps-engine" not in skip:
@@ -334,11 +380,18 @@ def main():
             sys.exit(f"peers: go build ./tools/peers/gompsforward failed:\n{b.stderr}")
         batch_file = os.path.join(peers_dir, f"batches-{len(pairs)}.bin")
         write_batches(batch_file, batches)
+        pairs_file = ""
+        if args.e2e:
+            pairs_file = os.path.join(peers_dir, f"pairs-{len(pairs)}.jsonl")
+            with open(pairs_file, "w", encoding="utf-8") as f:
+                for q, p in pairs:
+                    f.write(json.dumps({"q": q, "p": p}) + "\n")
 
         def gomps_fn(prec, instances, counted):
             def fn():
                 logits, wall, cpu, isa, used = run_gomps_forward(args.repo, exe, native, prec, args.threads,
-                                                                 instances, batch_file, len(pairs), plan)
+                                                                 instances, batch_file, len(pairs), plan,
+                                                                 pairs_file)
                 gomps_isa.append(isa)
                 if counted:
                     split["instances"] = used
@@ -421,6 +474,14 @@ def main():
     print(f"\nPeer benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {args.threads} threads")
+    mode = "end to end, from text to logits (tokenization included)" if args.e2e else \
+        "raw forward of the plan's pre-tokenized batches"
+    ceiling = "none"
+    if args.cap:
+        ceiling = f"ONEDNN_MAX_CPU_ISA={args.cap}"
+        if args.cap.upper() == "AVX2":
+            ceiling += ", MKL_ENABLE_INSTRUCTIONS=AVX2, ATEN_CPU_CAPABILITY=avx2"
+    print(f"Mode: {mode}; ISA ceiling: {ceiling}")
     print(f"Workload: {n} DL19 BM25 pairs ({'all' if args.pairs == 0 else f'first {n}'} of gomps' raw-forward "
           f"workload), {real / n:.1f} tokens/pair; plan {len(plan)} batches, {n / len(plan):.2f} rows/batch, "
           f"padding waste {waste:.4f}")
@@ -437,11 +498,15 @@ def main():
     for r in results:
         ps = r["pairs_s"]
         kind = "plan" if r["counts"] else f"{'usual' if r['note'].startswith('batch 32') else 'plan'} (not counted)"
+        if args.e2e and r["name"].startswith("gomps") and "engine raw" not in r["name"]:
+            kind = kind.replace("plan", "engine")
         delta = "-" if r["maxdiff"] is None else f"{r['maxdiff']:.2g} (mean {r['meandiff']:.2g})"
         x32 = f"{ps / g32:.2f}" if g32 else "-"
         x16 = f"{ps / g16:.2f}" if g16 else "-"
         rounds = " ".join(f"{x:.1f}" for x in r["rounds"])
         st = settings(r["name"].split(",")[0] if r["note"] == "one context" else r["name"])
+        if args.e2e and r["name"].startswith("gomps") and "engine raw" not in r["name"]:
+            st = st.replace("native forward, plan's batches", "library: Open + one ScorePairs, own batches")
         if r["name"] in ("gomps fp32", "gomps bf16"):
             st += f", {instances} x {args.threads // instances} thread(s)"
         elif r["note"] == "one context":
@@ -469,8 +534,8 @@ def main():
     print("\nRatios of pairs/s (counted rows):")
     ratio("gomps bf16 / PyTorch bf16 autocast", "gomps bf16", "PyTorch bf16 autocast", 1.5)
     if best:
-        ratio("gomps bf16 / best fp32 peer", "gomps bf16", best["name"], 3)
-        ratio("gomps fp32 / best fp32 peer", "gomps fp32", best["name"], 1.1)
+        ratio("gomps bf16 / best fp32 peer", "gomps bf16", best["name"], 2.5)
+        ratio("gomps fp32 / best fp32 peer", "gomps fp32", best["name"], 1.0 if args.cap else 1.1)
     i8r = by.get("ONNX Runtime int8 dynamic")
     if i8r and g16:
         if i8r["pairs_s"] > g16:
@@ -485,6 +550,7 @@ def main():
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"pairs": n, "plan_batches": len(plan), "waste": waste, "gomps": gomps[0] if gomps else None,
+                       "e2e": args.e2e, "cap": args.cap, "isa": gomps_isa,
                        "ratios": ratios,
                        "rows": [{k: v for k, v in r.items() if k != "logits"} for r in results]}, f, indent=1)
     if bad:
@@ -507,7 +573,7 @@ def repo_commit(repo):
 def settings(name):
     return {
         "gomps fp32": "oneDNN f32 (native forward, plan's batches)",
-        "gomps bf16": "oneDNN bf16 on AMX (native forward, plan's batches)",
+        "gomps bf16": "oneDNN bf16 (native forward, plan's batches)",
         "gomps fp32, engine raw benchmark": "BenchmarkEngineDL19/instances=1/raw",
         "PyTorch fp32": "inference_mode, sdpa",
         "PyTorch bf16 autocast": "inference_mode, autocast(cpu, bfloat16)",

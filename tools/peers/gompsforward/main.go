@@ -18,10 +18,18 @@
 // int32 lengths[rows].
 //
 //	gompsforward -model M.gomps -precision bf16 -threads 2 -instances 2 -in batches.bin -out result.json
+//
+// With -pairs instead of -in it runs end to end through the library, as a
+// user calls it: the pairs (JSON lines {"q": query, "p": passage} from
+// peers.py) go from text to logits through gomps.Open(model, precision,
+// threads) and one ScorePairs call (tokenization, batching and forwards
+// inside the library); warm-up: one untimed ScorePairs of the first 64
+// pairs. Logits are written as one "batch" in pair order.
 package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -69,10 +77,11 @@ func run() error {
 	threads := flag.Int("threads", 2, "native threads over all instances")
 	instances := flag.Int("instances", 0, "contexts running forward passes at once (threads/instances threads each; 0 = the library's CPU default, gomps.DefaultInstances)")
 	in := flag.String("in", "", "batches written by peers.py")
+	pairsFile := flag.String("pairs", "", "end to end instead: pairs written by peers.py (JSON lines {q, p}), scored through the library")
 	out := flag.String("out", "", "JSON result")
 	flag.Parse()
-	if *model == "" || *in == "" || *out == "" {
-		return errors.New("-model, -in and -out are required")
+	if *model == "" || (*in == "") == (*pairsFile == "") || *out == "" {
+		return errors.New("-model, -out and one of -in and -pairs are required")
 	}
 	if *instances == 0 {
 		*instances = gomps.DefaultInstances("cpu", *threads)
@@ -88,6 +97,9 @@ func run() error {
 		prec = cpu.PrecisionBF16
 	default:
 		return fmt.Errorf("-precision %q: want f32 or bf16", *precision)
+	}
+	if *pairsFile != "" {
+		return endToEnd(*model, *precision, *threads, *instances, *pairsFile, *out)
 	}
 	batches, err := readBatches(*in)
 	if err != nil {
@@ -198,6 +210,62 @@ func run() error {
 		return err
 	}
 	return os.WriteFile(*out, data, 0o644)
+}
+
+// endToEnd scores the pairs of path through the library (see the package
+// doc) and writes the result JSON to out.
+func endToEnd(model, precision string, threads, instances int, path, out string) error {
+	pairs, err := readPairs(path)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	r, err := gomps.Open(ctx, model, gomps.WithPrecision(precision), gomps.WithThreads(threads),
+		gomps.WithInstances(instances), gomps.WithNotices(io.Discard))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if _, err := r.ScorePairs(ctx, pairs[:min(64, len(pairs))]); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	c0, t0 := cpuTime(), time.Now()
+	logits, err := r.ScorePairs(ctx, pairs)
+	wall, cpuS := time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
+	if err != nil {
+		return err
+	}
+	in := r.Info()
+	data, err := json.Marshal(result{Precision: precision, Threads: threads, Instances: in.Instances, ISA: in.ISA,
+		Pairs: len(pairs), WallS: wall, CPUS: cpuS, Logits: [][]float32{logits}})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(out, data, 0o644)
+}
+
+// readPairs reads JSON lines {"q": query, "p": passage}.
+func readPairs(path string) ([]gomps.Pair, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var pairs []gomps.Pair
+	dec := json.NewDecoder(bufio.NewReader(f))
+	for {
+		var p struct{ Q, P string }
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: pair %d: %w", path, len(pairs)+1, err)
+		}
+		pairs = append(pairs, gomps.Pair{Query: p.Q, Passage: p.P})
+	}
+	if len(pairs) == 0 {
+		return nil, fmt.Errorf("%s: no pairs", path)
+	}
+	return pairs, nil
 }
 
 // cpuTime is the process's user + system CPU time (every thread).

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/gomps"
 )
 
 // gpb1 builds a batch file as peers.py's write_batches writes it.
@@ -64,4 +66,21 @@ func TestReadBatches(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want, "error names the problem")
 		})
 	}
+}
+
+func TestReadPairs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		return p
+	}
+	got, err := readPairs(write("ok.jsonl", `{"q":"who","p":"me"}`+"\n"+`{"q":"x","p":""}`+"\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []gomps.Pair{{Query: "who", Passage: "me"}, {Query: "x", Passage: ""}}, got)
+	_, err = readPairs(write("empty.jsonl", ""))
+	assert.ErrorContains(t, err, "no pairs")
+	_, err = readPairs(write("bad.jsonl", `{"q":"who","p":"me"}`+"\n{\n"))
+	assert.ErrorContains(t, err, "pair 2")
 }
