@@ -1,5 +1,7 @@
 package gomps
 
+import "github.com/gomps/gomps/gomps/internal/cpus"
+
 // BackendInfo is what the native backend linked into this program runs on
 // this machine.
 type BackendInfo struct {
@@ -13,6 +15,11 @@ type BackendInfo struct {
 	// "f16"); any other is refused at Open, saying why.
 	Precisions []string
 }
+
+// AvailableCPUs is the default thread budget (WithThreads): the CPUs this
+// process may use, its affinity mask bounded by its cgroup's CPU quota
+// (rounded up). Read once per process.
+func AvailableCPUs() int { return cpus.Available() }
 
 // Backend reports the native backend of this program. A non-nil error says
 // why no model can load here (built without cgo; on the CPU a level of

@@ -66,9 +66,10 @@ func WithTruncation(on bool) Option {
 }
 
 // WithPrecision selects the native compute precision: "f32" (the exact
-// default, within 1e-4 of PyTorch), "bf16" (CPU: bf16 matrix products, fast
-// on AMX) or "f16" (Metal). A backend without it fails Open with
-// ErrUnsupported.
+// default, within 1e-4 of PyTorch), "bf16" (CPU: bf16 matrix products where
+// bf16 is native, AMX or AVX512-BF16) or "f16" (Metal). Where the backend
+// does not run it natively (Backend().Precisions), Open fails with
+// ErrUnsupported saying which precisions run.
 func WithPrecision(p string) Option {
 	return func(o *options) error {
 		if _, ok := precisions[p]; !ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/gomps/gomps/gomps"
 	"github.com/gomps/gomps/kernels/cpu"
 )
 
@@ -26,7 +27,8 @@ func newKernelsCommand() *cli.Command {
 functions the forward pass calls, on a synthetic layer with random weights packed as a
 model packs them: embeddings, the four oneDNN matmuls (qkv, attn_out, ffn_up with its
 fused GELU, ffn_down), attention with the kernel the forward pass picks (AMX in bf16 where
-present, else the AVX-512 f32 kernel), its softmax rows, layernorm, the GELU eltwise alone,
+the ISA is avx512_core_amx, else the AVX-512 f32 kernel where it has AVX-512, else sgemm;
+ONEDNN_MAX_CPU_ISA caps every choice), its softmax rows, layernorm, the GELU eltwise alone,
 the pooler, in bf16 the f32->bf16 input conversion, and every other attention kernel
 GOMPS_CPU_ATTENTION can select (sgemm, avx512, amx) beside it, so one run compares
 them. Shapes default to MiniLM-L6
@@ -41,8 +43,8 @@ The forward estimate adds the kernels' best times; it is not a measured forward 
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "seq", Usage: "tokens per row, a comma-separated list", Value: "64,128,256", EnvVars: []string{"GOMPS_SEQ"}},
 			&cli.IntFlag{Name: "batch", Usage: "rows (pairs) per call", Value: 32, EnvVars: []string{"GOMPS_BATCH"}},
-			&cli.IntFlag{Name: "threads", Usage: "OpenMP threads (0 = all CPUs)", EnvVars: []string{"GOMPS_THREADS"}},
-			&cli.StringFlag{Name: "precision", Usage: "f32 or bf16 (the linear layers; AMX where present)", Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
+			&cli.IntFlag{Name: "threads", Usage: "OpenMP threads (0 = the CPUs this process may use: affinity mask and cgroup quota)", EnvVars: []string{"GOMPS_THREADS"}},
+			&cli.StringFlag{Name: "precision", Usage: "f32 or bf16 (the linear layers; needs AMX or AVX512-BF16)", Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
 			&cli.DurationFlag{Name: "min-time", Usage: "timed run per kernel and length", Value: 200 * time.Millisecond, EnvVars: []string{"GOMPS_MIN_TIME"}},
 			&cli.IntFlag{Name: "layers", Usage: "layers counted in the forward estimate", Value: 6, EnvVars: []string{"GOMPS_LAYERS"}},
 			&cli.IntFlag{Name: "hidden", Usage: "hidden size", Value: cpu.MiniLMShape.Hidden, EnvVars: []string{"GOMPS_HIDDEN"}},
@@ -75,9 +77,13 @@ func kernelsAction(c *cli.Context) error {
 	if c.Int("threads") < 0 || c.Int("batch") < 1 || c.Duration("min-time") <= 0 || c.Int("layers") < 1 {
 		return fmt.Errorf("kernels: --threads must not be negative, --batch and --layers must be at least 1, --min-time positive")
 	}
+	threads := c.Int("threads")
+	if threads == 0 {
+		threads = gomps.AvailableCPUs()
+	}
 	cfg := cpu.KernelBenchConfig{
 		Shape: cpu.KernelShape{Hidden: c.Int("hidden"), Heads: c.Int("heads"), Intermediate: c.Int("intermediate"), Vocab: c.Int("vocab")},
-		Batch: c.Int("batch"), Seqs: seqs, Threads: c.Int("threads"), Precision: prec, MinTime: c.Duration("min-time"), Seed: 1,
+		Batch: c.Int("batch"), Seqs: seqs, Threads: threads, Precision: prec, MinTime: c.Duration("min-time"), Seed: 1,
 	}
 	kb, err := cpu.RunKernelBench(cfg)
 	if err != nil {

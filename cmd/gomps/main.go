@@ -15,6 +15,14 @@ import (
 
 var commands []*cli.Command
 
+// precisionUsage is the --precision flag's text, shared by every command.
+const precisionUsage = "f32 (exact), bf16 (CPU with native bf16: AMX or AVX512-BF16; gomps version lists " +
+	"what this CPU runs) or f16 (Metal)"
+
+// threadsUsage is the --threads flag's text where 0 is the library's default.
+const threadsUsage = "native threads over all instances (0 = the CPUs this process may use: its affinity " +
+	"mask, bounded by its cgroup's CPU quota)"
+
 // register adds a subcommand; called from each command file's init.
 func register(c *cli.Command) { commands = append(commands, c) }
 

@@ -57,9 +57,9 @@ SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (u
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Usage: "host:port to listen on (port 0 picks a free one; the address is logged)", Value: "127.0.0.1:8080", EnvVars: []string{"GOMPS_ADDR"}},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
-			&cli.StringFlag{Name: "precision", Usage: "f32 (exact), bf16 (CPU, fast on AMX) or f16 (Metal)", Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
+			&cli.StringFlag{Name: "precision", Usage: precisionUsage, Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
 			&cli.IntFlag{Name: "instances", Usage: "model instances running at once (0 = the backend's default: on the CPU one per thread, up to 4)", EnvVars: []string{"GOMPS_INSTANCES"}},
-			&cli.IntFlag{Name: "threads", Usage: "native threads over all instances (0 = all CPUs)", EnvVars: []string{"GOMPS_THREADS"}},
+			&cli.IntFlag{Name: "threads", Usage: threadsUsage, EnvVars: []string{"GOMPS_THREADS"}},
 			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
 			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},

@@ -52,7 +52,7 @@ type KernelBenchConfig struct {
 	Shape     KernelShape
 	Batch     int   // rows (pairs) per call
 	Seqs      []int // tokens per row, one set of kernels per value
-	Threads   int   // OpenMP threads (0 = runtime.NumCPU())
+	Threads   int   // OpenMP threads, at least 1
 	Precision int   // PrecisionF32 or PrecisionBF16 (linear layers)
 	// Each kernel runs 2 untimed calls, then until MinTime has passed and
 	// MinReps calls are timed (defaults 200ms and 5).
@@ -103,7 +103,7 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	rows := float64(B * L)
 	dt := "f32"
 	if bf16 {
-		dt = "bf16 (AMX where present)"
+		dt = "bf16 (AMX or AVX512-BF16)"
 	}
 	thr = threads
 	switch k {
@@ -116,7 +116,7 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 		}
 		return "qkv", fmt.Sprintf("oneDNN matmul %d->%d + bias, %s%s", s.Hidden, 3*s.Hidden, dt, out), thr, 2 * rows * H * 3 * H, 0
 	case KernelAttention:
-		return "attention", fmt.Sprintf("cpu_attention_fast, default kernel (AMX in bf16 where present, else AVX-512 f32): %d heads of %d, QK^T, softmax, PV", s.Heads, s.Hidden/s.Heads), thr,
+		return "attention", fmt.Sprintf("cpu_attention_fast, default kernel (AMX in bf16 where the ISA has it, else AVX-512 f32, else sgemm): %d heads of %d, QK^T, softmax, PV", s.Heads, s.Hidden/s.Heads), thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelSoftmax:
 		return "softmax", "cpu_softmax_row_fast (AVX-512 where present) over every score row (B x heads x L rows of L)", thr, 0,
@@ -168,7 +168,7 @@ var kernelOrder = []int{KernelEmbeddings, KernelQKV, KernelAttention, KernelSoft
 // embedding table); runs roughly (kernels + 1) x MinTime per length.
 func RunKernelBench(cfg KernelBenchConfig) (*KernelBench, error) {
 	if cfg.Threads <= 0 {
-		cfg.Threads = runtime.NumCPU()
+		return nil, fmt.Errorf("kbench: threads %d: want at least 1", cfg.Threads)
 	}
 	if cfg.MinTime <= 0 {
 		cfg.MinTime = 200 * time.Millisecond
