@@ -27,7 +27,10 @@
 #include "internal.h"
 
 #ifdef CPU_X86
-#define AMX_TARGET "amx-tile,amx-bf16,avx512f,avx512bf16"
+/* The AMX kernel's target, and the AVX512-BF16 kernel's (a subset, so the
+ * helpers below inline into both). */
+#define AMX_TARGET "amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16"
+#define BF16_TARGET "avx512f,avx512bw,avx512bf16"
 
 /* Palette 1, all 8 tiles 16 rows x 64 bytes (see cpu_attend_amx for their use). */
 typedef struct amx_cfg {
@@ -67,7 +70,7 @@ int64_t cpu_amx_work_bytes(int64_t n) {
 /* 2^t for t <= ~0, as cpu_exp2_avx512 but with a degree-3 polynomial for 2^f
  * (least-squares fit of the relative error on [-1/2, 1/2]: max relative error
  * 7.7e-5, 25x below the bf16 rounding that follows). */
-__attribute__((target(AMX_TARGET), always_inline)) static inline __m512 exp2_bf16(__m512 t) {
+__attribute__((target(BF16_TARGET), always_inline)) static inline __m512 exp2_bf16(__m512 t) {
     const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m512 f = _mm512_sub_ps(t, n);
     __m512 p = _mm512_set1_ps(0.05508873923607921f);
@@ -78,27 +81,21 @@ __attribute__((target(AMX_TARGET), always_inline)) static inline __m512 exp2_bf1
 }
 
 /* 16 bf16 -> the low halves of 16 dwords. */
-__attribute__((target(AMX_TARGET), always_inline)) static inline __m512i bf16_lo32(const uint16_t *x) {
+__attribute__((target(BF16_TARGET), always_inline)) static inline __m512i bf16_lo32(const uint16_t *x) {
     return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)x));
 }
 
-__attribute__((target(AMX_TARGET))) void cpu_attend_amx(const uint16_t *q, const uint16_t *k,
-                                                        const uint16_t *v, int64_t ld_in,
-                                                        int64_t n, int64_t nq, float scale,
-                                                        uint16_t *o, int64_t ld_out, void *work,
-                                                        cpu_att_next next) {
+/* Packs the keys and values of one (row, head), head_dim 32, bf16 rows ld_in
+ * elements apart: K into kp [r16(n) / 16][16 dim pairs][16 keys] (the 16 keys
+ * of a block, 16 dimension-pair dwords each, transposed: row i of a block
+ * holds dimension pair i of every key; an AMX B tile, or 16 dwords for one
+ * vdpbf16ps), V into vp [r32(n) / 32][2 halves of 16 dims][16 key pairs][16
+ * dims] with each dword (V[2r][d], V[2r + 1][d]); keys past n are zero.
+ * Prefetches the rows ahead of use. */
+__attribute__((target(BF16_TARGET), always_inline)) static inline void
+pack_kv(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t ld_in, int64_t n,
+        int64_t nq, uint32_t *kp, uint32_t *vp) {
     const int64_t n16 = r16(n), n32 = r32(n);
-    char *w = work;
-    uint16_t *qb = (uint16_t *)w;           /* [32][32] bf16                 */
-    uint32_t *kp = (uint32_t *)(w + 2048);  /* [n16 / 16][16 dim pairs][16 keys] */
-    uint32_t *vp = kp + n16 * 16;           /* [n32 / 32][2][16 key pairs][16 dims] */
-    float *sb = (float *)(vp + n32 * 16);   /* [32][n16] scores          */
-    uint16_t *pb = (uint16_t *)(sb + 32 * n16); /* [2][32][n32] bf16 probabilities */
-    float *ob = (float *)(pb + 2 * 32 * n32); /* [32][32] context block    */
-    float *inv = ob + 32 * 32;              /* [2][32] 1 / row sums        */
-
-    /* K: the 16 keys of a block (16 dimension-pair dwords each) transposed,
-     * so that row r of the tile holds dimension pair r of every key */
     const int64_t ldb = 2 * ld_in; /* bytes between token rows */
     cpu_prefetch_rows_l1(k, ldb, 0, 32, n, 64);
     for (int64_t j0 = 0; j0 < n16; j0 += 16) {
@@ -126,11 +123,79 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const uint16_t *q, const
         _mm512_storeu_si512(dst, _mm512_or_si512(lo0, hi0));
         _mm512_storeu_si512(dst + 256, _mm512_or_si512(lo1, hi1));
     }
+}
 
-    const float c = scale * 1.44269504088896341f; /* exp(scale s) = 2^(c s) */
+/* The softmax of gr <= 16 rows of scores s (rows ld_s floats apart, n
+ * valid): p gets bf16(2^(c (s - max))) per row (rows n32 apart, zero from n
+ * to n32), inv 1 / the sum of each row's probabilities before rounding; the
+ * 16 rows reduce their maxima and their sums together. */
+__attribute__((target(BF16_TARGET), always_inline)) static inline void
+softmax_rows(const float *s0, int64_t ld_s, int gr, int64_t n, int64_t n32, float c, uint16_t *p0,
+             float *inv) {
     const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
     const __m512 ninf = _mm512_set1_ps(-__builtin_inff());
     const __m512 vc = _mm512_set1_ps(c);
+    __m512 v[16];
+    float mx[16];
+    for (int r = 0; r < 16; r++) {
+        __m512 m = ninf;
+        if (r < gr) {
+            const float *s = s0 + r * ld_s;
+            int64_t j = 0;
+            for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
+            if (tail) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(ninf, tail, s + j));
+        }
+        v[r] = m;
+    }
+    _mm512_storeu_ps(mx, _mm512_mul_ps(cpu_reduce16_avx512(v, 1), _mm512_set1_ps(-c)));
+    for (int r = 0; r < 16; r++) {
+        __m512 acc = _mm512_set1_ps(1.0f);
+        if (r < gr) {
+            const float *s = s0 + r * ld_s;
+            uint16_t *p = p0 + r * n32;
+            const __m512 b = _mm512_set1_ps(mx[r]);
+            acc = _mm512_setzero_ps();
+            int64_t j = 0;
+            for (; j + 16 <= n; j += 16) {
+                __m512 e = exp2_bf16(_mm512_fmadd_ps(_mm512_loadu_ps(s + j), vc, b));
+                _mm256_storeu_si256((__m256i *)(p + j), (__m256i)_mm512_cvtneps_pbh(e));
+                acc = _mm512_add_ps(acc, e);
+            }
+            for (; j < n32; j += 16) {
+                __m256i h = _mm256_setzero_si256();
+                if (j < n) {
+                    __m512 e = exp2_bf16(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, s + j), vc, b));
+                    e = _mm512_maskz_mov_ps(tail, e);
+                    h = (__m256i)_mm512_cvtneps_pbh(e);
+                    acc = _mm512_add_ps(acc, e);
+                }
+                _mm256_storeu_si256((__m256i *)(p + j), h);
+            }
+        }
+        v[r] = acc;
+    }
+    _mm512_storeu_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), cpu_reduce16_avx512(v, 0)));
+}
+
+__attribute__((target(AMX_TARGET))) void cpu_attend_amx(const uint16_t *q, const uint16_t *k,
+                                                        const uint16_t *v, int64_t ld_in,
+                                                        int64_t n, int64_t nq, float scale,
+                                                        uint16_t *o, int64_t ld_out, void *work,
+                                                        cpu_att_next next) {
+    const int64_t n16 = r16(n), n32 = r32(n);
+    char *w = work;
+    uint16_t *qb = (uint16_t *)w;           /* [32][32] bf16                 */
+    uint32_t *kp = (uint32_t *)(w + 2048);  /* [n16 / 16][16 dim pairs][16 keys] */
+    uint32_t *vp = kp + n16 * 16;           /* [n32 / 32][2][16 key pairs][16 dims] */
+    float *sb = (float *)(vp + n32 * 16);   /* [32][n16] scores          */
+    uint16_t *pb = (uint16_t *)(sb + 32 * n16); /* [2][32][n32] bf16 probabilities */
+    float *ob = (float *)(pb + 2 * 32 * n32); /* [32][32] context block    */
+    float *inv = ob + 32 * 32;              /* [2][32] 1 / row sums        */
+
+    pack_kv(q, k, v, ld_in, n, nq, kp, vp);
+
+    const int64_t ldb = 2 * ld_in; /* bytes between token rows */
+    const float c = scale * 1.44269504088896341f; /* exp(scale s) = 2^(c s) */
     /* Blocks of 32 queries, 2 x 2 tiles: S = Q K^T in C tiles 0-3 from Q
      * tiles 4, 5 and K tiles 6, 7; context = P V in C tiles 0-3 from P tiles
      * 4, 5 and V tiles 6, 7. Software pipeline: the softmax of block i is
@@ -177,51 +242,10 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const uint16_t *q, const
                 _tile_stored(0, sb + kb, n16 * 4);
                 _tile_stored(2, s1 + kb, n16 * 4);
             }
-            /* softmax rows: P = bf16(2^(c (s - max))), zero from n to n32; each
-             * group of 16 rows reduces its maxima and its sums together */
-            for (int g = 0; g < nr; g += 16) {
-                const int gr = nr - g < 16 ? nr - g : 16;
-                __m512 v[16];
-                float mx[16];
-                for (int r = 0; r < 16; r++) {
-                    __m512 m = ninf;
-                    if (r < gr) {
-                        const float *s = sb + (g + r) * n16;
-                        int64_t j = 0;
-                        for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
-                        if (tail) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(ninf, tail, s + j));
-                    }
-                    v[r] = m;
-                }
-                _mm512_storeu_ps(mx, _mm512_mul_ps(cpu_reduce16_avx512(v, 1), _mm512_set1_ps(-c)));
-                for (int r = 0; r < 16; r++) {
-                    __m512 acc = _mm512_set1_ps(1.0f);
-                    if (r < gr) {
-                        const float *s = sb + (g + r) * n16;
-                        uint16_t *p = pbb + (g + r) * n32;
-                        const __m512 b = _mm512_set1_ps(mx[r]);
-                        acc = _mm512_setzero_ps();
-                        int64_t j = 0;
-                        for (; j + 16 <= n; j += 16) {
-                            __m512 e = exp2_bf16(_mm512_fmadd_ps(_mm512_loadu_ps(s + j), vc, b));
-                            _mm256_storeu_si256((__m256i *)(p + j), (__m256i)_mm512_cvtneps_pbh(e));
-                            acc = _mm512_add_ps(acc, e);
-                        }
-                        for (; j < n32; j += 16) {
-                            __m256i h = _mm256_setzero_si256();
-                            if (j < n) {
-                                __m512 e = exp2_bf16(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, s + j), vc, b));
-                                e = _mm512_maskz_mov_ps(tail, e);
-                                h = (__m256i)_mm512_cvtneps_pbh(e);
-                                acc = _mm512_add_ps(acc, e);
-                            }
-                            _mm256_storeu_si256((__m256i *)(p + j), h);
-                        }
-                    }
-                    v[r] = acc;
-                }
-                _mm512_storeu_ps(invb + g, _mm512_div_ps(_mm512_set1_ps(1.0f), cpu_reduce16_avx512(v, 0)));
-            }
+            /* softmax rows: P = bf16(2^(c (s - max))), zero from n to n32 */
+            for (int g = 0; g < nr; g += 16)
+                softmax_rows(sb + g * n16, n16, nr - g < 16 ? nr - g : 16, n, n32, c, pbb + g * n32,
+                             invb + g);
             /* rows past nq: finite zeros (their context rows are discarded) */
             for (int r = nr; r < 32; r++) memset(pbb + r * n32, 0, (size_t)n32 * 2);
         }
@@ -259,6 +283,83 @@ __attribute__((target(AMX_TARGET))) void cpu_attend_amx(const uint16_t *q, const
     }
 }
 
+/* One (row, head) of attention with AVX512-BF16 dot products (vdpbf16ps),
+ * head_dim 32, for bf16 precision on CPUs without AMX; the arguments, the
+ * work layout and the numerics are cpu_attend_amx's (the same packing and
+ * softmax). Per block of 16 queries: S = Q K^T, 8 queries x 32 keys of f32
+ * accumulators, each vdpbf16ps adding one dimension pair of 16 keys; the
+ * softmax of the 16 rows into bf16 P; context = P V, 8 queries x 32 dims of
+ * accumulators, each vdpbf16ps adding one key pair; each row divided by its
+ * sum and rounded to bf16. */
+__attribute__((target(BF16_TARGET))) void cpu_attend_avx512bf16(const uint16_t *q, const uint16_t *k,
+                                                                const uint16_t *v, int64_t ld_in,
+                                                                int64_t n, int64_t nq, float scale,
+                                                                uint16_t *o, int64_t ld_out,
+                                                                void *work, cpu_att_next next) {
+    const int64_t n16 = r16(n), n32 = r32(n);
+    char *w = work;
+    uint32_t *kp = (uint32_t *)(w + 2048);
+    uint32_t *vp = kp + n16 * 16;
+    float *sb = (float *)(vp + n32 * 16);       /* [16][n16] scores             */
+    uint16_t *pb = (uint16_t *)(sb + 32 * n16); /* [16][n32] bf16 probabilities */
+    float *inv = (float *)(pb + 2 * 32 * n32) + 32 * 32; /* [16] 1 / row sums   */
+    pack_kv(q, k, v, ld_in, n, nq, kp, vp);
+    const float c = scale * 1.44269504088896341f;
+    const int64_t ldb = 2 * ld_in, blocks = (nq + 15) / 16;
+    for (int64_t q0 = 0; q0 < nq; q0 += 16) {
+        cpu_prefetch_next(next, ldb, q0 / 16, blocks, 64);
+        const int nb = nq - q0 < 16 ? (int)(nq - q0) : 16;
+        for (int i0 = 0; i0 < nb; i0 += 8) {
+            const int nr = nb - i0 < 8 ? nb - i0 : 8;
+            const uint32_t *qr[8]; /* dimension pairs of each query */
+            for (int r = 0; r < 8; r++) qr[r] = (const uint32_t *)(q + (q0 + i0 + (r < nr ? r : 0)) * ld_in);
+            for (int64_t kb = 0; kb < n16; kb += 32) {
+                const int two = kb + 16 < n16;
+                __m512 a[8][2];
+                for (int r = 0; r < 8; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+                for (int i = 0; i < 16; i++) {
+                    const __m512bh k0 = (__m512bh)_mm512_loadu_si512(kp + kb * 16 + i * 16);
+                    const __m512bh k1 =
+                        two ? (__m512bh)_mm512_loadu_si512(kp + (kb + 16) * 16 + i * 16) : k0;
+                    for (int r = 0; r < 8; r++) {
+                        const __m512bh qb = (__m512bh)_mm512_set1_epi32((int)qr[r][i]);
+                        a[r][0] = _mm512_dpbf16_ps(a[r][0], qb, k0);
+                        a[r][1] = _mm512_dpbf16_ps(a[r][1], qb, k1);
+                    }
+                }
+                for (int r = 0; r < nr; r++) {
+                    _mm512_storeu_ps(sb + (i0 + r) * n16 + kb, a[r][0]);
+                    if (two) _mm512_storeu_ps(sb + (i0 + r) * n16 + kb + 16, a[r][1]);
+                }
+            }
+        }
+        softmax_rows(sb, n16, nb, n, n32, c, pb, inv);
+        for (int i0 = 0; i0 < nb; i0 += 8) {
+            const int nr = nb - i0 < 8 ? nb - i0 : 8;
+            const uint32_t *pr[8]; /* key pairs of each query's probabilities */
+            for (int r = 0; r < 8; r++) pr[r] = (const uint32_t *)(pb + (i0 + (r < nr ? r : 0)) * n32);
+            __m512 a[8][2];
+            for (int r = 0; r < 8; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+            for (int64_t jp = 0; jp < n32 / 2; jp++) {
+                const uint32_t *vv = vp + (jp >> 4) * 512 + (jp & 15) * 16;
+                const __m512bh v0 = (__m512bh)_mm512_loadu_si512(vv);
+                const __m512bh v1 = (__m512bh)_mm512_loadu_si512(vv + 256);
+                for (int r = 0; r < 8; r++) {
+                    const __m512bh pp = (__m512bh)_mm512_set1_epi32((int)pr[r][jp]);
+                    a[r][0] = _mm512_dpbf16_ps(a[r][0], pp, v0);
+                    a[r][1] = _mm512_dpbf16_ps(a[r][1], pp, v1);
+                }
+            }
+            for (int r = 0; r < nr; r++) {
+                const __m512 f = _mm512_set1_ps(inv[i0 + r]);
+                _mm512_storeu_si512(o + (q0 + i0 + r) * ld_out,
+                                    (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(a[r][1], f),
+                                                                 _mm512_mul_ps(a[r][0], f)));
+            }
+        }
+    }
+}
+
 #else /* not x86-64 with GCC: no AMX kernel */
 
 void cpu_amx_tiles_begin(void) {}
@@ -267,5 +368,8 @@ int64_t cpu_amx_work_bytes(int64_t n) { return 0; }
 void cpu_attend_amx(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t ld_in,
                     int64_t n, int64_t nq, float scale, uint16_t *o, int64_t ld_out, void *work,
                     cpu_att_next next) {}
+void cpu_attend_avx512bf16(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t ld_in,
+                           int64_t n, int64_t nq, float scale, uint16_t *o, int64_t ld_out,
+                           void *work, cpu_att_next next) {}
 
 #endif

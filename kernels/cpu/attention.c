@@ -330,7 +330,8 @@ int cpu_attention_kind_parse(const char *s) {
         int kind;
     } names[] = {{"sgemm", CPU_ATTENTION_SGEMM},
                  {"avx512", CPU_ATTENTION_AVX512},
-                 {"amx", CPU_ATTENTION_AMX}};
+                 {"amx", CPU_ATTENTION_AMX},
+                 {"avx512bf16", CPU_ATTENTION_AVX512BF16}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i].name) == 0) return names[i].kind;
     return -1;
@@ -350,6 +351,9 @@ int cpu_attention_resolve(int kind, int32_t precision, int32_t head_dim) {
     if ((kind == CPU_ATTENTION_AUTO || kind == CPU_ATTENTION_AMX) &&
         bf16 && head_dim == 32 && cpu_amx_usable())
         return CPU_ATTENTION_AMX;
+    if ((kind == CPU_ATTENTION_AUTO || kind == CPU_ATTENTION_AVX512BF16) && bf16 && head_dim == 32 &&
+        cpu_isa_get()->bf16)
+        return CPU_ATTENTION_AVX512BF16;
     if (kind == CPU_ATTENTION_SGEMM) return CPU_ATTENTION_SGEMM;
     /* f32 default (and the fallback of amx where it cannot run) */
     return avx512_attention_ok(head_dim) ? CPU_ATTENTION_AVX512 : CPU_ATTENTION_SGEMM;
@@ -380,7 +384,7 @@ void cpu_attention_fast(gomps_context_t *ctx, const void *qkv, int32_t batch,
     const int64_t H = (int64_t)heads * head_dim, H3 = 3 * H;
     const int64_t smax = cpu_attention_work(ctx->model->max_seq, head_dim);
     const int kind = cpu_attention_resolve(ctx->attention_kind, ctx->model->precision, head_dim);
-    const int64_t es = kind == CPU_ATTENTION_AMX ? 2 : 4; /* bytes per element of qkv, out */
+    const int64_t es = cpu_attention_bf16_io(kind) ? 2 : 4; /* bytes per element of qkv, out */
     const float scale = 1.0f / sqrtf((float)head_dim);
     const int64_t tasks = (int64_t)batch * heads;
     /* a row's heads on one thread (its next head known, so prefetched) where
@@ -408,10 +412,10 @@ void cpu_attention_fast(gomps_context_t *ctx, const void *qkv, int32_t batch,
                 next.q = (const char *)qkv + (offsets[b1] * H3 + (int64_t)h1 * head_dim) * es;
                 next.kv = H * es;
             }
-            if (kind == CPU_ATTENTION_AMX) {
+            if (cpu_attention_bf16_io(kind)) {
                 const uint16_t *q = (const uint16_t *)qkv + qe;
-                cpu_attend_amx(q, q + H, q + 2 * H, H3, len, nq, scale, (uint16_t *)out + oe, H, s,
-                               next);
+                (kind == CPU_ATTENTION_AMX ? cpu_attend_amx : cpu_attend_avx512bf16)(
+                    q, q + H, q + 2 * H, H3, len, nq, scale, (uint16_t *)out + oe, H, s, next);
                 continue;
             }
             const float *q = (const float *)qkv + qe, *k = q + H, *v = q + 2 * H;

@@ -79,6 +79,10 @@ func TestAttentionKernels(t *testing.T) {
 			kernel{"", PrecisionF32, AttentionAVX512, maxNMSE},
 			kernel{"amx", PrecisionF32, AttentionAVX512, maxNMSE}) // never bf16 in f32 precision
 	}
+	if l.BF16 {
+		kernels = append(kernels, kernel{"avx512bf16", PrecisionBF16, AttentionAVX512BF16, bf16AttentionNMSE},
+			kernel{"avx512bf16", PrecisionF32, AttentionAVX512, maxNMSE}) // never bf16 in f32 precision
+	}
 	if l.AMX {
 		kernels = append(kernels, kernel{"amx", PrecisionBF16, AttentionAMX, bf16AttentionNMSE},
 			kernel{"", PrecisionBF16, AttentionAMX, bf16AttentionNMSE})
@@ -170,6 +174,7 @@ func TestAttentionForwardKernels(t *testing.T) {
 	}{
 		{"sgemm", PrecisionF32, 1e-4}, {"avx512", PrecisionF32, 1e-4}, {"", PrecisionF32, 1e-4},
 		{"sgemm", PrecisionBF16, bf16ForwardHeads32Bound}, {"", PrecisionBF16, bf16ForwardHeads32Bound},
+		{"avx512bf16", PrecisionBF16, bf16ForwardHeads32Bound},
 	} {
 		prec := map[int]string{PrecisionF32: "f32", PrecisionBF16: "bf16"}[tc.precision]
 		name := prec + "/" + map[bool]string{true: "default", false: tc.env}[tc.env == ""]
@@ -195,8 +200,10 @@ func TestAttentionForwardKernels(t *testing.T) {
 			logits[name] = got
 		})
 	}
-	if l.AMX {
-		assert.Equal(t, AttentionAMX, func() int { t.Setenv("GOMPS_CPU_ATTENTION", ""); return AttentionKernel(PrecisionBF16, 32) }())
-		assert.NotEqual(t, logits["bf16/sgemm"], logits["bf16/default"], "bf16 default attention gave the f32 attention's logits: is the AMX kernel in force?")
+	if l.BF16 {
+		t.Setenv("GOMPS_CPU_ATTENTION", "")
+		assert.Equal(t, l.Attention("", "bf16"), attentionName[AttentionKernel(PrecisionBF16, 32)])
+		assert.NotEqual(t, logits["bf16/sgemm"], logits["bf16/default"],
+			"bf16 default attention gave the f32 attention's logits: is the bf16 kernel in force?")
 	}
 }

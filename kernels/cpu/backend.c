@@ -308,7 +308,7 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     if (ctx->attention_kind < 0) {
         free(ctx);
         return cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
-                               "cpu: context init: GOMPS_CPU_ATTENTION=%s: want sgemm, avx512 or amx",
+                               "cpu: context init: GOMPS_CPU_ATTENTION=%s: want sgemm, avx512, amx or avx512bf16",
                                att);
     }
     const int64_t H = m->file.hidden_size, I = m->file.intermediate_size;
@@ -327,8 +327,8 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     if (m->precision == GOMPS_PRECISION_BF16) {
         ctx->act16 = calloc((size_t)(chunk * H), 2);
         ctx->hidden16 = calloc((size_t)(ctx->rows_cap * H), 2);
-        ctx->att_bf16 = cpu_attention_resolve(ctx->attention_kind, m->precision,
-                                              (int32_t)(H / m->file.num_heads)) == CPU_ATTENTION_AMX;
+        ctx->att_bf16 = cpu_attention_bf16_io(
+            cpu_attention_resolve(ctx->attention_kind, m->precision, (int32_t)(H / m->file.num_heads)));
     }
     if (!ctx->hidden || !ctx->qkv || !ctx->attn || !ctx->tmp || !ctx->inter || !ctx->cls_hidden ||
         !ctx->cls_attn || !ctx->pooled || !ctx->offsets || scores_alloc(ctx) ||

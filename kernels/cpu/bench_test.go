@@ -94,12 +94,12 @@ func BenchmarkAttention(b *testing.B) {
 		for _, impl := range []struct {
 			env       string
 			precision int
-		}{{"sgemm", PrecisionF32}, {"avx512", PrecisionF32}, {"amx", PrecisionBF16}} {
+		}{{"sgemm", PrecisionF32}, {"avx512", PrecisionF32}, {"amx", PrecisionBF16}, {"avx512bf16", PrecisionBF16}} {
 			for _, threads := range []int{1, 2} {
 				b.Run(fmt.Sprintf("impl=%s/seq=%d/threads=%d", impl.env, seq, threads), func(b *testing.B) {
 					b.Setenv("GOMPS_CPU_ATTENTION", impl.env)
-					if impl.env == "amx" && !thisLevel(b).AMX {
-						b.Skip("no AMX at this ISA")
+					if impl.env == "amx" && !thisLevel(b).AMX || impl.env == "avx512bf16" && !thisLevel(b).BF16 {
+						b.Skipf("no %s kernel at this ISA", impl.env)
 					}
 					rng := newRNG(uint64(seq))
 					qkv := randSlice(rng, rows*seq*3*heads*hd, 1)

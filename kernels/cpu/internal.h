@@ -217,16 +217,22 @@ gomps_status cpu_linear_run(gomps_context_t *ctx, cpu_linear_kind kind, const cp
 void cpu_f32_to_bf16(const float *x, uint16_t *y, int64_t n);
 void cpu_prims_free(gomps_context_t *ctx);
 
-/* Attention kernels (GOMPS_CPU_ATTENTION, read at context init). AUTO picks
- * CPU_ATTENTION_AMX in bf16 precision where the CPU has AMX-BF16, the OS grants
- * the tile data and head_dim is 32, and the f32 default otherwise (see
- * cpu_attention_resolve). */
+/* Attention kernels (GOMPS_CPU_ATTENTION, read at context init). AUTO picks,
+ * for heads of 32 in bf16 precision, CPU_ATTENTION_AMX where the ceiling has
+ * AMX and the OS grants the tile data, else CPU_ATTENTION_AVX512BF16 where it
+ * has AVX512-BF16; otherwise the f32 default (see cpu_attention_resolve). */
 typedef enum cpu_attention_kind {
     CPU_ATTENTION_AUTO = 0,
     CPU_ATTENTION_SGEMM,   /* "sgemm": dnnl_sgemm per (row, head) + generic C softmax (the old default) */
     CPU_ATTENTION_AVX512,  /* "avx512": our f32 AVX-512 kernel + AVX-512 softmax         */
     CPU_ATTENTION_AMX,     /* "amx": our bf16 AMX kernel (bf16 precision only)          */
+    CPU_ATTENTION_AVX512BF16, /* "avx512bf16": our bf16 vdpbf16ps kernel (bf16 precision only) */
 } cpu_attention_kind;
+
+/* 1 if kind reads bf16 Q, K, V and writes a bf16 context. */
+static inline int cpu_attention_bf16_io(int kind) {
+    return kind == CPU_ATTENTION_AMX || kind == CPU_ATTENTION_AVX512BF16;
+}
 
 /* Parses GOMPS_CPU_ATTENTION's value (NULL or "" = AUTO); -1 if unknown. */
 int cpu_attention_kind_parse(const char *s);
@@ -261,6 +267,11 @@ typedef struct cpu_att_next {
 void cpu_attend_amx(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t ld_in,
                     int64_t n, int64_t nq, float scale, uint16_t *o, int64_t ld_out, void *work,
                     cpu_att_next next);
+/* cpu_attend_amx's contract on AVX512-BF16 (vdpbf16ps) instead of AMX tiles;
+ * no tile set-up. */
+void cpu_attend_avx512bf16(const uint16_t *q, const uint16_t *k, const uint16_t *v, int64_t ld_in,
+                           int64_t n, int64_t nq, float scale, uint16_t *o, int64_t ld_out,
+                           void *work, cpu_att_next next);
 void cpu_amx_tiles_begin(void);
 void cpu_amx_tiles_end(void);
 /* Bytes of work cpu_attend_amx needs at n keys. */

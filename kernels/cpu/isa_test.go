@@ -16,7 +16,8 @@ import (
 var (
 	precisionByName = map[string]int{"f32": PrecisionF32, "bf16": PrecisionBF16}
 	attentionName   = map[int]string{AttentionSGEMM: isaexpect.AttentionSGEMM,
-		AttentionAVX512: isaexpect.AttentionAVX512, AttentionAMX: isaexpect.AttentionAMX}
+		AttentionAVX512: isaexpect.AttentionAVX512, AttentionAMX: isaexpect.AttentionAMX,
+		AttentionAVX512BF16: isaexpect.AttentionAVX512BF16}
 )
 
 // thisLevel is the expectation for the ISA oneDNN runs at in this process.
@@ -75,7 +76,7 @@ func TestISAExpectations(t *testing.T) {
 		assert.Equal(t, l.ISA, in.ISA, "Info's ISA")
 		m.Close()
 	}
-	for _, env := range []string{"", "sgemm", "avx512", "amx"} {
+	for _, env := range []string{"", "sgemm", "avx512", "amx", "avx512bf16"} {
 		t.Setenv("GOMPS_CPU_ATTENTION", env)
 		for name, p := range precisionByName {
 			assert.Equal(t, l.Attention(env, name), attentionName[AttentionKernel(p, 32)],

@@ -31,7 +31,7 @@ struct kb_state {
     float          *w_all;     /* weights of every linear, f32             */
     float          *x, *res, *y, *qkv, *inter, *pooled, *cls, *gelu, *soft;
     uint16_t       *x16, *inter16;
-    uint16_t       *qkv16, *y16;   /* bf16 QKV rows and context of the AMX attention */
+    uint16_t       *qkv16, *y16;   /* bf16 QKV rows and context of the bf16 attention kernels */
     float          *px, *py;   /* peak matmul in/out                       */
     uint16_t       *px16;
     int32_t        *ids, *types;
@@ -112,7 +112,7 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
     c->model = m;
     c->n_threads = threads;
     c->att_bf16 = precision == GOMPS_PRECISION_BF16 &&
-                  cpu_attention_resolve(CPU_ATTENTION_AUTO, precision, hidden / heads) == CPU_ATTENTION_AMX;
+                  cpu_attention_bf16_io(cpu_attention_resolve(CPU_ATTENTION_AUTO, precision, hidden / heads));
     if (dnnl_stream_create(&c->stream, m->engine, dnnl_stream_default_flags)) {
         c->stream = NULL;
         st = fail(err, errlen, GOMPS_ERR_DEVICE, "oneDNN stream could not be created");
@@ -406,6 +406,15 @@ int kb_run(kb_state *s, int32_t kernel, char *err, size_t errlen) {
         cpu_attention_fast(c, s->qkv16, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y16);
         c->attention_kind = CPU_ATTENTION_AUTO;
         break;
+    case KB_ATTENTION_AVX512BF16:
+        if (!kb_available(s, kernel)) {
+            snprintf(err, errlen, "kbench: the AVX512-BF16 attention needs bf16 precision, AVX512-BF16 and head_dim 32");
+            return GOMPS_ERR_UNSUPPORTED;
+        }
+        c->attention_kind = CPU_ATTENTION_AVX512BF16;
+        cpu_attention_fast(c, s->qkv16, s->B, s->offsets, s->heads, s->H / s->heads, 0, s->y16);
+        c->attention_kind = CPU_ATTENTION_AUTO;
+        break;
     case KB_PEAK_MATMUL:
         st = cpu_linear_run(&s->cp, CPU_LINEAR_QKV, &s->peak,
                             s->peak.bf16 ? (const void *)s->px16 : (const void *)s->px,
@@ -430,6 +439,9 @@ int kb_available(const kb_state *s, int32_t kernel) {
         return s->m.precision == GOMPS_PRECISION_BF16;
     case KB_ATTENTION_AMX:
         return cpu_attention_resolve(CPU_ATTENTION_AMX, s->m.precision, hd) == CPU_ATTENTION_AMX;
+    case KB_ATTENTION_AVX512BF16:
+        return cpu_attention_resolve(CPU_ATTENTION_AVX512BF16, s->m.precision, hd) ==
+               CPU_ATTENTION_AVX512BF16;
     case KB_ATTENTION_AVX512:
         return cpu_attention_resolve(CPU_ATTENTION_AVX512, s->m.precision, hd) == CPU_ATTENTION_AVX512;
     }

@@ -34,6 +34,7 @@ const (
 	// measured where available, beside the default.
 	KernelAttentionAVX512 = int(C.KB_ATTENTION_AVX512)
 	KernelAttentionAMX    = int(C.KB_ATTENTION_AMX)
+	KernelAttentionBF16DP = int(C.KB_ATTENTION_AVX512BF16)
 	KernelAttentionSGEMM  = int(C.KB_ATTENTION_SGEMM)
 	KernelSoftmaxC        = int(C.KB_SOFTMAX_C)
 )
@@ -112,11 +113,11 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	case KernelQKV:
 		out := ""
 		if bf16 {
-			out = " (bf16 out where the attention is AMX)"
+			out = " (bf16 out where the attention kernel reads bf16)"
 		}
 		return "qkv", fmt.Sprintf("oneDNN matmul %d->%d + bias, %s%s", s.Hidden, 3*s.Hidden, dt, out), thr, 2 * rows * H * 3 * H, 0
 	case KernelAttention:
-		return "attention", fmt.Sprintf("cpu_attention_fast, default kernel (AMX in bf16 where the ISA has it, else AVX-512 f32, else sgemm): %d heads of %d, QK^T, softmax, PV", s.Heads, s.Hidden/s.Heads), thr,
+		return "attention", fmt.Sprintf("cpu_attention_fast, default kernel (bf16: AMX, else AVX512-BF16 where the ISA has them; else AVX-512 f32, else sgemm): %d heads of %d, QK^T, softmax, PV", s.Heads, s.Hidden/s.Heads), thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelSoftmax:
 		return "softmax", "cpu_softmax_row_fast (AVX-512 where present) over every score row (B x heads x L rows of L)", thr, 0,
@@ -149,6 +150,9 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 	case KernelAttentionAMX:
 		return "attention_amx", "GOMPS_CPU_ATTENTION=amx: our AMX kernel, bf16 Q K V P, f32 scores, softmax and sums", thr,
 			4 * float64(B) * float64(L) * float64(L) * H, 0
+	case KernelAttentionBF16DP:
+		return "attention_avx512bf16", "GOMPS_CPU_ATTENTION=avx512bf16: our vdpbf16ps kernel, bf16 Q K V P, f32 scores, softmax and sums", thr,
+			4 * float64(B) * float64(L) * float64(L) * H, 0
 	case KernelConvert:
 		return "f32_to_bf16", "cpu_f32_to_bf16 of [B*L, H], 16-row blocks over the threads (in a forward: the embeddings' output, once)", thr, 0, rows * H * 6
 	}
@@ -159,7 +163,7 @@ func kernelInfo(k int, s KernelShape, B, L, threads int, bf16 bool) (name, what 
 // ones in f32, the AVX-512 attention without AVX-512) are left out.
 var kernelOrder = []int{KernelEmbeddings, KernelQKV, KernelAttention, KernelSoftmax, KernelAttnOut, KernelLayerNorm,
 	KernelFFNUp, KernelGELU, KernelFFNDown, KernelPooler, KernelConvert, KernelAttentionSGEMM, KernelSoftmaxC,
-	KernelAttentionAVX512, KernelAttentionAMX}
+	KernelAttentionAVX512, KernelAttentionAMX, KernelAttentionBF16DP}
 
 // RunKernelBench measures every kernel of the fast path at each sequence
 // length, and the machine's peaks, on the calling goroutine's OS thread
@@ -251,7 +255,7 @@ func RunKernelBench(cfg KernelBenchConfig) (*KernelBench, error) {
 				case r.FLOPs > 0:
 					r.Unit = "GFLOP/s"
 					r.Rate = r.FLOPs / best.Seconds() / 1e9
-					linear := k == KernelQKV || k == KernelAttnOut || k == KernelFFNUp || k == KernelFFNDown || k == KernelAttentionAMX
+					linear := k == KernelQKV || k == KernelAttnOut || k == KernelFFNUp || k == KernelFFNDown || k == KernelAttentionAMX || k == KernelAttentionBF16DP
 					if bf16 && linear {
 						r.PeakName, r.PeakFrac = "oneDNN bf16 matmul", r.Rate/out.Peaks.Matmul
 					} else {

@@ -27,6 +27,7 @@ enum {
     KB_ATTENTION_AMX,  /* GOMPS_CPU_ATTENTION=amx: our AMX kernel (bf16, AMX only) */
     KB_ATTENTION_SGEMM, /* GOMPS_CPU_ATTENTION=sgemm: sgemm + C softmax (old default) */
     KB_SOFTMAX_C,      /* cpu_softmax_row_c (the old softmax), rows as KB_SOFTMAX */
+    KB_ATTENTION_AVX512BF16, /* GOMPS_CPU_ATTENTION=avx512bf16: our vdpbf16ps kernel (bf16) */
     KB_PEAK_MATMUL,    /* oneDNN matmul at the reference shape (peak)           */
     KB_KERNELS
 };

@@ -28,7 +28,7 @@ static int op_attention_fast(int32_t precision, const float *qkv, int32_t batch,
     c.scores = calloc((size_t)cpu_attention_work(max_seq, head_dim) * threads, sizeof(float));
     if (!c.scores) return GOMPS_ERR_OOM;
     omp_set_num_threads(threads);
-    if (cpu_attention_resolve(c.attention_kind, precision, head_dim) != CPU_ATTENTION_AMX) {
+    if (!cpu_attention_bf16_io(cpu_attention_resolve(c.attention_kind, precision, head_dim))) {
         cpu_attention_fast(&c, qkv, batch, offsets, heads, head_dim, cls_only, out);
         free(c.scores);
         return GOMPS_OK;
@@ -243,6 +243,8 @@ const (
 	AttentionSGEMM  = int(C.CPU_ATTENTION_SGEMM)
 	AttentionAVX512 = int(C.CPU_ATTENTION_AVX512)
 	AttentionAMX    = int(C.CPU_ATTENTION_AMX)
+	// AttentionAVX512BF16 is the vdpbf16ps kernel (bf16 precision, AVX512-BF16).
+	AttentionAVX512BF16 = int(C.CPU_ATTENTION_AVX512BF16)
 )
 
 // AttentionKernel is the kernel a context of this precision and head size

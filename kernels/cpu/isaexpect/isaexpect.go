@@ -13,6 +13,8 @@ const (
 	AttentionSGEMM  = "sgemm"
 	AttentionAVX512 = "avx512"
 	AttentionAMX    = "amx"
+	// AttentionAVX512BF16 is the vdpbf16ps kernel (bf16 precision, AVX512-BF16).
+	AttentionAVX512BF16 = "avx512bf16"
 )
 
 // Level is one effective ISA.
@@ -59,12 +61,15 @@ func (l Level) BF16Refusal() string {
 
 // Attention is the kernel a context runs for heads of 32 in precision
 // ("f32" or "bf16") when GOMPS_CPU_ATTENTION is env ("" = the default): AMX
-// only in bf16 where it runs, sgemm when asked for, else the AVX-512 kernel
-// where it runs, else sgemm.
+// only in bf16 where it runs; the vdpbf16ps kernel only in bf16 where bf16 is
+// native (by default where AMX is not); sgemm when asked for; else the
+// AVX-512 kernel where it runs, else sgemm.
 func (l Level) Attention(env, precision string) string {
 	switch {
 	case (env == "" || env == AttentionAMX) && precision == "bf16" && l.AMX:
 		return AttentionAMX
+	case (env == "" || env == AttentionAVX512BF16) && precision == "bf16" && l.BF16:
+		return AttentionAVX512BF16
 	case env == AttentionSGEMM || !l.AVX512:
 		return AttentionSGEMM
 	}
