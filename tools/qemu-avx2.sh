@@ -5,7 +5,8 @@
 # tests and the tiny model's goldens under qemu-x86_64 -cpu Haswell (Debian's
 # qemu-user, installed by tools/setup.sh); each asserts it got the avx2 ISA.
 # Child processes some tests start run natively (qemu-user does not follow
-# exec here); they cap themselves with ONEDNN_MAX_CPU_ISA.
+# exec here); they cap themselves with ONEDNN_MAX_CPU_ISA. Last, on an
+# emulated Sandy Bridge (AVX, no AVX2), every model load must be refused.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -23,3 +24,6 @@ run() {
 }
 run kernels/cpu "$bin/cpu.test" -test.count=1
 run gomps "$bin/gomps.test" -test.count=1 -test.run 'TestBackendISA|TestGoldenTiny$'
+(cd kernels/cpu && GOMPS_EXPECT_REFUSAL="this CPU (avx) lacks AVX2 and FMA" \
+    qemu-x86_64 -cpu SandyBridge "$bin/cpu.test" -test.count=1 -test.run '^TestISAExpectations$' 2> >(quiet >&2))
+echo "qemu-avx2: Sandy Bridge (no AVX2): every load refused"
