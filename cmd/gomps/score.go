@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -59,8 +58,13 @@ FNV-1a-64(key) mod n, where the key is the query id (TREC qid, JSONL "qid") or,
 for input without ids (TSV, JSONL without qid), the query text itself. All of a
 query's pairs stay in one shard, so the n outputs concatenated hold every pair.
 
-Progress: a progress bar on stderr when stderr is a terminal, otherwise a line
-every few seconds; --quiet prints neither (skip counts are still printed).
+Progress goes to stderr and follows the engine's counters, so it moves with every
+forward pass. On a terminal: one bar, redrawn 4 times a second, with pairs done,
+percentage, pairs/s and ETA. Elsewhere (a pipe, a file, a CI log): a line when
+scoring starts, one every 5 seconds (pairs done, percentage, pairs/s, ETA) and a
+summary at the end. The total behind the percentage and ETA is counted from the
+input file beside the scoring (standard input cannot be read twice, so there it
+is pairs and pairs/s only). --quiet prints none of it (skip counts still print).
 
 The model is --model (or GOMPS_MODEL): a native .gomps file, a Hugging Face model
 directory, or a model id, taken from the Hugging Face cache or else downloaded from
@@ -185,13 +189,12 @@ func scoreAction(c *cli.Context) error {
 		}
 	}
 	var reader pairio.Reader
-	total := 0 // pairs in all, when known before scoring (TREC input)
+	var trecIn *pairio.TRECReader
 	if inFormat == pairio.FormatTREC {
-		tr, err := pairio.OpenTREC(in, queries, passages, ropt)
-		if err != nil {
+		if trecIn, err = pairio.OpenTREC(in, queries, passages, ropt); err != nil {
 			return fmt.Errorf("score: %w", err)
 		}
-		reader, total = tr, tr.Len()
+		reader = trecIn
 	} else {
 		rc, err := pairio.Open(in, inFormat, ropt)
 		if err != nil {
@@ -218,12 +221,30 @@ func scoreAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("score: %w", err)
 	}
-	prog := newProgress(c.App.ErrWriter, c.Bool("quiet"), r.Info())
-	if spec.All() {
-		prog.total = total
+
+	prog := newProgress(c.App.ErrWriter, c.Bool("quiet"), termWriter(c.App.ErrWriter), scoredSince(r))
+	defer prog.end("")
+	// The total is counted beside the scoring (a second, quiet pass over
+	// the file), so progress starts at once and gains a percentage and an
+	// ETA when the count is in. Standard input cannot be read twice.
+	if trecIn != nil {
+		prog.setTotal(trecIn.Count(spec.KeepPair))
+	} else if in != "-" {
+		countCtx, stopCount := context.WithCancel(ctx)
+		counted := make(chan struct{})
+		go func() {
+			defer close(counted)
+			if n, err := countPairs(countCtx, in, inFormat, ropt, spec); err == nil {
+				prog.setTotal(n)
+			}
+		}()
+		defer func() { stopCount(); <-counted }()
 	}
-	prog.bar = !prog.quiet && termWriter(c.App.ErrWriter)
-	if err := scoreStream(ctx, r, pairio.Groups(reader), spec, w, prog); err != nil {
+
+	info := r.Info()
+	prog.begin(fmt.Sprintf("score: scoring %s with model %s on %s", inputName(in), modelName(info), where(info)))
+	n, err := scoreStream(ctx, r, pairio.Groups(reader), spec, w)
+	if err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {
@@ -232,7 +253,9 @@ func scoreAction(c *cli.Context) error {
 	if err := out.Commit(); err != nil {
 		return fmt.Errorf("score: %w", err)
 	}
-	prog.done()
+	el := prog.elapsed().Seconds()
+	prog.end(fmt.Sprintf("score: %d pairs in %.2fs (%.0f pairs/s), model %s on %s",
+		n, el, float64(n)/max(el, 1e-9), modelName(info), where(info)))
 	if ropt.SkipBad {
 		fmt.Fprintf(c.App.ErrWriter, "score: skipped %d malformed lines\n", reader.Skipped())
 	}
@@ -250,9 +273,26 @@ func termWriter(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// pairScorer is what scoreStream needs of a *gomps.Reranker.
+type pairScorer interface {
+	ScorePairs(ctx context.Context, pairs []gomps.Pair) ([]float32, error)
+	Stats() gomps.Stats
+}
+
+var _ pairScorer = (*gomps.Reranker)(nil)
+
+// scoredSince returns the pairs r's engine has scored since this call: the
+// progress counter, which moves with every forward pass.
+func scoredSince(r pairScorer) func() int {
+	base := r.Stats().PairsScored
+	return func() int { return int(r.Stats().PairsScored - base) }
+}
+
 // scoreStream reads whole query groups until about scoreChunk pairs, scores
-// them in one ScorePairs call, writes them in input order, and repeats.
-func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupReader, spec shard.Spec, w pairio.Writer, prog *progress) error {
+// them in one ScorePairs call, writes them in input order, and repeats. It
+// returns how many pairs it scored.
+func scoreStream(ctx context.Context, r pairScorer, groups *pairio.GroupReader, spec shard.Spec, w pairio.Writer) (int, error) {
+	total := 0
 	for {
 		var batch [][]pairio.Item
 		n := 0
@@ -270,7 +310,7 @@ func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupRea
 			n += len(g)
 		}
 		if readErr != nil && !errors.Is(readErr, io.EOF) {
-			return fmt.Errorf("score: %w", readErr)
+			return total, fmt.Errorf("score: %w", readErr)
 		}
 		if n > 0 {
 			pairs := make([]gomps.Pair, 0, n)
@@ -283,9 +323,9 @@ func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupRea
 			if err != nil {
 				var tl *gomps.TooLongError
 				if errors.As(err, &tl) {
-					return fmt.Errorf("score: %s: %w", itemAt(batch, tl.Index).Pos, err)
+					return total, fmt.Errorf("score: %s: %w", itemAt(batch, tl.Index).Pos, err)
 				}
-				return fmt.Errorf("score: %w", err)
+				return total, fmt.Errorf("score: %w", err)
 			}
 			k := 0
 			for _, g := range batch {
@@ -295,15 +335,64 @@ func scoreStream(ctx context.Context, r *gomps.Reranker, groups *pairio.GroupRea
 					k++
 				}
 				if err := w.WriteGroup(sg); err != nil {
-					return fmt.Errorf("score: %w", err)
+					return total, fmt.Errorf("score: %w", err)
 				}
 			}
-			prog.add(n)
+			total += n
 		}
 		if readErr != nil {
-			return nil
+			return total, nil
 		}
 	}
+}
+
+// countPairs counts the pairs of a TSV or JSONL file that scoring will see:
+// the items a reader with opt yields (malformed lines skipped, as --skip-bad
+// would), within the shard.
+func countPairs(ctx context.Context, path string, format pairio.Format, opt pairio.Options, spec shard.Spec) (int, error) {
+	opt.SkipBad, opt.OnSkip = true, nil
+	rc, err := pairio.Open(path, format, opt)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	n := 0
+	for {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		it, err := rc.Next()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if spec.KeepPair(it.QID, it.Query) {
+			n++
+		}
+	}
+}
+
+// inputName names --input in messages.
+func inputName(in string) string {
+	if in == "-" {
+		return "standard input"
+	}
+	return in
+}
+
+// modelName is the model's recorded name, else its path.
+func modelName(in gomps.Info) string {
+	if m := strings.TrimSpace(in.Model); m != "" {
+		return m
+	}
+	return in.Path
+}
+
+// where says what a reranker runs on: backend, ISA, precision and threads.
+func where(in gomps.Info) string {
+	return fmt.Sprintf("%s %s %s, %d threads", in.Backend, in.ISA, in.Precision, in.Threads)
 }
 
 // itemAt returns the i-th item over the groups of a batch.
@@ -322,72 +411,3 @@ type writerOutput struct{ io.Writer }
 
 func (writerOutput) Commit() error { return nil }
 func (writerOutput) Abort() error  { return nil }
-
-// progress prints a line to stderr at most every 2 s, or, with bar, redraws
-// a one-line progress bar at most every 200 ms; then a summary.
-type progress struct {
-	w            io.Writer
-	quiet        bool
-	bar          bool // stderr is a terminal
-	total        int  // pairs in all, 0 if unknown
-	start, last  time.Time
-	pairs        int
-	model, where string
-}
-
-func newProgress(w io.Writer, quiet bool, in gomps.Info) *progress {
-	model := in.Model
-	if model == "" {
-		model = in.Path
-	}
-	where := fmt.Sprintf("%s %s %s, %d threads", in.Backend, in.ISA, in.Precision, in.Threads)
-	now := time.Now()
-	return &progress{w: w, quiet: quiet, start: now, last: now, model: model, where: where}
-}
-
-func (p *progress) add(n int) {
-	p.pairs += n
-	every := 2 * time.Second
-	if p.bar {
-		every = 200 * time.Millisecond
-	}
-	if p.quiet || time.Since(p.last) < every {
-		return
-	}
-	p.last = time.Now()
-	el := time.Since(p.start).Seconds()
-	if p.bar {
-		fmt.Fprint(p.w, "\r"+barLine(p.pairs, p.total, float64(p.pairs)/el)+"\x1b[K")
-		return
-	}
-	fmt.Fprintf(p.w, "score: %d pairs, %.0f pairs/s\n", p.pairs, float64(p.pairs)/el)
-}
-
-// barLine draws the progress bar: a 30-cell bar and percentage when the total
-// is known, else the count alone.
-func barLine(pairs, total int, rate float64) string {
-	if total <= 0 {
-		return fmt.Sprintf("score: %d pairs, %.0f pairs/s", pairs, rate)
-	}
-	const cells = 30
-	frac := min(float64(pairs)/float64(total), 1)
-	full := int(frac * cells)
-	eta := ""
-	if rate > 0 {
-		eta = fmt.Sprintf(", eta %s", time.Duration(float64(total-pairs)/rate*float64(time.Second)).Round(time.Second))
-	}
-	return fmt.Sprintf("score: [%s%s] %3.0f%% %d/%d pairs, %.0f pairs/s%s",
-		strings.Repeat("=", full), strings.Repeat(" ", cells-full), 100*frac, pairs, total, rate, eta)
-}
-
-func (p *progress) done() {
-	if p.quiet {
-		return
-	}
-	if p.bar && !p.last.Equal(p.start) {
-		fmt.Fprint(p.w, "\r\x1b[K") // clear the bar
-	}
-	el := time.Since(p.start).Seconds()
-	fmt.Fprintf(p.w, "score: %d pairs in %.2fs (%.0f pairs/s), model %s on %s\n",
-		p.pairs, el, float64(p.pairs)/max(el, 1e-9), strings.TrimSpace(p.model), p.where)
-}

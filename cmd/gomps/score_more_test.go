@@ -275,6 +275,8 @@ func TestScoreProgressBar(t *testing.T) {
 	_, stderr, err := runScoreCLI(t, "--model", tinyModel(t), "--input", filepath.Join("..", "..", "examples", "berlin.tsv"))
 	require.NoError(t, err)
 	assert.NotContains(t, stderr, "\r", "no bar redraws when stderr is not a terminal")
+	assert.Regexp(t, `(?m)^score: scoring .*berlin.tsv with model gomps-test/tiny on cpu \S+ f32, \d+ threads\n`, stderr, "a line at the start")
+	assert.Regexp(t, `(?m)^score: 10 pairs in [0-9.]+s \(\d+ pairs/s\), model gomps-test/tiny on cpu`, stderr, "a line at the end")
 }
 
 // TestScoreChildProcess runs `gomps score` in a child process for

@@ -243,6 +243,17 @@ func (t *TRECReader) Skipped() int { return t.sk.skipped }
 // Len returns the number of items the reader yields in all.
 func (t *TRECReader) Len() int { return len(t.items) }
 
+// Count returns how many of the items not yet read keep(qid, query) accepts.
+func (t *TRECReader) Count(keep func(qid, query string) bool) int {
+	n := 0
+	for _, it := range t.items[t.next:] {
+		if keep(it.QID, it.Query) {
+			n++
+		}
+	}
+	return n
+}
+
 // Next implements Reader.
 func (t *TRECReader) Next() (Item, error) {
 	if t.next >= len(t.items) {
