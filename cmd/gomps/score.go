@@ -31,24 +31,55 @@ func newScoreCommand() *cli.Command {
 		Name:      "score",
 		Usage:     "score (query, passage) pairs from a file",
 		UsageText: "gomps score [--model M] --input FILE [--queries QFILE --passages PFILE] [--output FILE] [--format tsv|jsonl|trec] [--output-format tsv|jsonl|trec] [--rank] [--top-k N] [--sigmoid] [--skip-bad] [--shard i/n]",
-		Description: `Reads (query, passage) pairs and writes them back with the model's score as the
-last column, one line per pair, in input order (with --rank: best first within each
-run of lines sharing a query). Scores are raw logits unless --sigmoid, printed as the
-shortest decimal that round-trips the float32.
+		Description: `Reads (query, passage) pairs and writes them back with the model's score, in input
+order (with --rank: best first within each run of pairs sharing a query). Scores are
+raw logits unless --sigmoid, printed as the shortest decimal that round-trips the
+float32.
 
-TSV input: each line is exactly two fields, query<TAB>passage; the passage may be
-empty, the query may not. The first line is a header only if it is literally
-"query<TAB>passage", or with --header. A malformed line is an error naming file:line.
-The format comes from the file extension (.tsv, .jsonl, .run or .trec) unless
---format names it; the output format defaults to the input's.
+Input formats: --format names it; otherwise the file extension does (.tsv or .txt,
+.jsonl, .ndjson or .json, .run or .trec), and for standard input (--input -) and other
+extensions the first line does: a JSON object is JSONL, query<TAB>passage is TSV; a
+line that is neither, or that could be both, is an error asking for --format.
 
-TREC input (--format trec): --input is a 6-column run (qid Q0 docid rank score tag),
---queries a qid<TAB>query file and --passages a docid<TAB>text file, each with an
-optional header row. The passages file is streamed once, keeping only the docids the
-run names, so it may be larger than memory. TREC output (--output-format trec) is a
-reranked run, "qid Q0 docid rank score gomps", each query ordered as trec_eval
-orders a run (score descending, ties by docid descending); it needs query and
-passage ids (TREC input, or JSONL with qid and candidates).
+  TSV, one pair per line: exactly two fields, the passage may be empty, the query
+  may not. The first line is a header if it is literally "query<TAB>passage", or
+  with --header.
+      How many people live in Berlin?<TAB>Berlin has 3.5 million inhabitants.
+
+  JSONL, one pair per line; qid, docid, rank and score are optional:
+      {"qid": "q1", "query": "How many people live in Berlin?", "docid": "d1", "passage": "Berlin has 3.5 million inhabitants."}
+
+  JSONL, one query per line with its passages (qid optional):
+      {"qid": "q1", "query": "How many people live in Berlin?", "passages": ["Berlin has 3.5 million inhabitants.", "Berlin is known for its museums."]}
+
+  JSONL, one query per line with its candidates; docid, rank and score (or
+  bm25_score) optional, the text may also sit in "doc": {"text"|"contents"|"segment"}:
+      {"qid": "q1", "query": "How many people live in Berlin?", "candidates": [{"docid": "d1", "text": "Berlin has 3.5 million inhabitants.", "rank": 1, "score": 12.5}]}
+
+  qid and docid are strings or integers. Unknown JSON fields are ignored. A
+  malformed line is an error naming file:line.
+
+  TREC (--format trec): --input is a 6-column run (qid Q0 docid rank score tag),
+  --queries a qid<TAB>query file and --passages a docid<TAB>text file, each with an
+  optional header row. The passages file is streamed once, keeping only the docids
+  the run names, so it may be larger than memory.
+
+Output formats: --output-format, else the input's (TSV for TSV input, JSONL for
+JSONL input, TREC for TREC input).
+
+  TSV, one line per pair: [qid<TAB>][docid<TAB>]query<TAB>passage<TAB>score. The qid
+  column is there when the input has query ids, the docid column when it has
+  passage ids (set by the first pair); TSV input gives query, passage, score.
+  --header starts the output with a row naming the columns.
+
+  JSONL, one line per query, in the candidates shape (it reads back as input):
+      {"qid": "q1", "query": "...", "candidates": [{"docid": "d1", "text": "...", "score": 8.607138, "rank": 1, "input_rank": 3}]}
+  qid and docid are left out when the input has none; rank (the new rank) is
+  there with --rank or --top-k, input_rank when the input had a first-stage rank.
+
+  TREC: a reranked run, "qid Q0 docid rank score gomps", each query ordered as
+  trec_eval orders a run (score descending, ties by docid descending); it needs
+  query and passage ids (TREC input, or JSONL with qid and docid).
 
 --skip-bad skips malformed lines (and run entries whose query or passage is
 missing) instead of failing, and prints how many were skipped on stderr.
@@ -77,11 +108,11 @@ file and renamed into place, so it is never left half-written.`,
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: see above)", EnvVars: []string{"GOMPS_MODEL"}},
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input file (- for standard input)", EnvVars: []string{"GOMPS_INPUT"}, Required: true, TakesFile: true},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output file (default: standard output)", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
-			&cli.StringFlag{Name: "format", Usage: "input format: tsv, jsonl or trec (default: from the extension)", EnvVars: []string{"GOMPS_FORMAT"}},
+			&cli.StringFlag{Name: "format", Usage: "input format: tsv, jsonl or trec (default: from the extension, else from the first line)", EnvVars: []string{"GOMPS_FORMAT"}},
 			&cli.StringFlag{Name: "queries", Usage: "TREC input: the qid<TAB>query file", EnvVars: []string{"GOMPS_QUERIES"}, TakesFile: true},
 			&cli.StringFlag{Name: "passages", Usage: "TREC input: the docid<TAB>text file (streamed)", EnvVars: []string{"GOMPS_PASSAGES"}, TakesFile: true},
 			&cli.StringFlag{Name: "output-format", Usage: "output format: tsv, jsonl or trec (default: the input's)", EnvVars: []string{"GOMPS_OUTPUT_FORMAT"}},
-			&cli.BoolFlag{Name: "header", Usage: "the first input line is a header, whatever it says", EnvVars: []string{"GOMPS_HEADER"}},
+			&cli.BoolFlag{Name: "header", Usage: "TSV header rows: the first TSV input line is one, whatever it says, and TSV output starts with one", EnvVars: []string{"GOMPS_HEADER"}},
 			&cli.BoolFlag{Name: "rank", Usage: "order each query's pairs by score, best first", EnvVars: []string{"GOMPS_RANK"}},
 			&cli.IntFlag{Name: "top-k", Usage: "keep the k best pairs of each query (implies --rank; 0 = all)", EnvVars: []string{"GOMPS_TOP_K"}},
 			&cli.BoolFlag{Name: "sigmoid", Usage: "print sigmoid(logit) instead of the raw logit", EnvVars: []string{"GOMPS_SIGMOID"}},
@@ -136,17 +167,16 @@ func scoreAction(c *cli.Context) error {
 	if in == "" {
 		return errors.New("score: --input is empty")
 	}
+	// The input format: --format, else the file extension, else (standard
+	// input, other extensions) the first line, told when the file is opened.
 	var inFormat pairio.Format
 	var err error
 	if f := c.String("format"); f != "" {
-		inFormat, err = pairio.ParseFormat(f)
-	} else if in == "-" {
-		inFormat = pairio.FormatTSV
-	} else {
-		inFormat, err = pairio.FormatOf(in)
-	}
-	if err != nil {
-		return fmt.Errorf("score: %w", err)
+		if inFormat, err = pairio.ParseFormat(f); err != nil {
+			return fmt.Errorf("score: %w", err)
+		}
+	} else if in != "-" {
+		inFormat, _ = pairio.FormatOf(in)
 	}
 	queries, passages := c.String("queries"), c.String("passages")
 	if inFormat == pairio.FormatTREC {
@@ -157,13 +187,13 @@ func scoreAction(c *cli.Context) error {
 			return errors.New("score: TREC input needs a run file, not standard input")
 		}
 	} else if queries != "" || passages != "" {
-		return fmt.Errorf("score: --queries and --passages go with TREC input (--format trec), not %s", inFormat)
+		return errors.New("score: --queries and --passages go with TREC input (--format trec)")
 	}
 	spec, err := shard.ParseSpec(c.String("shard"))
 	if err != nil {
 		return fmt.Errorf("score: --shard: %w", err)
 	}
-	outFormat := inFormat
+	var outFormat pairio.Format
 	if f := c.String("output-format"); f != "" {
 		if outFormat, err = pairio.ParseFormat(f); err != nil {
 			return fmt.Errorf("score: %w", err)
@@ -197,11 +227,17 @@ func scoreAction(c *cli.Context) error {
 		reader = trecIn
 	} else {
 		rc, err := pairio.Open(in, inFormat, ropt)
+		if errors.Is(err, pairio.ErrAmbiguousFormat) {
+			return fmt.Errorf("score: %w; name it with --format tsv or --format jsonl", err)
+		}
 		if err != nil {
 			return fmt.Errorf("score: %w", err)
 		}
 		defer rc.Close()
-		reader = rc
+		reader, inFormat = rc, rc.Format()
+	}
+	if outFormat == "" {
+		outFormat = inFormat
 	}
 
 	r, err := gomps.Open(ctx, c.String("model"), opts...)
@@ -217,7 +253,7 @@ func scoreAction(c *cli.Context) error {
 		}
 	}
 	defer out.Abort() // no-op after Commit
-	w, err := pairio.NewWriter(out, outFormat, pairio.WriterOptions{Rerank: c.Bool("rank"), TopK: c.Int("top-k")})
+	w, err := pairio.NewWriter(out, outFormat, pairio.WriterOptions{Rerank: c.Bool("rank"), TopK: c.Int("top-k"), Header: c.Bool("header")})
 	if err != nil {
 		return fmt.Errorf("score: %w", err)
 	}

@@ -3,7 +3,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gomps/gomps/gomps/pairio"
 	"github.com/gomps/gomps/gomps/shard"
 )
 
@@ -366,3 +369,141 @@ func TestScoreKilledMidWrite(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// withStdin runs f with os.Stdin reading content.
+func withStdin(t *testing.T, content string, f func()) {
+	t.Helper()
+	p := writeFile(t, t.TempDir(), "stdin", content)
+	in, err := os.Open(p)
+	require.NoError(t, err)
+	defer in.Close()
+	old := os.Stdin
+	os.Stdin = in
+	defer func() { os.Stdin = old }()
+	f()
+}
+
+// splitScores cuts the last tab-separated field (the score) off each line
+// and returns the lines without it and the scores.
+func splitScores(t *testing.T, out string) (lines []string, scores []float64) {
+	t.Helper()
+	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		k := strings.LastIndexByte(l, '\t')
+		require.Positive(t, k, l)
+		if l[k+1:] == "score" {
+			lines = append(lines, l)
+			continue
+		}
+		v, err := strconv.ParseFloat(l[k+1:], 64)
+		require.NoError(t, err, l)
+		lines, scores = append(lines, l[:k]), append(scores, v)
+	}
+	return lines, scores
+}
+
+func TestScoreFormats(t *testing.T) {
+	model := tinyModel(t)
+	dir := t.TempDir()
+	want := libraryScores(t, model, [][2]string{{"q one", "p one"}, {"q one", "p two"}, {"q two", "p three"}})
+	// A pair's logit moves by up to 1e-5 with the shape of its batch.
+	sameScores := func(got []float64, msg string) {
+		t.Helper()
+		require.Len(t, got, len(want), msg)
+		for i := range want {
+			assert.InDelta(t, float64(want[i]), got[i], 1e-5, "%s: pair %d", msg, i)
+		}
+	}
+
+	// One pair per line, qids and no docids: TSV output has a qid column and no docid column.
+	onePair := `{"qid": "1", "query": "q one", "passage": "p one"}
+{"qid": "1", "query": "q one", "passage": "p two"}
+{"qid": "2", "query": "q two", "passage": "p three"}
+`
+	in := writeFile(t, dir, "pairs.jsonl", onePair)
+	out, _, err := runScoreCLI(t, "--model", model, "--input", in, "--output-format", "tsv", "--header", "-q")
+	require.NoError(t, err)
+	lines, scores := splitScores(t, out)
+	assert.Equal(t, []string{"qid\tquery\tpassage\tscore", "1\tq one\tp one", "1\tq one\tp two", "2\tq two\tp three"}, lines)
+	sameScores(scores, "one pair per line")
+
+	// The passages shape without ids: query, passage, score.
+	in = writeFile(t, dir, "queries.jsonl", `{"query": "q one", "passages": ["p one", "p two"]}
+{"query": "q two", "passages": ["p three"]}
+`)
+	out, _, err = runScoreCLI(t, "--model", model, "--input", in, "--output-format", "tsv", "-q")
+	require.NoError(t, err)
+	lines, scores = splitScores(t, out)
+	assert.Equal(t, []string{"q one\tp one", "q one\tp two", "q two\tp three"}, lines, "no empty id columns")
+	sameScores(scores, "passages shape")
+
+	// Standard input is told by its content.
+	withStdin(t, onePair, func() {
+		out, _, err = runScoreCLI(t, "--model", model, "--input", "-", "-q")
+	})
+	require.NoError(t, err)
+	back, err := readAllItems(pairio.NewJSONLReader(strings.NewReader(out), "out", pairio.Options{}))
+	require.NoError(t, err, "JSONL on stdin gives JSONL out:\n%s", out)
+	require.Len(t, back, 3)
+	scores = nil
+	for i, it := range back {
+		assert.Equal(t, []string{[]string{"1", "1", "2"}[i], []string{"p one", "p two", "p three"}[i]}, []string{it.QID, it.Passage})
+		scores = append(scores, it.InputScore)
+	}
+	sameScores(scores, "stdin JSONL")
+	withStdin(t, "q one\tp one\nq one\tp two\nq two\tp three\n", func() {
+		out, _, err = runScoreCLI(t, "--model", model, "--input", "-", "-q")
+	})
+	require.NoError(t, err)
+	lines, scores = splitScores(t, out)
+	assert.Equal(t, []string{"q one\tp one", "q one\tp two", "q two\tp three"}, lines, "TSV on stdin")
+	sameScores(scores, "stdin TSV")
+	withStdin(t, "{\"query\":\t\"q\", \"passage\": \"p\"}\n", func() {
+		_, _, err = runScoreCLI(t, "--model", model, "--input", "-", "-q")
+	})
+	require.ErrorIs(t, err, pairio.ErrAmbiguousFormat)
+	assert.ErrorContains(t, err, "<stdin>: its first line is a JSON object and also two tab-separated fields; name it with --format tsv or --format jsonl")
+	withStdin(t, "{\"query\":\t\"q\", \"passage\": \"p\"}\n", func() {
+		out, _, err = runScoreCLI(t, "--model", model, "--input", "-", "--format", "jsonl", "-q")
+	})
+	require.NoError(t, err, "--format settles it")
+	assert.Contains(t, out, `"query":"q"`)
+}
+
+// TestScoreHelpExamplesParse reads every example line of score --help with
+// the readers score uses.
+func TestScoreHelpExamplesParse(t *testing.T) {
+	stdout, _, err := runScoreCLI(t, "--help")
+	require.NoError(t, err)
+	var jsonl, tsv int
+	for _, line := range strings.Split(stdout, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "{"):
+			items, err := readAllItems(pairio.NewJSONLReader(strings.NewReader(line), "help", pairio.Options{}))
+			require.NoError(t, err, line)
+			assert.NotEmpty(t, items, line)
+			jsonl++
+		case strings.Contains(line, "<TAB>") && strings.HasSuffix(line, "."):
+			items, err := readAllItems(pairio.NewTSVReader(strings.NewReader(strings.ReplaceAll(line, "<TAB>", "\t")), "help", pairio.Options{}))
+			require.NoError(t, err, line)
+			assert.Len(t, items, 1, line)
+			tsv++
+		}
+	}
+	assert.Equal(t, 4, jsonl, "three JSONL input shapes and the JSONL output")
+	assert.Equal(t, 1, tsv)
+}
+
+func readAllItems(r pairio.Reader) ([]pairio.Item, error) {
+	var items []pairio.Item
+	for {
+		it, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return items, nil
+		}
+		if err != nil {
+			return items, err
+		}
+		items = append(items, it)
+	}
+}

@@ -131,7 +131,10 @@ func TestScoreTSVRules(t *testing.T) {
 	}
 	out, _, err = runScoreCLI(t, "--model", model, "--input", in, "--header", "-q")
 	require.NoError(t, err)
-	assert.Len(t, rows(out), 2, "--header skips the first line")
+	got = rows(out)
+	require.Len(t, got, 3, "--header skips the first input line and writes a header row")
+	assert.Equal(t, []string{"query", "passage", "score"}, got[0])
+	assert.Equal(t, []string{"q one", ""}, got[1][:2])
 
 	// A malformed line is an error naming file:line, and no output is written.
 	bad := writeFile(t, dir, "bad.tsv", "query\tpassage\nq\tp\nq\tp\textra\n")
@@ -230,7 +233,9 @@ func TestScoreFlagErrors(t *testing.T) {
 	}{
 		{"no-input", []string{"--model", model}, "input"},
 		{"bad-format", []string{"--model", model, "--input", input, "--format", "xml"}, "unknown format"},
-		{"unknown-ext", []string{"--model", model, "--input", "pairs.xyz"}, "cannot tell the format"},
+		{"unknown-ext", []string{"--model", model, "--input", writeFile(t, t.TempDir(), "pairs.xyz", "no tab, no JSON\n")}, "cannot tell the input format"},
+		{"ambiguous", []string{"--model", model, "--input", writeFile(t, t.TempDir(), "pairs.xyz", "{\"query\":\t\"q\", \"passage\": \"p\"}\n")}, "--format tsv or --format jsonl"},
+		{"queries-without-trec", []string{"--model", model, "--input", input, "--queries", "q.tsv"}, "go with TREC input"},
 		{"missing-file", []string{"--model", model, "--input", "/nonexistent/x.tsv"}, "no such file"},
 		{"bad-precision", []string{"--model", model, "--input", input, "--precision", "fp8"}, "precision"},
 		{"negative-threads", []string{"--model", model, "--input", input, "--threads", "-1"}, "--threads -1"},

@@ -2,6 +2,8 @@ package pairio
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -83,6 +85,7 @@ func FuzzJSONL(f *testing.F) {
 		`{"query": "q1", "passages": ["a", ""]}`,
 		`{"set": "dl19", "qid": "7", "query": "q2", "candidates": [{"docid": "d1", "rank": 1, "bm25_score": 2.5, "text": "t1"}, {"docid": 42, "text": "t2"}]}`,
 		`{"query": {"text": "q3", "qid": 9}, "candidates": [{"docid": "x", "doc": {"segment": "s"}}]}`,
+		`{"qid": 1, "query": "q", "docid": "d", "passage": "p", "rank": 3}`, `{"query": "q", "passage": "p", "passages": []}`,
 		`{"query": "q", "passages": [null]}`, `[]`, `{"query": "\u0000"}`, "{}\n{}",
 	} {
 		f.Add([]byte(s))
@@ -179,4 +182,26 @@ func groupByQID(items []Item) [][]Scored {
 		i = j
 	}
 	return out
+}
+
+func FuzzSniff(f *testing.F) {
+	for _, s := range []string{"q\tp\n", `{"query": "q", "passage": "p"}`, "\uFEFF\r\n\n{\"a\":\t1}", "{x\ty\n", "", "\n\n\n", "[]"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		format, rest, err := Sniff(bytes.NewReader(data), "f", 64)
+		if err != nil {
+			if !errors.Is(err, ErrAmbiguousFormat) {
+				t.Fatalf("error %v does not match ErrAmbiguousFormat", err)
+			}
+			return
+		}
+		if format != FormatTSV && format != FormatJSONL {
+			t.Fatalf("format %q", format)
+		}
+		back, err := io.ReadAll(rest)
+		if err != nil || !bytes.Equal(back, data) {
+			t.Fatalf("bytes not handed back: %q, %v", back, err)
+		}
+	})
 }

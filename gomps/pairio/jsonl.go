@@ -10,8 +10,10 @@ import (
 	"strings"
 )
 
-// JSONLReader reads one query per line, in either shape:
+// JSONLReader reads JSON lines in three shapes: one pair per line, or one
+// query per line with its passages or its candidates:
 //
+//	{"qid": "1", "query": "q", "docid": "d1", "passage": "p1"}
 //	{"qid": "1", "query": "q", "passages": ["p1", "p2"]}
 //	{"qid": "1", "query": "q", "candidates": [{"docid": "d1", "text": "p1", "rank": 1, "score": 2.5}]}
 //
@@ -19,11 +21,14 @@ import (
 // candidates: [{docid, rank, bm25_score, text}]}) and rank_llm's requests,
 // where the query is an object {"text": "q", "qid": "1"} and a candidate's
 // text may sit in "doc": {"text" | "contents" | "segment": "p1"}. qid and
-// docid may be strings or integers; qid is optional, docid optional; a
-// candidate's first-stage score is "score" or "bm25_score". Unknown fields are
-// ignored. Blank lines are ignored. All items of one line share its position;
-// a line with any malformed part is malformed as a whole (SkipBad skips it
-// whole and counts one).
+// docid may be strings or integers and are optional; a first-stage score is
+// "score" or "bm25_score", a first-stage rank "rank" (on a one-pair line, at
+// its top level). A line has exactly one of "passage", "passages" and
+// "candidates". Unknown fields are ignored. Blank lines are ignored. All
+// items of one line share its position; a line with any malformed part is
+// malformed as a whole (SkipBad skips it whole and counts one). Consecutive
+// one-pair lines of one query (same qid, or same query text without qids)
+// form one query group for Groups.
 type JSONLReader struct {
 	lr      *lineReader
 	sk      skipper
@@ -66,6 +71,9 @@ type jsonlQuery struct {
 	Query      json.RawMessage   `json:"query"`
 	Passages   []*string         `json:"passages"`
 	Candidates []*jsonlCandidate `json:"candidates"`
+	// The one-pair shape: the passage and its candidate fields at the top.
+	Passage *string `json:"passage"`
+	jsonlCandidate
 }
 
 type jsonlCandidate struct {
@@ -166,11 +174,28 @@ func parseJSONLLine(line []byte, pos Pos) ([]Item, error) {
 	if err := checkText("query", query); err != nil {
 		return bad("%v", err)
 	}
-	if q.Passages != nil && q.Candidates != nil {
-		return bad(`both "passages" and "candidates"`)
+	shapes := 0
+	for _, present := range []bool{q.Passage != nil, q.Passages != nil, q.Candidates != nil} {
+		if present {
+			shapes++
+		}
 	}
-	if q.Passages == nil && q.Candidates == nil {
-		return bad(`no "passages" or "candidates"`)
+	switch {
+	case shapes > 1:
+		return bad(`more than one of "passage", "passages" and "candidates"`)
+	case shapes == 0:
+		return bad(`no "passage", "passages" or "candidates"`)
+	case q.Passage != nil:
+		if q.Text != nil || q.Doc != nil {
+			return bad(`"passage" with a top-level "text" or "doc"`)
+		}
+		c := q.jsonlCandidate
+		c.Text = q.Passage
+		it, err := candidateItem(Item{QID: qid, Query: query, Pos: pos}, &c, "")
+		if err != nil {
+			return bad("%v", err)
+		}
+		return []Item{it}, nil
 	}
 	items := make([]Item, 0, len(q.Passages)+len(q.Candidates))
 	for i, p := range q.Passages {
@@ -186,44 +211,65 @@ func parseJSONLLine(line []byte, pos Pos) ([]Item, error) {
 		if c == nil {
 			return bad("candidates[%d] is null", i)
 		}
-		it := Item{QID: qid, Query: query, Pos: pos}
-		if it.DocID, _, err = jsonID(c.DocID); err != nil {
-			return bad("candidates[%d].docid %v", i, err)
-		}
-		var text *string
-		switch {
-		case c.Text != nil:
-			text = c.Text
-		case c.Doc != nil && c.Doc.Text != nil:
-			text = c.Doc.Text
-		case c.Doc != nil && c.Doc.Contents != nil:
-			text = c.Doc.Contents
-		case c.Doc != nil && c.Doc.Segment != nil:
-			text = c.Doc.Segment
-		default:
-			return bad(`candidates[%d] has no "text" (or "doc": {"text"|"contents"|"segment"})`, i)
-		}
-		if err := checkText(fmt.Sprintf("candidates[%d].text", i), *text); err != nil {
+		it, err := candidateItem(Item{QID: qid, Query: query, Pos: pos}, c, fmt.Sprintf("candidates[%d]", i))
+		if err != nil {
 			return bad("%v", err)
-		}
-		it.Passage = *text
-		if r := bytes.TrimSpace(c.Rank); len(r) > 0 && string(r) != "null" {
-			n, err := strconv.Atoi(string(r))
-			if err != nil {
-				return bad("candidates[%d].rank is %s, want an integer", i, r)
-			}
-			it.InputRank = n
-		}
-		switch {
-		case c.Score != nil:
-			it.InputScore, it.HasInputScore = *c.Score, true
-		case c.BM25Score != nil:
-			it.InputScore, it.HasInputScore = *c.BM25Score, true
-		}
-		if math.IsNaN(it.InputScore) || math.IsInf(it.InputScore, 0) {
-			return bad("candidates[%d] score is not finite", i)
 		}
 		items = append(items, it)
 	}
 	return items, nil
+}
+
+// candidateItem fills it from a candidate: docid, text, rank and score.
+// where prefixes the candidate's fields in errors ("candidates[3]"; "" for
+// a one-pair line, whose fields sit at its top level).
+func candidateItem(it Item, c *jsonlCandidate, where string) (Item, error) {
+	field := func(name string) string {
+		if where == "" {
+			return name
+		}
+		return where + "." + name
+	}
+	var err error
+	if it.DocID, _, err = jsonID(c.DocID); err != nil {
+		return it, fmt.Errorf("%s %v", field("docid"), err)
+	}
+	var text *string
+	switch {
+	case c.Text != nil:
+		text = c.Text
+	case c.Doc != nil && c.Doc.Text != nil:
+		text = c.Doc.Text
+	case c.Doc != nil && c.Doc.Contents != nil:
+		text = c.Doc.Contents
+	case c.Doc != nil && c.Doc.Segment != nil:
+		text = c.Doc.Segment
+	default:
+		return it, fmt.Errorf(`%s has no "text" (or "doc": {"text"|"contents"|"segment"})`, where)
+	}
+	what := field("text")
+	if where == "" {
+		what = "passage"
+	}
+	if err := checkText(what, *text); err != nil {
+		return it, err
+	}
+	it.Passage = *text
+	if r := bytes.TrimSpace(c.Rank); len(r) > 0 && string(r) != "null" {
+		n, err := strconv.Atoi(string(r))
+		if err != nil {
+			return it, fmt.Errorf("%s is %s, want an integer", field("rank"), r)
+		}
+		it.InputRank = n
+	}
+	switch {
+	case c.Score != nil:
+		it.InputScore, it.HasInputScore = *c.Score, true
+	case c.BM25Score != nil:
+		it.InputScore, it.HasInputScore = *c.BM25Score, true
+	}
+	if math.IsNaN(it.InputScore) || math.IsInf(it.InputScore, 0) {
+		return it, fmt.Errorf("%s is not finite", field("score"))
+	}
+	return it, nil
 }

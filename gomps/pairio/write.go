@@ -29,6 +29,8 @@ type WriterOptions struct {
 	TopK int
 	// Tag is the TREC run tag (default "gomps").
 	Tag string
+	// Header starts TSV output with a row naming its columns.
+	Header bool
 }
 
 // Writer writes scored query groups.
@@ -95,21 +97,46 @@ func FormatScore(s float64) string {
 
 var tsvClean = strings.NewReplacer("\t", " ", "\n", " ")
 
-// TSVWriter writes `query<TAB>passage<TAB>score` for items without ids (the
-// TSV input's columns plus the score) and
-// `qid<TAB>docid<TAB>query<TAB>passage<TAB>score` for items with ids; the
-// first item fixes the columns of the file. Tabs and line feeds inside texts
-// become spaces.
+// TSVWriter writes one line per pair, tab-separated, in the columns
+//
+//	[qid] [docid] query passage score
+//
+// where qid is present when the first pair has a query id and docid when it
+// has a passage id: TSV input gives `query passage score`, JSONL with qid
+// but bare passages `qid query passage score`, JSONL candidates with docids
+// and TREC input all five. The first pair fixes the columns of the file; a
+// later pair without an id its columns hold leaves the field empty. With
+// WriterOptions.Header the first line names the columns (with no pairs at
+// all: `query passage score`). Tabs and line feeds inside texts become
+// spaces.
 type TSVWriter struct {
-	w     *bufio.Writer
-	opt   WriterOptions
-	ids   bool
-	fixed bool
+	w        *bufio.Writer
+	opt      WriterOptions
+	qid, doc bool
+	fixed    bool
 }
 
 // NewTSVWriter returns a TSV writer.
 func NewTSVWriter(w io.Writer, opt WriterOptions) *TSVWriter {
 	return &TSVWriter{w: bufio.NewWriterSize(w, 64<<10), opt: opt}
+}
+
+// fix sets the columns from the first pair and writes the header row.
+func (t *TSVWriter) fix(s *Scored) {
+	t.fixed = true
+	if s != nil {
+		t.qid, t.doc = s.QID != "", s.DocID != ""
+	}
+	if !t.opt.Header {
+		return
+	}
+	if t.qid {
+		t.w.WriteString("qid\t")
+	}
+	if t.doc {
+		t.w.WriteString("docid\t")
+	}
+	t.w.WriteString("query\tpassage\tscore\n")
 }
 
 // WriteGroup implements Writer.
@@ -121,11 +148,13 @@ func (t *TSVWriter) WriteGroup(g []Scored) error {
 	for i := range g {
 		s := &g[i]
 		if !t.fixed {
-			t.fixed, t.ids = true, s.QID != "" || s.DocID != ""
+			t.fix(s)
 		}
-		if t.ids {
+		if t.qid {
 			t.w.WriteString(tsvClean.Replace(s.QID))
 			t.w.WriteByte('\t')
+		}
+		if t.doc {
 			t.w.WriteString(tsvClean.Replace(s.DocID))
 			t.w.WriteByte('\t')
 		}
@@ -143,6 +172,9 @@ func (t *TSVWriter) WriteGroup(g []Scored) error {
 
 // Flush implements Writer.
 func (t *TSVWriter) Flush() error {
+	if !t.fixed {
+		t.fix(nil)
+	}
 	if err := t.w.Flush(); err != nil {
 		return fmt.Errorf("pairio: %w", err)
 	}
