@@ -3,9 +3,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -492,18 +490,4 @@ func TestScoreHelpExamplesParse(t *testing.T) {
 	}
 	assert.Equal(t, 4, jsonl, "three JSONL input shapes and the JSONL output")
 	assert.Equal(t, 1, tsv)
-}
-
-func readAllItems(r pairio.Reader) ([]pairio.Item, error) {
-	var items []pairio.Item
-	for {
-		it, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return items, nil
-		}
-		if err != nil {
-			return items, err
-		}
-		items = append(items, it)
-	}
 }
