@@ -130,18 +130,29 @@ func (i *instance) Close() error {
 	return nil
 }
 
-// Open loads a model and starts its engine. model is resolved by
-// ResolveModel ("" = the defaults; a native file, a Hugging Face model
-// directory, or a model id in the Hugging Face cache). A Hugging Face
-// directory is converted to a temporary native file first (about a second
-// for MiniLM-L6). When the default test model is used, Open writes a
-// one-line notice (see WithNotices).
+// Open loads a model and starts its engine. model is found as ResolveModel
+// says: "" means $GOMPS_MODEL, else DefaultModelID from the Hugging Face
+// cache, else the test model (with a one-line notice, see WithNotices);
+// otherwise a native weights file, a Hugging Face model directory, or a
+// model id ("org/name"). Then:
+//
+//   - a model id that is not in the Hugging Face cache is downloaded from
+//     the Hub into it (config.json, model.safetensors, tokenizer.json at
+//     revision main; HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1 forbids it),
+//     with a notice;
+//   - a model id from the Hugging Face cache is converted once into the
+//     gomps cache (NativeCachePath) and later Opens load that file;
+//   - a Hugging Face directory given by path is converted to a temporary
+//     native file at every Open (about a second for MiniLM-L6), removed
+//     once the backend has read it.
+//
+// FetchModel does the finding and downloading without loading.
 //
 // Cost: reads the whole weights file and packs it for the backend; each
 // instance allocates scratch memory for max batch x max length; starts the
 // engine's goroutines (one per instance, the tokenizer workers and the
-// batcher), which Close stops. ctx is checked before loading; loading itself
-// is not interruptible.
+// batcher), which Close stops. ctx bounds the download; conversion and
+// loading are not interruptible.
 func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) {
 	if !haveNative {
 		return nil, ErrNoCgo

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/gomps/gomps/gomps"
 	"github.com/gomps/gomps/weights"
 )
 
@@ -37,20 +38,22 @@ type convertSummary struct {
 func newConvertCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "convert",
-		Usage:     "convert a Hugging Face model directory or cached model id to the native weights file",
+		Usage:     "convert a Hugging Face model directory or model id to the native weights file",
 		UsageText: "gomps convert --input DIR|MODEL_ID --output FILE [--dtype f32|f16] [--head head.safetensors] [--name NAME]",
 		Description: `Reads config.json, model.safetensors (F32, F16 or BF16) and tokenizer.json of a
 BertForSequenceClassification cross-encoder with one label (or of a BertModel encoder
 plus --head, a safetensors file holding pooler.dense.* and classifier.*), and writes the
 native format of weights/FORMAT.md: Q, K and V fused per layer, the tokenizer embedded,
 every tensor on a 16 KiB boundary with a CRC-32C. --input is a directory, or a model id
-("org/name") looked up in the local Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub,
-else ~/.cache/huggingface/hub); nothing is downloaded. The output is written to a
+("org/name") found as gomps score finds one: in the local Hugging Face cache
+(HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub), else downloaded from the
+Hub into that cache (config.json, model.safetensors, tokenizer.json at revision main;
+HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1 forbids it). The output is written to a
 temporary file next to FILE, validated, then renamed, so FILE is never half-written.
 Progress and a summary go to stderr; --json prints the summary as JSON on stdout.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{
-				Name: "input", Aliases: []string{"i"}, Usage: "Hugging Face model directory, or model id in the local cache",
+				Name: "input", Aliases: []string{"i"}, Usage: "Hugging Face model directory, or model id (the local cache, else the Hub)",
 				EnvVars: []string{"GOMPS_CONVERT_INPUT"}, Required: true, TakesFile: true,
 			},
 			&cli.StringFlag{
@@ -112,7 +115,14 @@ func runConvert(c *cli.Context) error {
 			}
 		},
 	}
-	res, err := weights.Convert(c.String("input"), c.String("output"), opts)
+	src, err := gomps.FetchModel(c.Context, c.String("input"), errw)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	if src.Kind != gomps.SourceHFDir {
+		return fmt.Errorf("convert: %s is a native weights file already", src.Path)
+	}
+	res, err := weights.Convert(src.Path, c.String("output"), opts)
 	if err != nil {
 		if tty {
 			fmt.Fprintln(errw)
