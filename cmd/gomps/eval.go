@@ -19,13 +19,22 @@ func newEvalCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "eval",
 		Usage:     "evaluate a TREC run against qrels with trec_eval's definitions",
-		UsageText: "gomps eval --run RUN --qrels QRELS [--metric ndcg_cut_10,recip_rank_10,recall_100] [--rel-threshold 1]",
+		UsageText: "gomps eval --run RUN --qrels QRELS [--metric ndcg_cut_10,recip_rank_10,recall_100,map] [--rel-threshold 1]",
 		Description: `Computes nDCG@k (gain = relevance grade, log2 discount, ideal ranking from the qrels),
 reciprocal rank (MRR when averaged; recip_rank_10 stops at rank 10, like trec_eval -M 10),
-recall@k and P@k exactly as trec_eval 9 does: each query's run is re-sorted by score
-descending, ties by docid descending, ignoring the rank column; unjudged documents are
-non-relevant; duplicate documents are an error. The mean is over queries present in both
-the qrels and the run, or over every qrels query with --complete (trec_eval -c).
+recall@k, P@k, and average precision (MAP when averaged; map_cut_k stops at rank k and
+still divides by every relevant document) exactly as trec_eval 9 does: each query's run
+is re-sorted by score descending, ties by docid descending, ignoring the rank column;
+unjudged documents are non-relevant; duplicate documents are an error. The mean is over
+queries present in both the qrels and the run, or over every qrels query with --complete
+(trec_eval -c).
+
+Every measure but nDCG is binary: a document is relevant when its grade is at least
+--rel-threshold (trec_eval -l; default 1, as in trec_eval). Each binary measure's row
+ends with its threshold ("rel>=1"). When the qrels are graded above 1 (TREC DL grades
+0-3), a note on stderr (and "notes" in --json) says that TREC DL reports its binary
+measures at level 2 (--rel-threshold 2), as Pyserini's DL evaluations do, so figures at
+level 1 are not compared with those unknowingly.
 
 The run has 6 columns "qid Q0 docid rank score tag" (an optional header row is skipped);
 qrels have 4 columns "qid iter docid rel" where iter (0 or Q0) is ignored.`,
@@ -40,13 +49,13 @@ qrels have 4 columns "qid iter docid rel" where iter (0 or Q0) is ignored.`,
 			},
 			&cli.StringFlag{
 				Name:    "metric",
-				Usage:   "comma-separated metrics: ndcg_cut_K, recip_rank or recip_rank_K, recall_K, P_K (trec_eval's ndcg_cut.K spelling works too)",
-				Value:   "ndcg_cut_10,recip_rank_10,recall_100",
+				Usage:   "comma-separated metrics: ndcg_cut_K, recip_rank or recip_rank_K, recall_K, P_K, map, map_cut_K (trec_eval's ndcg_cut.K spelling works too)",
+				Value:   "ndcg_cut_10,recip_rank_10,recall_100,map",
 				EnvVars: []string{"GOMPS_METRIC"},
 			},
 			&cli.IntFlag{
-				Name:    "rel-threshold",
-				Usage:   "minimum relevance grade counted as relevant by recip_rank, recall and P (trec_eval -l); nDCG uses every positive grade",
+				Name: "rel-threshold", Aliases: []string{"l"},
+				Usage:   "minimum relevance grade counted as relevant by recip_rank, recall, P and map (trec_eval -l); nDCG uses every positive grade",
 				Value:   1,
 				EnvVars: []string{"GOMPS_REL_THRESHOLD"},
 			},
@@ -104,16 +113,23 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	notes := evalNotes(qrels, res.Metrics, thr)
 	w := c.App.Writer
 	if c.Bool("json") {
 		type out struct {
-			NumQ     int                           `json:"num_q"`
-			Metrics  map[string]float64            `json:"metrics"`
-			PerQuery map[string]map[string]float64 `json:"per_query,omitempty"`
+			NumQ          int                           `json:"num_q"`
+			Metrics       map[string]float64            `json:"metrics"`
+			RelThreshold  int                           `json:"rel_threshold"`
+			BinaryMetrics []string                      `json:"binary_metrics"`
+			Notes         []string                      `json:"notes,omitempty"`
+			PerQuery      map[string]map[string]float64 `json:"per_query,omitempty"`
 		}
-		o := out{NumQ: len(res.Queries), Metrics: map[string]float64{}}
+		o := out{NumQ: len(res.Queries), Metrics: map[string]float64{}, RelThreshold: thr, BinaryMetrics: []string{}, Notes: notes}
 		for i, m := range res.Metrics {
 			o.Metrics[m.String()] = res.Mean[i]
+			if m.Kind.Binary() {
+				o.BinaryMetrics = append(o.BinaryMetrics, m.String())
+			}
 		}
 		if c.Bool("per-query") {
 			o.PerQuery = map[string]map[string]float64{}
@@ -127,20 +143,53 @@ func evalAction(c *cli.Context) error {
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(o)
+	}
+	level := func(m trec.Metric) string {
+		if m.Kind.Binary() {
+			return fmt.Sprintf("\trel>=%d", thr)
+		}
+		return ""
 	}
 	var b strings.Builder
 	if c.Bool("per-query") {
 		for i, m := range res.Metrics {
 			for _, q := range res.Queries {
-				fmt.Fprintf(&b, "%-22s\t%s\t%.4f\n", m, q.QID, q.Values[i])
+				fmt.Fprintf(&b, "%-22s\t%s\t%.4f%s\n", m, q.QID, q.Values[i], level(m))
 			}
 		}
 	}
 	fmt.Fprintf(&b, "%-22s\tall\t%d\n", "num_q", len(res.Queries))
 	for i, m := range res.Metrics {
-		fmt.Fprintf(&b, "%-22s\tall\t%.4f\n", m, res.Mean[i])
+		fmt.Fprintf(&b, "%-22s\tall\t%.4f%s\n", m, res.Mean[i], level(m))
 	}
-	_, err = fmt.Fprint(w, b.String())
-	return err
+	if _, err := fmt.Fprint(w, b.String()); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintf(c.App.ErrWriter, "eval: note: %s\n", n)
+	}
+	return nil
+}
+
+// evalNotes says, for graded qrels and binary measures, at which relevance
+// level TREC DL reports those measures.
+func evalNotes(q trec.Qrels, metrics []trec.Metric, thr int) []string {
+	top := q.MaxGrade()
+	var binary []string
+	for _, m := range metrics {
+		if m.Kind.Binary() {
+			binary = append(binary, m.String())
+		}
+	}
+	if top < 2 || len(binary) == 0 {
+		return nil
+	}
+	n := fmt.Sprintf("the qrels are graded 0-%d, as TREC DL's are; TREC DL reports its binary measures at relevance level 2 "+
+		"(trec_eval -l 2, as Pyserini's DL evaluations do). %s here count grade >= %d as relevant", top, strings.Join(binary, ", "), thr)
+	if thr < 2 {
+		n += "; add --rel-threshold 2 to compare with figures at level 2"
+	}
+	return []string{n}
 }

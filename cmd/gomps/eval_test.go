@@ -74,8 +74,9 @@ func TestEvalPublishedFigures(t *testing.T) {
 			out, err := runCLI(t, "eval", "--run", run, "--qrels", filepath.Join(dir, tc.qrels))
 			require.NoError(t, err)
 			assert.Regexp(t, `(?m)^ndcg_cut_10\s+\tall\t`+tc.want+`$`, out)
-			assert.Regexp(t, `(?m)^recip_rank_10\s+\tall\t0\.\d{4}$`, out)
-			assert.Regexp(t, `(?m)^recall_100\s+\tall\t0\.\d{4}$`, out)
+			assert.Regexp(t, `(?m)^recip_rank_10\s+\tall\t0\.\d{4}\trel>=1$`, out)
+			assert.Regexp(t, `(?m)^recall_100\s+\tall\t0\.\d{4}\trel>=1$`, out)
+			assert.Regexp(t, `(?m)^map\s+\tall\t0\.\d{4}\trel>=1$`, out)
 		})
 	}
 }
@@ -135,10 +136,68 @@ func TestEvalFlagsAndErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), bad+":2")
 	assert.NotContains(t, err.Error(), "\n", "one-line cause")
 
-	_, err = runCLI(t, "eval", "--run", run, "--qrels", qrels, "--metric", "map")
+	_, err = runCLI(t, "eval", "--run", run, "--qrels", qrels, "--metric", "mapp")
 	assert.ErrorContains(t, err, "unknown metric")
 	_, err = runCLI(t, "eval", "--run", run, "--qrels", qrels, "--rel-threshold", "0")
 	assert.ErrorContains(t, err, "rel-threshold")
+}
+
+// runEval runs a fresh eval command and returns stdout and stderr.
+func runEval(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	app := newApp()
+	app.Commands = []*cli.Command{newEvalCommand()}
+	var out, errOut bytes.Buffer
+	app.Writer, app.ErrWriter = &out, &errOut
+	err = app.Run(append([]string{"gomps", "eval"}, args...))
+	return out.String(), errOut.String(), err
+}
+
+func TestEvalMAPAndRelevanceLevels(t *testing.T) {
+	run, qrels := filepath.Join("..", "..", "examples", "first-stage.run"), filepath.Join("..", "..", "examples", "qrels.txt")
+	// The figures of gomps/trec/testdata/pytrec_eval.json (case "examples").
+	out, stderr, err := runEval(t, "--run", run, "--qrels", qrels)
+	require.NoError(t, err)
+	assert.Equal(t, "num_q                 \tall\t3\n"+
+		"ndcg_cut_10           \tall\t0.5913\n"+
+		"recip_rank_10         \tall\t0.4444\trel>=1\n"+
+		"recall_100            \tall\t1.0000\trel>=1\n"+
+		"map                   \tall\t0.5648\trel>=1\n", out, "MAP by default; each binary measure with its level")
+	assert.Equal(t, "eval: note: the qrels are graded 0-3, as TREC DL's are; TREC DL reports its binary measures at relevance level 2 "+
+		"(trec_eval -l 2, as Pyserini's DL evaluations do). recip_rank_10, recall_100, map here count grade >= 1 as relevant; "+
+		"add --rel-threshold 2 to compare with figures at level 2\n", stderr)
+
+	out, stderr, err = runEval(t, "--run", run, "--qrels", qrels, "-l", "2", "--metric", "map,map_cut_2,ndcg_cut_10")
+	require.NoError(t, err, "-l as in trec_eval")
+	assert.Equal(t, "num_q                 \tall\t3\n"+
+		"map                   \tall\t0.3889\trel>=2\n"+
+		"map_cut_2             \tall\t0.0000\trel>=2\n"+
+		"ndcg_cut_10           \tall\t0.5913\n", out)
+	assert.Contains(t, stderr, "map, map_cut_2 here count grade >= 2 as relevant\n", "the level is stated, no advice to change it")
+
+	out, stderr, err = runEval(t, "--run", run, "--qrels", qrels, "--json", "--metric", "ndcg_cut_10,map")
+	require.NoError(t, err)
+	assert.Empty(t, stderr, "the note is in the JSON")
+	var got struct {
+		RelThreshold  int      `json:"rel_threshold"`
+		BinaryMetrics []string `json:"binary_metrics"`
+		Notes         []string `json:"notes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	assert.Equal(t, 1, got.RelThreshold)
+	assert.Equal(t, []string{"map"}, got.BinaryMetrics)
+	require.Len(t, got.Notes, 1)
+	assert.Contains(t, got.Notes[0], "TREC DL reports its binary measures at relevance level 2")
+
+	// Binary qrels (0/1): no note; nDCG alone: no note.
+	binary := filepath.Join(t.TempDir(), "qrels")
+	require.NoError(t, os.WriteFile(binary, []byte("1 0 d11 1\n1 0 d14 0\n"), 0o644))
+	_, stderr, err = runEval(t, "--run", run, "--qrels", binary)
+	require.NoError(t, err)
+	assert.Empty(t, stderr)
+	_, stderr, err = runEval(t, "--run", run, "--qrels", qrels, "--metric", "ndcg_cut_10")
+	require.NoError(t, err)
+	assert.Empty(t, stderr)
 }
 
 func TestEvalRequiresFlags(t *testing.T) {

@@ -17,33 +17,41 @@ const (
 	RecipRank                 // recip_rank: 1/rank of the first relevant document (MRR when averaged)
 	Recall                    // recall: relevant retrieved in the top k / relevant judged
 	Precision                 // P: relevant retrieved in the top k / k
+	MAP                       // map (map_cut at a cutoff): average precision (MAP when averaged)
 )
 
-var kindNames = map[Kind]string{NDCGCut: "ndcg_cut", RecipRank: "recip_rank", Recall: "recall", Precision: "P"}
+var kindNames = map[Kind]string{NDCGCut: "ndcg_cut", RecipRank: "recip_rank", Recall: "recall", Precision: "P", MAP: "map_cut"}
+
+// Binary reports whether the metric counts a document as relevant or not by
+// Options.RelThreshold (every kind but nDCG, whose gain is the grade).
+func (k Kind) Binary() bool { return k != NDCGCut }
 
 // Metric is one metric with its cutoff. K = 0 means no cutoff, allowed only
-// for RecipRank.
+// for RecipRank and MAP.
 type Metric struct {
 	Kind Kind
 	K    int
 }
 
 // String returns the metric's name as trec_eval prints it (ndcg_cut_10,
-// recall_100, P_10), with recip_rank_K for reciprocal rank cut at K (trec_eval
-// -M K -m recip_rank).
+// recall_100, P_10, map, map_cut_10), with recip_rank_K for reciprocal rank
+// cut at K (trec_eval -M K -m recip_rank).
 func (m Metric) String() string {
 	if m.K == 0 {
+		if m.Kind == MAP {
+			return "map"
+		}
 		return kindNames[m.Kind]
 	}
 	return kindNames[m.Kind] + "_" + strconv.Itoa(m.K)
 }
 
-// DefaultMetrics are nDCG@10, MRR@10 and recall@100.
-var DefaultMetrics = []Metric{{NDCGCut, 10}, {RecipRank, 10}, {Recall, 100}}
+// DefaultMetrics are nDCG@10, MRR@10, recall@100 and MAP.
+var DefaultMetrics = []Metric{{NDCGCut, 10}, {RecipRank, 10}, {Recall, 100}, {MAP, 0}}
 
 // ParseMetric parses a metric name: ndcg_cut_10 or ndcg_cut.10, recip_rank or
-// recip_rank_10, recall_100 or recall.100, P_10 or P.10. Aliases ndcg@10,
-// mrr@10 and recall@100 are accepted too.
+// recip_rank_10, recall_100 or recall.100, P_10 or P.10, map, map_cut_10 or
+// map_cut.10. Aliases ndcg@10, mrr@10, recall@100 and map@10 are accepted too.
 func ParseMetric(s string) (Metric, error) {
 	s = strings.TrimSpace(s)
 	name, k := s, ""
@@ -62,8 +70,13 @@ func ParseMetric(s string) (Metric, error) {
 		kind = Recall
 	case "p", "precision":
 		kind = Precision
+	case "map", "map_cut":
+		kind = MAP
 	default:
-		return Metric{}, fmt.Errorf("trec: unknown metric %q (known: ndcg_cut_K, recip_rank[_K], recall_K, P_K)", s)
+		return Metric{}, fmt.Errorf("trec: unknown metric %q (known: ndcg_cut_K, recip_rank[_K], recall_K, P_K, map, map_cut_K)", s)
+	}
+	if strings.EqualFold(name, "map_cut") && k == "" {
+		return Metric{}, fmt.Errorf("trec: metric %q needs a cutoff, as in map_cut_10 (map has none)", s)
 	}
 	m := Metric{Kind: kind}
 	if k != "" {
@@ -72,7 +85,7 @@ func ParseMetric(s string) (Metric, error) {
 			return Metric{}, fmt.Errorf("trec: metric %q: cutoff must be positive", s)
 		}
 		m.K = n
-	} else if kind != RecipRank {
+	} else if kind != RecipRank && kind != MAP {
 		return Metric{}, fmt.Errorf("trec: metric %q needs a cutoff, as in %s_10", s, kindNames[kind])
 	}
 	return m, nil
@@ -103,9 +116,9 @@ func ParseMetrics(s string) ([]Metric, error) {
 
 // Options control an evaluation.
 type Options struct {
-	// RelThreshold is the minimum grade that counts as relevant for
-	// recip_rank, recall and P (trec_eval -l; default 1 when zero). nDCG
-	// always uses every positive grade as its gain.
+	// RelThreshold is the minimum grade that counts as relevant for the
+	// binary metrics, recip_rank, recall, P and map (trec_eval -l; default 1
+	// when zero). nDCG always uses every positive grade as its gain.
 	RelThreshold int
 	// Complete averages over every qrels query, a query missing from the run
 	// scoring 0 (trec_eval -c).
@@ -217,20 +230,40 @@ func compute(m Metric, rels []int, judged map[string]int, thr int) float64 {
 		}
 		return 0
 	case Recall:
-		numRel := 0
-		for _, g := range judged {
-			if g >= thr {
-				numRel++
-			}
-		}
+		numRel := countRel(gradesOf(judged), thr)
 		if numRel == 0 {
 			return 0
 		}
 		return float64(countRel(rels[:cut], thr)) / float64(numRel)
 	case Precision:
 		return float64(countRel(rels[:cut], thr)) / float64(m.K)
+	case MAP:
+		// trec_eval's map and map_cut: the precision at the rank of each
+		// relevant document retrieved (within the cutoff), summed and
+		// divided by the number of relevant documents judged.
+		numRel := countRel(gradesOf(judged), thr)
+		if numRel == 0 {
+			return 0
+		}
+		sum, found := 0.0, 0
+		for i := 0; i < cut; i++ {
+			if rels[i] >= thr {
+				found++
+				sum += float64(found) / float64(i+1)
+			}
+		}
+		return sum / float64(numRel)
 	}
 	panic("trec: unknown metric kind")
+}
+
+// gradesOf lists the judged grades of a query.
+func gradesOf(judged map[string]int) []int {
+	gs := make([]int, 0, len(judged))
+	for _, g := range judged {
+		gs = append(gs, g)
+	}
+	return gs
 }
 
 func countRel(rels []int, thr int) int {

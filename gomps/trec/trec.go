@@ -1,6 +1,6 @@
 // Package trec reads TREC qrels and runs and computes retrieval metrics with
 // trec_eval's definitions (nDCG at a cutoff, reciprocal rank, recall at a
-// cutoff, precision at a cutoff).
+// cutoff, precision at a cutoff, average precision with or without a cutoff).
 //
 // Conventions follow trec_eval 9.x exactly:
 //   - a run is re-sorted per query by score descending, ties broken by docid
@@ -244,6 +244,18 @@ func (r Run) QIDs() []string { return sortedKeys(r) }
 
 // QIDs returns the qrels' query ids in ascending byte order.
 func (q Qrels) QIDs() []string { return sortedKeys(q) }
+
+// MaxGrade returns the highest relevance grade judged (0 for no judgements).
+// Graded qrels (TREC DL grades 0-3) have a MaxGrade above 1.
+func (q Qrels) MaxGrade() int {
+	top := 0
+	for _, docs := range q {
+		for _, g := range docs {
+			top = max(top, g)
+		}
+	}
+	return top
+}
 
 func sortedKeys[V any](m map[string]V) []string {
 	ks := make([]string, 0, len(m))

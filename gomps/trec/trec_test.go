@@ -85,6 +85,7 @@ func TestParseMetric(t *testing.T) {
 		"ndcg_cut_10": {NDCGCut, 10}, "ndcg_cut.10": {NDCGCut, 10}, "ndcg@5": {NDCGCut, 5},
 		"recip_rank": {RecipRank, 0}, "recip_rank_10": {RecipRank, 10}, "mrr@10": {RecipRank, 10},
 		"recall_100": {Recall, 100}, "recall.1000": {Recall, 1000}, "P_10": {Precision, 10},
+		"map": {MAP, 0}, "map_cut_10": {MAP, 10}, "map_cut.100": {MAP, 100}, "map@10": {MAP, 10},
 	} {
 		m, err := ParseMetric(in)
 		require.NoError(t, err, in)
@@ -92,7 +93,13 @@ func TestParseMetric(t *testing.T) {
 	}
 	assert.Equal(t, "recip_rank_10", Metric{RecipRank, 10}.String())
 	assert.Equal(t, "ndcg_cut_10", Metric{NDCGCut, 10}.String())
-	for _, bad := range []string{"map", "ndcg_cut", "recall", "ndcg_cut_0", "ndcg_cut_-1", ""} {
+	assert.Equal(t, "map", Metric{MAP, 0}.String())
+	assert.Equal(t, "map_cut_10", Metric{MAP, 10}.String())
+	for _, m := range []Metric{{RecipRank, 0}, {Recall, 1}, {Precision, 1}, {MAP, 0}} {
+		assert.True(t, m.Kind.Binary(), m.String())
+	}
+	assert.False(t, NDCGCut.Binary())
+	for _, bad := range []string{"map_cut", "map_cut_0", "ndcg_cut", "recall", "ndcg_cut_0", "ndcg_cut_-1", ""} {
 		_, err := ParseMetric(bad)
 		assert.Error(t, err, bad)
 	}
@@ -115,7 +122,7 @@ func TestEvaluateByHand(t *testing.T) {
 		"2 Q0 x 1 1 t",
 		"9 Q0 q 1 1 t", // not in the qrels: ignored
 	}, "\n"))
-	ms := []Metric{{NDCGCut, 3}, {NDCGCut, 10}, {RecipRank, 0}, {RecipRank, 1}, {Recall, 3}, {Recall, 100}, {Precision, 2}}
+	ms := []Metric{{NDCGCut, 3}, {NDCGCut, 10}, {RecipRank, 0}, {RecipRank, 1}, {Recall, 3}, {Recall, 100}, {Precision, 2}, {MAP, 0}, {MAP, 3}}
 	res, err := Evaluate(run, qrels, ms, Options{})
 	require.NoError(t, err)
 	require.Len(t, res.Queries, 2)
@@ -127,7 +134,9 @@ func TestEvaluateByHand(t *testing.T) {
 	idcg3 := 3/math.Log2(2) + 2/math.Log2(3) + 1/math.Log2(4)
 	dcg10 := dcg3 + 1/math.Log2(5) + 3/math.Log2(6)
 	idcg10 := idcg3 + 1/math.Log2(5)
-	want := []float64{dcg3 / idcg3, dcg10 / idcg10, 0.5, 0, 1.0 / 4, 3.0 / 4, 1.0 / 2}
+	// map: relevant (>= 1) a, c, d, z; retrieved at ranks 2, 4, 5: (1/2 + 2/4 + 3/5) / 4;
+	// map_cut_3: only rank 2, still over the 4 relevant.
+	want := []float64{dcg3 / idcg3, dcg10 / idcg10, 0.5, 0, 1.0 / 4, 3.0 / 4, 1.0 / 2, (0.5 + 0.5 + 0.6) / 4, 0.5 / 4}
 	for i, m := range ms {
 		assert.InDelta(t, want[i], q1.Values[i], 1e-12, "qid=1/metric=%s", m)
 	}
@@ -137,10 +146,11 @@ func TestEvaluateByHand(t *testing.T) {
 	}
 
 	// rel threshold 2: c (grade 1) is no longer relevant.
-	res2, err := Evaluate(run, qrels, []Metric{{RecipRank, 0}, {Recall, 100}}, Options{RelThreshold: 2})
+	res2, err := Evaluate(run, qrels, []Metric{{RecipRank, 0}, {Recall, 100}, {MAP, 0}}, Options{RelThreshold: 2})
 	require.NoError(t, err)
 	assert.InDelta(t, 0.5, res2.Queries[0].Values[0], 1e-12, "rr with -l 2")
 	assert.InDelta(t, 2.0/2, res2.Queries[0].Values[1], 1e-12, "recall with -l 2")
+	assert.InDelta(t, (1.0/2+2.0/5)/2, res2.Queries[0].Values[2], 1e-12, "map with -l 2: d at 2, a at 5, of 2 relevant")
 
 	// -c: qid 3 counts as 0.
 	res3, err := Evaluate(run, qrels, ms, Options{Complete: true})
