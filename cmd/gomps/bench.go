@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"gonum.org/v1/plot"
 
 	"github.com/gomps/gomps/gomps"
 	"github.com/gomps/gomps/gomps/benchreport"
@@ -53,8 +54,8 @@ passages), or, without it, a built-in synthetic workload whose query and passage
 counts follow the TREC DL distribution of shared/data/SOURCES.md.
 
 Writes the report (markdown, --output) in the layout of the original benchmark report,
-with every figure defined in it, a time series (JSON lines, --timeseries) and SVG plots
-(--plots-dir) linked from the report. Prints the summary table on stdout.`,
+with every figure defined in it, a time series (JSON lines, --timeseries) and plots
+(--plots-dir; SVG linked from the report, PNG beside each) drawn with gonum.org/v1/plot. Prints the summary table on stdout.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
 			&cli.StringFlag{Name: "workload", Usage: "pairs file (TSV or JSONL); empty = the built-in synthetic workload", EnvVars: []string{"GOMPS_WORKLOAD"}, TakesFile: true},
@@ -76,7 +77,7 @@ with every figure defined in it, a time series (JSON lines, --timeseries) and SV
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report file (markdown)", Value: "report.md", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
 			&cli.StringFlag{Name: "dashboard", Usage: "serve the live dashboard on host:port during the run (empty = none)", EnvVars: []string{"GOMPS_DASHBOARD"}},
 			&cli.StringFlag{Name: "timeseries", Usage: "time-series file, JSON lines (default: <output>-timeseries.jsonl; - = none)", EnvVars: []string{"GOMPS_TIMESERIES"}, TakesFile: true},
-			&cli.StringFlag{Name: "plots-dir", Usage: "directory for the SVG plots (default: <output>-plots; - = none)", EnvVars: []string{"GOMPS_PLOTS_DIR"}, TakesFile: true},
+			&cli.StringFlag{Name: "plots-dir", Usage: "directory for the plots, SVG and PNG (default: <output>-plots; - = none)", EnvVars: []string{"GOMPS_PLOTS_DIR"}, TakesFile: true},
 			&cli.StringFlag{Name: "title", Usage: "report title (default: from the configuration)", EnvVars: []string{"GOMPS_TITLE"}},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the synthetic workload", Value: 1, EnvVars: []string{"GOMPS_SEED"}},
 		},
@@ -269,25 +270,33 @@ func benchAction(c *cli.Context) error {
 		}
 		for i := range rep.Runs {
 			run := &rep.Runs[i]
-			name := func(kind string) string { return filepath.Join(plotsDir, fmt.Sprintf("run%d-%s.svg", i+1, kind)) }
 			tag := fmt.Sprintf("run %d: batch=%d, conc=%d", i+1, run.Config.PairsPerRequest, run.Config.Concurrency)
-			lat, tp, hist := name("latency-over-time"), name("throughput-over-time"), name("latency-histogram")
-			if err := writeFileAtomic(lat, func(w *bufio.Writer) error {
-				return benchreport.WriteLatencyOverTime(w, "Latency over time ("+tag+")", run.Measure.Series)
-			}); err != nil {
-				return err
+			lat, err := benchreport.LatencyOverTime("Latency over time ("+tag+")", run.Measure.Series)
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
 			}
-			if err := writeFileAtomic(tp, func(w *bufio.Writer) error {
-				return benchreport.WriteThroughputOverTime(w, "Throughput over time ("+tag+")", run.Measure.Series)
-			}); err != nil {
-				return err
+			tp, err := benchreport.ThroughputOverTime("Throughput over time ("+tag+")", run.Measure.Series)
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
 			}
-			if err := writeFileAtomic(hist, func(w *bufio.Writer) error {
-				return benchreport.WriteHistogram(w, "Latency histogram ("+tag+")", "latency (ms)", benchreport.Latencies(phases[i]), 40)
-			}); err != nil {
-				return err
+			hist, err := benchreport.Histogram("Latency histogram ("+tag+")", "latency (ms)", benchreport.Latencies(phases[i]), 40)
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
 			}
-			run.Plots = benchreport.Plots{LatencyOverTime: rel(lat), ThroughputOverTime: rel(tp), LatencyHistogram: rel(hist)}
+			paths := map[string]string{}
+			for kind, p := range map[string]*plot.Plot{"latency-over-time": lat, "throughput-over-time": tp, "latency-histogram": hist} {
+				for _, format := range benchreport.PlotFormats {
+					path := filepath.Join(plotsDir, fmt.Sprintf("run%d-%s.%s", i+1, kind, format))
+					if err := writeFileAtomic(path, func(w *bufio.Writer) error { return benchreport.WritePlot(w, p, format) }); err != nil {
+						return err
+					}
+					if format == "svg" {
+						paths[kind] = rel(path)
+					}
+				}
+			}
+			run.Plots = benchreport.Plots{LatencyOverTime: paths["latency-over-time"], ThroughputOverTime: paths["throughput-over-time"],
+				LatencyHistogram: paths["latency-histogram"]}
 		}
 	}
 	if seriesPath != "" {

@@ -206,20 +206,3 @@ func TestRunClosedLoop(t *testing.T) {
 	_, err = Run(context.Background(), ft, wl, RunConfig{PairsPerRequest: 4, Concurrency: 2}, nil)
 	assert.ErrorContains(t, err, "benchreport: ")
 }
-
-func TestSVGWellFormed(t *testing.T) {
-	v := 3.0
-	pts := []Point{{T: 1, PairsPerSec: 10, LatP50: &v, LatP95: &v, LatP99: &v}, {T: 2, PairsPerSec: 20}, {T: 3, PairsPerSec: 15, LatP50: &v}}
-	var a, b, c bytes.Buffer
-	require.NoError(t, WriteLatencyOverTime(&a, "lat <&>", pts))
-	require.NoError(t, WriteThroughputOverTime(&b, "tp", pts))
-	require.NoError(t, WriteHistogram(&c, "hist", "ms", []float64{1, 2, 2, 3, 10}, 5))
-	for _, buf := range []*bytes.Buffer{&a, &b, &c} {
-		s := buf.String()
-		assert.True(t, strings.HasPrefix(s, "<svg "), "starts with svg")
-		assert.True(t, strings.HasSuffix(s, "</svg>\n"))
-	}
-	assert.Contains(t, a.String(), "lat &lt;&amp;&gt;", "escaped title")
-	assert.Contains(t, b.String(), "<polyline")
-	assert.Equal(t, 3, strings.Count(c.String(), "<rect x=")-1, "bins [1,2.8) [2.8,4.6) and [8.2,10] hold values; minus the frame")
-}

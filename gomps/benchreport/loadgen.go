@@ -82,6 +82,7 @@ type Phase struct {
 	After   Sample        // after the last call returned
 	Samples []Sample      // Before, every interval, After
 	HWM     int64         // VmHWM after the phase (process lifetime peak RSS); -1 if unavailable
+	Every   time.Duration // the sampling interval
 }
 
 // RunResult is one configuration's warm-up and measured phases.
@@ -150,7 +151,7 @@ func runPhase(ctx context.Context, t Target, wl *Workload, next *atomic.Int64, c
 		s.GPUMB, s.GPUReason = g.MemoryMB, g.MemoryNA
 		return s
 	}
-	p := &Phase{HWM: -1}
+	p := &Phase{HWM: -1, Every: every}
 	p.Before = sample()
 	start = time.Now() // the clock starts after the first reading
 	p.Before.At = 0

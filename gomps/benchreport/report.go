@@ -36,7 +36,8 @@ type RunReport struct {
 	Plots   Plots
 }
 
-// Plots are the SVG files of a run as linked from the report ("" = none).
+// Plots are the SVG files of a run as linked from the report ("" = none);
+// a PNG of each sits beside it.
 type Plots struct{ LatencyOverTime, ThroughputOverTime, LatencyHistogram string }
 
 // Section headings, in order; tests check every one is present.
@@ -348,7 +349,9 @@ func writeDefinitions(w *bufio.Writer) {
 - **Warm-up**: a closed-loop phase before the measured one; its figures are reported only in its own section.
 - **Time series** (JSON lines): run, t_s (end of the interval), window_s, requests and pairs returned in the interval,
   pairs_per_s, lat_p50/p95/p99_ms of the requests returned in it (null if none), queue_depth_pairs (engine queue at
-  the interval's end), in_flight_calls, batches, rows, padding_waste, cpu_pct, rss_mb.
+  the interval's end), in_flight_calls, batches, rows, padding_waste, cpu_pct, rss_mb, and partial: true for an
+  interval shorter than 90% of the sampling interval (a phase's last, cut short when it ends), whose rates swing
+  with its length: the plots and the per-interval Min/Max/P50/P95 leave it out.
 `)
 }
 

@@ -125,6 +125,10 @@ type Point struct {
 	Waste       *float64 `json:"padding_waste"` // 1 - real/padded of the interval's batches; null without batches
 	CPUPct      *float64 `json:"cpu_pct"`       // process CPU time / interval / cores x 100
 	RSSMB       *float64 `json:"rss_mb"`
+	// Partial marks an interval shorter than 90% of the sampling interval
+	// (the last one of a phase, cut short when the phase ends): its rates
+	// swing with its length, so plots and per-interval statistics skip it.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // PhaseSummary holds a phase's figures.
@@ -188,6 +192,9 @@ func Summarize(p *Phase, run int) *PhaseSummary {
 	s.Series = series(p, run, s.Cores)
 	var cpu, rss, gpu, waste []float64
 	for _, pt := range s.Series {
+		if pt.Partial {
+			continue
+		}
 		if pt.CPUPct != nil {
 			cpu = append(cpu, *pt.CPUPct)
 		}
@@ -253,7 +260,8 @@ func series(p *Phase, run, cores int) []Point {
 		if w <= 0 {
 			continue
 		}
-		pt := Point{Run: run, T: b.At.Seconds(), Window: w, QueueDepth: b.Stats.QueueSize, InFlight: b.InFlight}
+		pt := Point{Run: run, T: b.At.Seconds(), Window: w, QueueDepth: b.Stats.QueueSize, InFlight: b.InFlight,
+			Partial: p.Every > 0 && w < 0.9*p.Every.Seconds()}
 		var lat []float64
 		for ; ri < len(p.Records) && (p.Records[ri].End <= b.At || k == len(p.Samples)-1); ri++ {
 			lat = append(lat, ms(p.Records[ri].Latency))

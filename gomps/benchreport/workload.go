@@ -1,8 +1,9 @@
 // Package benchreport measures a gomps Reranker under closed-loop load and
 // writes the original benchmark report (markdown), a per-interval time
-// series (JSONL) and SVG plots. The pieces are separate so a server
-// dashboard can reuse them: Run drives load, Summarize turns a run into
-// figures, WriteReport, WriteTimeSeries and the Plot* functions render them.
+// series (JSONL) and plots (gonum.org/v1/plot, SVG and PNG). The pieces are
+// separate so a server dashboard can reuse them: Run drives load, Summarize
+// turns a run into figures, WriteReport, WriteTimeSeries, the chart
+// functions and WritePlot render them.
 //
 // Every figure comes from its own measurement: request latency from the
 // caller's clock around each call, tokenize / queue / inference from the
