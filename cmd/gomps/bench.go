@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -214,7 +217,7 @@ func benchAction(c *cli.Context) error {
 	rep := &benchreport.Report{
 		Timestamp:    time.Now(),
 		Info:         info,
-		CPUModel:     cpuModel(),
+		Env:          benchEnvironment(c, info),
 		BatchingLine: benchreport.BatchingLine(info, info.BatchWait),
 		Workload:     workloads[sizes[0]],
 		Title:        c.String("title"),
@@ -309,6 +312,12 @@ func benchAction(c *cli.Context) error {
 		return err
 	}
 
+	for i, run := range rep.Runs {
+		if run.Measure.Contention.Contended() {
+			fmt.Fprintf(c.App.ErrWriter, "bench: warning: run %d: the machine was contended (other processes %.1f%% of its CPU time, steal %.1f%%); the report says so\n",
+				i+1, 100*run.Measure.Contention.OtherShare, 100*run.Measure.Contention.StealShare)
+		}
+	}
 	out := c.App.Writer
 	fmt.Fprintln(out, "| Batch | Conc | Pairs | Time(s) | Lat Avg | Lat P95 | Lat P99 | TP Avg | TP P95 | Unexplained |")
 	for _, run := range rep.Runs {
@@ -353,6 +362,78 @@ func titleCase(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// benchEnvironment records how this run was started and what it runs on;
+// the backend, ISA and precision come from the reranker's Info.
+func benchEnvironment(c *cli.Context, info gomps.Info) benchreport.Environment {
+	v := readVersion()
+	e := benchreport.Environment{
+		Command: commandLine(c), Version: v.Version, Commit: v.Commit, Modified: v.Modified, Go: v.Go,
+		Model: info.Model, SHA256: info.SHA256, TestModel: info.TestModel,
+		Backend: info.Backend, ISA: info.ISA, Precision: info.Precision,
+		CPUModel: cpuModel(), CPUs: runtime.NumCPU(), OS: osDescription(),
+	}
+	for _, kv := range os.Environ() {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "GOMPS_") {
+			continue
+		}
+		value = shellQuote(value)
+		if secretName.MatchString(name) {
+			value = "<redacted>"
+		}
+		e.EnvVars = append(e.EnvVars, name+"="+value)
+	}
+	sort.Strings(e.EnvVars)
+	return e
+}
+
+// secretName matches the names of variables whose values a report must not
+// print.
+var secretName = regexp.MustCompile(`(?i)KEY|TOKEN|SECRET|PASSWORD`)
+
+// commandLine is the command as typed: the app name and the arguments the
+// root command passed on (the command's name and everything after it), each
+// shell-quoted.
+func commandLine(c *cli.Context) string {
+	args := []string{c.Command.Name}
+	for _, l := range c.Lineage()[1:] {
+		if a := l.Args(); a.First() == c.Command.Name {
+			args = a.Slice()
+			break
+		}
+	}
+	parts := []string{c.App.Name}
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// osDescription is GOOS/GOARCH, the distribution's PRETTY_NAME and the
+// kernel release, as far as they can be read.
+func osDescription() string {
+	parts := []string{runtime.GOOS + "/" + runtime.GOARCH}
+	if b, err := os.ReadFile("/etc/os-release"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+				parts = append(parts, strings.Trim(v, `"`))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		parts = append(parts, "kernel "+strings.TrimSpace(string(b)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo ("" elsewhere).

@@ -206,3 +206,59 @@ func TestRunClosedLoop(t *testing.T) {
 	_, err = Run(context.Background(), ft, wl, RunConfig{PairsPerRequest: 4, Concurrency: 2}, nil)
 	assert.ErrorContains(t, err, "benchreport: ")
 }
+
+func TestParseSysCPU(t *testing.T) {
+	stat := []byte("cpu  100 5 50 800 10 3 2 30 7 0\ncpu0 50 2 25 400 5 1 1 15 3 0\nintr 1\n")
+	self := []byte("1234 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 40 20 0 0 20 0 8 0 100 0 0\n")
+	s, err := parseSysCPU(stat, self)
+	require.NoError(t, err)
+	assert.Equal(t, SysCPU{Total: 100 + 5 + 50 + 800 + 10 + 3 + 2 + 30, Busy: 100 + 5 + 50 + 3 + 2, Steal: 30, Own: 60}, s,
+		"guest counted in user; own = utime 40 + stime 20 after the command name")
+	_, err = parseSysCPU([]byte("intr 1\n"), self)
+	assert.Error(t, err)
+	_, err = parseSysCPU(stat, []byte("1234 (x) S 1\n"))
+	assert.Error(t, err)
+	if _, err := os.Stat("/proc/stat"); err == nil {
+		a, err := ReadSysCPU()
+		require.NoError(t, err)
+		assert.Greater(t, a.Total, a.Busy)
+	}
+}
+
+func TestContention(t *testing.T) {
+	a := SysCPU{Total: 1000, Busy: 100, Steal: 0, Own: 50}
+	// 1000 ticks pass: this process 300, others 150, steal 20.
+	b := SysCPU{Total: 2000, Busy: 100 + 450, Steal: 20, Own: 350}
+	c := contentionOf(a, b)
+	require.True(t, c.Known)
+	assert.InDelta(t, 0.15, c.OtherShare, 1e-12)
+	assert.InDelta(t, 0.02, c.StealShare, 1e-12)
+	assert.True(t, c.Contended(), "others above 10%")
+	quiet := contentionOf(a, SysCPU{Total: 2000, Busy: 100 + 350, Steal: 10, Own: 350})
+	assert.False(t, quiet.Contended(), "others 5%, steal 1%")
+	stolen := contentionOf(a, SysCPU{Total: 2000, Busy: 400, Steal: 60, Own: 350})
+	assert.True(t, stolen.Contended(), "steal above 5%")
+	assert.False(t, contentionOf(a, a).Known, "no time passed")
+
+	// The report warns about a contended run, and only about it.
+	wl, err := Synthetic(2, 2, 1)
+	require.NoError(t, err)
+	rep := &Report{Title: "t", Workload: wl, Info: gomps.Info{Backend: "cpu"}, Runs: []RunReport{
+		{Config: RunConfig{PairsPerRequest: 2, Concurrency: 1}, Measure: &PhaseSummary{Cores: 2, Contention: c}},
+		{Config: RunConfig{PairsPerRequest: 2, Concurrency: 2}, Measure: &PhaseSummary{Cores: 2, Contention: quiet}},
+	}}
+	var buf bytes.Buffer
+	require.NoError(t, WriteReport(&buf, rep))
+	out := buf.String()
+	assert.Contains(t, out, "> **Warning: the machine was contended during run 1** (batch=2, conc=1): other processes used 15.0% of its CPU time (threshold 10%) and steal took 2.0% (threshold 5%).")
+	assert.NotContains(t, out, "during run 2")
+	assert.Contains(t, out, "**Machine during the run:** other processes used 5.0% of the CPU time of all 2 CPUs, steal 1.0% (thresholds 10% and 5%)\n")
+}
+
+func TestBatchSizes(t *testing.T) {
+	// Bounds 1..8 exact, then 10, 12, 14, 16; counts per bucket, the last +Inf.
+	bounds := []float64{1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16}
+	before := gomps.HistSnapshot{Buckets: bounds, Counts: []uint64{1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0}}
+	after := gomps.HistSnapshot{Buckets: bounds, Counts: []uint64{4, 0, 0, 0, 0, 0, 0, 2, 5, 0, 0, 1, 3}}
+	assert.Equal(t, []BatchBucket{{1, 1, 3}, {9, 10, 5}, {15, 16, 1}, {17, math.MaxInt, 3}}, batchSizes(before, after))
+}

@@ -69,6 +69,8 @@ type Sample struct {
 	RSSReason string        // why RSS is unavailable
 	GPUMB     float64       // metal.GPUUsage().MemoryMB; NaN where unavailable
 	GPUReason string        // why GPU memory is unavailable
+	Sys       SysCPU        // the machine's and this process's CPU ticks
+	SysReason string        // why Sys is unavailable ("" when read)
 }
 
 // Phase is a warm-up or measured phase: closed-loop callers, each sending
@@ -149,6 +151,11 @@ func runPhase(ctx context.Context, t Target, wl *Workload, next *atomic.Int64, c
 		}
 		g := metal.GPUUsage()
 		s.GPUMB, s.GPUReason = g.MemoryMB, g.MemoryNA
+		if sys, err := ReadSysCPU(); err == nil {
+			s.Sys = sys
+		} else {
+			s.SysReason = err.Error()
+		}
 		return s
 	}
 	p := &Phase{HWM: -1, Every: every}

@@ -16,12 +16,33 @@ import (
 // may leave unexplained before the report flags the run.
 const MaxUnexplainedShare = 0.10
 
+// Environment is what a run needs to be reproduced and compared: how it
+// was started, which build and model ran, and on what machine.
+type Environment struct {
+	Command   string   `json:"command"`        // the command line, shell-quoted
+	EnvVars   []string `json:"env,omitempty"`  // GOMPS_* variables set, NAME=value
+	Version   string   `json:"gomps_version"`  // gomps version
+	Commit    string   `json:"gomps_commit"`   // gomps commit
+	Modified  bool     `json:"gomps_modified"` // built from a work tree with uncommitted changes
+	Go        string   `json:"go"`
+	Model     string   `json:"model"`            // the name recorded in the weights file
+	SHA256    string   `json:"model_sha256"`     // of the source model.safetensors
+	TestModel bool     `json:"test_model"`       // the test model, not the real reranker
+	Backend   string   `json:"backend"`          // from the reranker's Info
+	ISA       string   `json:"isa"`              // from the reranker's Info
+	Precision string   `json:"precision"`        // from the reranker's Info
+	OneDNN    string   `json:"onednn,omitempty"` // oneDNN version, when the backend reports it
+	CPUModel  string   `json:"cpu_model"`        // /proc/cpuinfo "model name"
+	CPUs      int      `json:"cpus"`             // logical CPUs this process may use
+	OS        string   `json:"os"`               // GOOS/GOARCH, distribution, kernel
+}
+
 // Report is everything the markdown report prints.
 type Report struct {
 	Title, Subtitle string
 	Timestamp       time.Time
 	Info            gomps.Info
-	CPUModel        string // the machine's processor, "" if unknown
+	Env             Environment
 	BatchingLine    string // how batches are cut, for the config block
 	Workload        *Workload
 	Runs            []RunReport
@@ -40,6 +61,14 @@ type RunReport struct {
 // a PNG of each sits beside it.
 type Plots struct{ LatencyOverTime, ThroughputOverTime, LatencyHistogram string }
 
+// CPUUnit is the one unit of CPU use in reports, as on the dashboard: the
+// process's CPU time per second of wall time, x 100 (100% = one core busy,
+// N cores busy = N x 100%).
+const CPUUnit = "% of one core"
+
+// CPUUsageRow names the CPU row of the dashboard table.
+const CPUUsageRow = "CPU Usage (" + CPUUnit + ")"
+
 // Section headings, in order; tests check every one is present.
 var Sections = []string{"## Summary", "## Detailed Metrics", "### Latency", "### Throughput",
 	"### Latency vs Throughput Analysis", "## Overall Summary", "## Dashboard Metrics", "## Definitions"}
@@ -55,18 +84,26 @@ func WriteReport(out io.Writer, r *Report) error {
 		p("_%s_\n\n", r.Subtitle)
 	}
 	p("**Timestamp:** %s\n\n", r.Timestamp.Format("2006-01-02 15:04:05"))
+	e := r.Env
+	p("**Command:** `%s`\n\n", e.Command)
+	if len(e.EnvVars) > 0 {
+		p("**Environment:** `%s`\n\n", strings.Join(e.EnvVars, " "))
+	}
+	mod := ""
+	if e.Modified {
+		mod = " (modified work tree)"
+	}
+	p("**gomps:** %s, commit `%s`%s, %s\n\n", e.Version, e.Commit, mod, e.Go)
 	model := info.Model
 	if info.TestModel {
 		model += " (the test model, not the real reranker)"
 	}
-	p("**Model:** `%s`\n\n", model)
-	device := info.ISA
-	if r.CPUModel != "" {
-		device = fmt.Sprintf("%s, %s", r.CPUModel, info.ISA)
-	}
-	p("**Backend:** `%s` | **Device:** `%s` | **Precision:** `%s`\n\n", info.Backend, device, info.Precision)
-	p("**Instances:** %d | **Threads:** %d (native, over all instances) | **Cores:** %d | **Max length:** %d tokens\n\n",
-		info.Instances, info.Threads, coresOf(r), info.MaxLength)
+	p("**Model:** `%s` | **sha256:** `%s`\n\n", model, orNA(info.SHA256, "not recorded in the weights file"))
+	p("**Backend:** `%s` | **ISA:** `%s` | **oneDNN:** %s | **Precision:** `%s`\n\n", info.Backend, info.ISA,
+		orNA(e.OneDNN, "not reported by the backend"), info.Precision)
+	p("**CPU:** %s, %d logical CPUs | **OS:** %s\n\n", orNA(e.CPUModel, "unknown"), e.CPUs, orNA(e.OS, "unknown"))
+	p("**Instances:** %d | **Threads:** %d (native, over all instances) | **Max length:** %d tokens\n\n",
+		info.Instances, info.Threads, info.MaxLength)
 	p("**Dynamic Batching:** %s\n\n", r.BatchingLine)
 	p("**Workload:** %s — %s Pair lengths (query + passage words): n %d, mean %.1f, p50 %d, p90 %d, p99 %d, max %d.\n\n",
 		r.Workload.Name, r.Workload.Describe, r.Workload.Words.N, r.Workload.Words.Mean, r.Workload.Words.P50,
@@ -77,6 +114,14 @@ func WriteReport(out io.Writer, r *Report) error {
 			phaseLen(c.Duration, c.Requests), phaseLen(c.Warmup, c.WarmupRequests))
 	}
 
+	for i, run := range r.Runs {
+		if c := run.Measure.Contention; c.Contended() {
+			p("> **Warning: the machine was contended during run %d** (batch=%d, conc=%d): other processes used %.1f%% of its CPU time "+
+				"(threshold %.0f%%) and steal took %.1f%% (threshold %.0f%%). Its figures are lower than a quiet machine's; do not compare them "+
+				"with a quiet run.\n\n", i+1, run.Config.PairsPerRequest, run.Config.Concurrency, 100*c.OtherShare, 100*MaxOtherCPUShare,
+				100*c.StealShare, 100*MaxStealShare)
+		}
+	}
 	p("## Summary\n\n")
 	p("| Batch | Conc | Pairs | Time(s) | Lat Avg | Lat P95 | Lat P99 | TP Avg | TP P95 |\n")
 	p("|-------|------|-------|---------|---------|---------|---------|--------|--------|\n")
@@ -112,11 +157,25 @@ func WriteReport(out io.Writer, r *Report) error {
 	return w.Flush()
 }
 
-func coresOf(r *Report) int {
-	for _, run := range r.Runs {
-		return run.Measure.Cores
+// contentionLine says how busy the rest of the machine was.
+func contentionLine(c Contention, cores int) string {
+	if !c.Known {
+		return "contention unknown (" + c.Reason + ")"
 	}
-	return 0
+	s := fmt.Sprintf("other processes used %.1f%% of the CPU time of all %d CPUs, steal %.1f%% (thresholds %.0f%% and %.0f%%)",
+		100*c.OtherShare, cores, 100*c.StealShare, 100*MaxOtherCPUShare, 100*MaxStealShare)
+	if c.Contended() {
+		s += ": **contended**"
+	}
+	return s
+}
+
+// orNA returns s, or "n/a (reason)" when s is empty.
+func orNA(s, reason string) string {
+	if s == "" {
+		return "n/a (" + reason + ")"
+	}
+	return s
 }
 
 func phaseLen(d time.Duration, n int) string {
@@ -188,8 +247,8 @@ func writeRun(w *bufio.Writer, n int, run RunReport, info gomps.Info) {
 	p("| TP Avg = pairs / wall | %d / %.3f s = %.2f pairs/s | %s |\n", m.Pairs, m.Wall, m.TPOverall,
 		yes(m.Wall > 0 && math.Abs(float64(m.Pairs)/m.Wall-m.TPOverall) < 1e-6))
 	if m.CPU >= 0 {
-		p("| CPU %% = process CPU time / wall / cores | %.3f s / %.3f s / %d = %.1f%% | %s |\n", m.CPU.Seconds(), m.Wall,
-			m.Cores, m.CPUPct, yes(m.CPUPct >= 0))
+		p("| CPU %% of one core = process CPU time / wall | %.3f s / %.3f s = %.1f%% (of %d cores: up to %d%%) | %s |\n", m.CPU.Seconds(), m.Wall,
+			m.CPUPct, m.Cores, 100*m.Cores, yes(m.CPUPct >= 0))
 		if m.CPU > 0 {
 			p("| Pairs per CPU second = pairs / process CPU time | %d / %.3f s = %.1f | – |\n", m.Pairs, m.CPU.Seconds(),
 				float64(m.Pairs)/m.CPU.Seconds())
@@ -200,6 +259,25 @@ func writeRun(w *bufio.Writer, n int, run RunReport, info gomps.Info) {
 			100*b.Seconds()/m.Wall)
 	}
 	p("\n")
+
+	p("### Batch sizes\n\n")
+	if len(m.BatchSizes) == 0 {
+		p("No forward calls.\n\n")
+	} else {
+		p("| Rows per batch | Batches | Share |\n|----------------|---------|-------|\n")
+		for _, b := range m.BatchSizes {
+			rows := fmt.Sprintf("%d-%d", b.Lo, b.Hi)
+			if b.Lo == b.Hi {
+				rows = fmt.Sprint(b.Lo)
+			}
+			if b.Hi == math.MaxInt {
+				rows = fmt.Sprintf(">= %d", b.Lo)
+			}
+			p("| %s | %d | %.1f%% |\n", rows, b.Batches, 100*float64(b.Batches)/float64(max(e.Batches, 1)))
+		}
+		p("\n")
+	}
+	p("**Machine during the run:** %s\n\n", contentionLine(m.Contention, m.Cores))
 
 	if wu := run.Warmup; wu != nil {
 		p("### Warm-up (excluded above)\n\n")
@@ -285,11 +363,11 @@ func writeDashboard(w *bufio.Writer, m *PhaseSummary, info gomps.Info) {
 	}
 	switch {
 	case math.IsNaN(m.CPUPct):
-		naRow("CPU Usage (%)", "n/a (getrusage failed)")
+		naRow(CPUUsageRow, "n/a (getrusage failed)")
 	case m.CPUWindows.N == 0:
-		p("| CPU Usage (%%) | %.1f | n/a (no interval) | n/a (no interval) | n/a (no interval) | n/a (no interval) |\n", m.CPUPct)
+		p("| %s | %.1f | n/a (no interval) | n/a (no interval) | n/a (no interval) | n/a (no interval) |\n", CPUUsageRow, m.CPUPct)
 	default:
-		row("CPU Usage (%)", m.CPUPct, m.CPUWindows, 1)
+		row(CPUUsageRow, m.CPUPct, m.CPUWindows, 1)
 	}
 	if m.RSSWindows.N == 0 {
 		naRow("RSS (MB)", "n/a ("+m.RSSReason+")")
@@ -341,15 +419,21 @@ func writeDefinitions(w *bufio.Writer) {
   starts.
 - **Padding waste**: 1 - real tokens / padded tokens (rows x padded length) over the phase's batches; the Avg column
   is the whole phase, Min/Max/P50/P95 are over the time-series intervals that had batches.
-- **CPU usage**: process CPU time (user + system, getrusage RUSAGE_SELF, all threads) / wall time / cores x 100; Avg
-  is the whole phase, the rest over the intervals.
+- **CPU usage**, in % of one core as on the dashboard: process CPU time (user + system, getrusage RUSAGE_SELF, all
+  threads) / wall time x 100, so one busy core is 100% and the machine's N cores 100N%; Avg is the whole phase, the
+  rest over the intervals.
+- **Contention**: from /proc/stat over the measured phase, the share of all CPUs' time that other processes used
+  (user + nice + system + irq + softirq, less this process's utime + stime from /proc/self/stat) and the share the
+  hypervisor stole. The report warns above 10% and 5% of the machine's CPU time.
+- **Batch sizes**: forward calls of the phase by their rows, from the engine's histogram (exact up to 8 rows,
+  quarter-octave buckets above).
 - **Pairs per CPU second**: pairs / process CPU time; on a shared machine it shows the cost of a pair when the
   wall-clock throughput is limited by other processes (OpenMP threads spinning at barriers count as CPU time).
 - **RSS**: VmRSS from /proc/self/status at each interval's end; Peak RSS is VmHWM.
 - **Warm-up**: a closed-loop phase before the measured one; its figures are reported only in its own section.
 - **Time series** (JSON lines): run, t_s (end of the interval), window_s, requests and pairs returned in the interval,
   pairs_per_s, lat_p50/p95/p99_ms of the requests returned in it (null if none), queue_depth_pairs (engine queue at
-  the interval's end), in_flight_calls, batches, rows, padding_waste, cpu_pct, rss_mb, and partial: true for an
+  the interval's end), in_flight_calls, batches, rows, padding_waste, cpu_pct (% of one core), rss_mb, and partial: true for an
   interval shorter than 90% of the sampling interval (a phase's last, cut short when it ends), whose rates swing
   with its length: the plots and the per-interval Min/Max/P50/P95 leave it out.
 `)

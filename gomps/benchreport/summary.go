@@ -123,7 +123,7 @@ type Point struct {
 	Batches     uint64   `json:"batches"`
 	Rows        uint64   `json:"rows"`
 	Waste       *float64 `json:"padding_waste"` // 1 - real/padded of the interval's batches; null without batches
-	CPUPct      *float64 `json:"cpu_pct"`       // process CPU time / interval / cores x 100
+	CPUPct      *float64 `json:"cpu_pct"`       // process CPU time / interval x 100: % of one core
 	RSSMB       *float64 `json:"rss_mb"`
 	// Partial marks an interval shorter than 90% of the sampling interval
 	// (the last one of a phase, cut short when the phase ends): its rates
@@ -145,7 +145,7 @@ type PhaseSummary struct {
 	Engine                                  EngineDelta
 	Cores                                   int
 	CPU                                     time.Duration // process CPU time over the phase; -1 if unavailable
-	CPUPct                                  float64       // CPU / wall / cores x 100 (NaN if unavailable)
+	CPUPct                                  float64       // CPU / wall x 100: % of one core (NaN if unavailable)
 	CPUWindows                              Dist          // per-interval CPU %
 	RSSWindows                              Dist          // per-sample RSS, MB (N = 0 if unavailable)
 	RSSReason                               string
@@ -154,6 +154,36 @@ type PhaseSummary struct {
 	HWMMB                                   float64 // -1 if unavailable
 	WasteWindows                            Dist    // per-interval padding waste (intervals with batches)
 	Series                                  []Point
+	BatchSizes                              []BatchBucket // forward calls by rows, over the phase
+	Contention                              Contention    // other processes' and steal's share of the machine
+}
+
+// BatchBucket counts the forward calls whose row count is in [Lo, Hi].
+type BatchBucket struct {
+	Lo, Hi  int
+	Batches uint64
+}
+
+// batchSizes turns the engine's batch-size histogram over a phase (After -
+// Before) into the buckets that hold batches. The histogram's buckets are
+// exact up to 8 rows and quarter-octaves above.
+func batchSizes(a, b gomps.HistSnapshot) []BatchBucket {
+	var out []BatchBucket
+	lo := 1
+	for i, c := range b.Counts {
+		if i < len(a.Counts) {
+			c -= a.Counts[i]
+		}
+		hi := math.MaxInt
+		if i < len(b.Buckets) {
+			hi = int(b.Buckets[i])
+		}
+		if c > 0 {
+			out = append(out, BatchBucket{Lo: lo, Hi: hi, Batches: c})
+		}
+		lo = hi + 1
+	}
+	return out
 }
 
 // Summarize turns a phase into figures; run numbers the time-series points.
@@ -184,12 +214,12 @@ func Summarize(p *Phase, run int) *PhaseSummary {
 	s.Engine = engineDelta(p.Before.Stats, p.After.Stats)
 	if p.Before.CPU >= 0 && p.After.CPU >= 0 && s.Wall > 0 {
 		s.CPU = p.After.CPU - p.Before.CPU
-		s.CPUPct = 100 * s.CPU.Seconds() / s.Wall / float64(s.Cores)
+		s.CPUPct = 100 * s.CPU.Seconds() / s.Wall
 	}
 	if p.HWM >= 0 {
 		s.HWMMB = mb(p.HWM)
 	}
-	s.Series = series(p, run, s.Cores)
+	s.Series = series(p, run)
 	var cpu, rss, gpu, waste []float64
 	for _, pt := range s.Series {
 		if pt.Partial {
@@ -216,6 +246,15 @@ func Summarize(p *Phase, run int) *PhaseSummary {
 	}
 	s.CPUWindows, s.RSSWindows, s.WasteWindows = DistOf(cpu), DistOf(rss), DistOf(waste)
 	s.GPUWindows = DistOf(gpu)
+	s.BatchSizes = batchSizes(p.Before.Stats.BatchSize, p.After.Stats.BatchSize)
+	switch {
+	case p.Before.SysReason != "":
+		s.Contention.Reason = p.Before.SysReason
+	case p.After.SysReason != "":
+		s.Contention.Reason = p.After.SysReason
+	default:
+		s.Contention = contentionOf(p.Before.Sys, p.After.Sys)
+	}
 	return s
 }
 
@@ -251,7 +290,7 @@ func latencyBuckets(lat, tp []float64, d Dist) []LatencyBucket {
 }
 
 // series cuts the phase at its samples: interval k ends at sample k.
-func series(p *Phase, run, cores int) []Point {
+func series(p *Phase, run int) []Point {
 	var pts []Point
 	ri := 0
 	for k := 1; k < len(p.Samples); k++ {
@@ -280,7 +319,7 @@ func series(p *Phase, run, cores int) []Point {
 			pt.Waste = &v
 		}
 		if a.CPU >= 0 && b.CPU >= 0 {
-			v := 100 * (b.CPU - a.CPU).Seconds() / w / float64(cores)
+			v := 100 * (b.CPU - a.CPU).Seconds() / w
 			pt.CPUPct = &v
 		}
 		if b.RSS >= 0 {
