@@ -44,7 +44,7 @@ func newBenchCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "bench",
 		Usage:     "benchmark the reranker under closed-loop load and write the report",
-		UsageText: "gomps bench [--model M] [--workload FILE] [--batch-sizes 64] [--concurrency 32] [--duration 60s | --requests N] [--output report.md]",
+		UsageText: "gomps bench [--model M] [--workload FILE] [--batch-sizes 64] [--concurrency 32] [--duration 60s | --requests N] [--output report.md]\n   gomps bench --compare A.json B.json",
 		Description: `Runs a sweep of (pairs per request, concurrency) configurations. In each, --concurrency
 callers run a closed loop: each sends its next request (one query with --batch-sizes
 passages) as soon as its last returns. A warm-up phase (--warmup or --warmup-requests)
@@ -58,7 +58,13 @@ counts follow the TREC DL distribution of shared/data/SOURCES.md.
 
 Writes the report (markdown, --output) in the layout of the original benchmark report,
 with every figure defined in it, a time series (JSON lines, --timeseries) and plots
-(--plots-dir; SVG linked from the report, PNG beside each) drawn with gonum.org/v1/plot. Prints the summary table on stdout.`,
+(--plots-dir; SVG linked from the report, PNG beside each) drawn with gonum.org/v1/plot,
+and the results (JSON, --results: how the run was made and each configuration's headline
+figures). Prints the summary table on stdout.
+
+--compare A.json B.json prints two results files side by side: what differs in how they
+were made (build, model, backend, machine, command), then for each configuration in both
+every figure of A and B, the ratio B/A, and which is better; it loads no model.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
 			&cli.StringFlag{Name: "workload", Usage: "pairs file (TSV or JSONL); empty = the built-in synthetic workload", EnvVars: []string{"GOMPS_WORKLOAD"}, TakesFile: true},
@@ -80,6 +86,8 @@ with every figure defined in it, a time series (JSON lines, --timeseries) and pl
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report file (markdown)", Value: "report.md", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
 			&cli.StringFlag{Name: "dashboard", Usage: "serve the live dashboard on host:port during the run (empty = none)", EnvVars: []string{"GOMPS_DASHBOARD"}},
 			&cli.StringFlag{Name: "timeseries", Usage: "time-series file, JSON lines (default: <output>-timeseries.jsonl; - = none)", EnvVars: []string{"GOMPS_TIMESERIES"}, TakesFile: true},
+			&cli.StringFlag{Name: "results", Usage: "results file, JSON, for --compare (default: <output>.json; - = none)", EnvVars: []string{"GOMPS_RESULTS"}, TakesFile: true},
+			&cli.BoolFlag{Name: "compare", Usage: "compare two results files given as arguments (A.json B.json) instead of running", EnvVars: []string{"GOMPS_COMPARE"}},
 			&cli.StringFlag{Name: "plots-dir", Usage: "directory for the plots, SVG and PNG (default: <output>-plots; - = none)", EnvVars: []string{"GOMPS_PLOTS_DIR"}, TakesFile: true},
 			&cli.StringFlag{Name: "title", Usage: "report title (default: from the configuration)", EnvVars: []string{"GOMPS_TITLE"}},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the synthetic workload", Value: 1, EnvVars: []string{"GOMPS_SEED"}},
@@ -131,27 +139,43 @@ func benchOptions(c *cli.Context) ([]gomps.Option, error) {
 	return opts, nil
 }
 
-// benchPaths derives the time-series file and plots directory from --output.
-func benchPaths(c *cli.Context) (report, series, plots string) {
+// benchPaths derives the time-series file, the plots directory and the
+// results file from --output.
+func benchPaths(c *cli.Context) (report, series, plots, results string) {
 	report = c.String("output")
 	base := strings.TrimSuffix(report, filepath.Ext(report))
-	series, plots = c.String("timeseries"), c.String("plots-dir")
-	if series == "" {
-		series = base + "-timeseries.jsonl"
+	pick := func(flag, derived string) string {
+		switch v := c.String(flag); v {
+		case "":
+			return derived
+		case "-":
+			return ""
+		default:
+			return v
+		}
 	}
-	if plots == "" {
-		plots = base + "-plots"
+	return report, pick("timeseries", base+"-timeseries.jsonl"), pick("plots-dir", base+"-plots"), pick("results", base+".json")
+}
+
+// benchCompare prints two results files side by side.
+func benchCompare(c *cli.Context) error {
+	if c.NArg() != 2 {
+		return fmt.Errorf("bench: --compare takes two results files (A.json B.json), got %d arguments", c.NArg())
 	}
-	if series == "-" {
-		series = ""
+	var res [2]benchreport.Results
+	for i := range res {
+		var err error
+		if res[i], err = benchreport.ReadResults(c.Args().Get(i)); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
 	}
-	if plots == "-" {
-		plots = ""
-	}
-	return report, series, plots
+	return benchreport.Compare(c.App.Writer, c.Args().Get(0), c.Args().Get(1), res[0], res[1])
 }
 
 func benchAction(c *cli.Context) error {
+	if c.Bool("compare") {
+		return benchCompare(c)
+	}
 	if c.NArg() > 0 {
 		return fmt.Errorf("bench: unexpected argument %q", c.Args().First())
 	}
@@ -174,7 +198,7 @@ func benchAction(c *cli.Context) error {
 	if c.Duration("warmup") < 0 || c.Duration("sample-interval") <= 0 {
 		return errors.New("bench: --warmup must not be negative and --sample-interval must be positive")
 	}
-	reportPath, seriesPath, plotsDir := benchPaths(c)
+	reportPath, seriesPath, plotsDir, resultsPath := benchPaths(c)
 	if reportPath == "" || reportPath == "-" {
 		return errors.New("bench: --output must name a file (the report links files beside it)")
 	}
@@ -311,6 +335,13 @@ func benchAction(c *cli.Context) error {
 	if err := writeFileAtomic(reportPath, func(w *bufio.Writer) error { return benchreport.WriteReport(w, rep) }); err != nil {
 		return err
 	}
+	if resultsPath != "" {
+		if err := writeFileAtomic(resultsPath, func(w *bufio.Writer) error {
+			return benchreport.WriteResults(w, benchreport.ResultsOf(rep))
+		}); err != nil {
+			return err
+		}
+	}
 
 	for i, run := range rep.Runs {
 		if run.Measure.Contention.Contended() {
@@ -327,6 +358,9 @@ func benchAction(c *cli.Context) error {
 			m.TPPerRequest.P95, 100*m.UnexplainedShare)
 	}
 	fmt.Fprintf(out, "report: %s\n", reportPath)
+	if resultsPath != "" {
+		fmt.Fprintf(out, "results: %s (gomps bench --compare A.json B.json)\n", resultsPath)
+	}
 	for _, run := range rep.Runs {
 		if run.Measure.UnexplainedShare > benchreport.MaxUnexplainedShare {
 			return fmt.Errorf("bench: batch=%d conc=%d: %.1f%% of the mean latency is unexplained by the library's timings (limit %.0f%%); the report says so",

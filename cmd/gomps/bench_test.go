@@ -233,6 +233,30 @@ func TestBench200Pairs(t *testing.T) {
 	assert.Greater(t, lines, 0)
 	assert.Contains(t, rep, "`report-timeseries.jsonl`", "time series linked")
 
+	// Results: readable, and --compare sets them side by side with ratios.
+	results := filepath.Join(dir, "report.json")
+	assert.Contains(t, stdout, "results: "+results)
+	resA, err := benchreport.ReadResults(results)
+	require.NoError(t, err)
+	require.Len(t, resA.Runs, 1)
+	assert.Equal(t, mustFloat(t, m[6]), math.Round(10*resA.Runs[0].Figures["tp_avg"])/10, "the report's TP Avg")
+	resB := resA
+	resB.Runs = []benchreport.RunFigures{{PairsPerRequest: 8, Concurrency: 4, Figures: map[string]float64{}}}
+	for k, v := range resA.Runs[0].Figures {
+		resB.Runs[0].Figures[k] = v
+	}
+	resB.Runs[0].Figures["tp_avg"] *= 2
+	var bb bytes.Buffer
+	require.NoError(t, benchreport.WriteResults(&bb, resB))
+	bPath := filepath.Join(dir, "b.json")
+	require.NoError(t, os.WriteFile(bPath, bb.Bytes(), 0o644))
+	cmp, _, err := runBenchCLI(t, "--compare", results, bPath)
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^\s*tp_avg\s+pairs/s\s+[\d.]+\s+[\d.]+\s+2\.000\s+B\s*$`, cmp)
+	assert.Regexp(t, `(?m)^\s*lat_mean\s+ms\s+([\d.]+)\s+([\d.]+)\s+1\.000\s+=\s*$`, cmp)
+	_, _, err = runBenchCLI(t, "--compare", results)
+	assert.ErrorContains(t, err, "two results files")
+
 	// Plots: linked and well-formed SVG.
 	for _, name := range []string{"run1-latency-over-time.svg", "run1-throughput-over-time.svg", "run1-latency-histogram.svg"} {
 		assert.Contains(t, rep, "(report-plots/"+name+")", "plot linked")
