@@ -27,12 +27,7 @@ import (
 // runBenchCLI runs a gomps app with a fresh bench command.
 func runBenchCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	app := newApp()
-	app.Commands = []*cli.Command{newBenchCommand()}
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	err = app.Run(append([]string{"gomps", "bench"}, args...))
-	return out.String(), errOut.String(), err
+	return runApp(t, []*cli.Command{newBenchCommand()}, append([]string{"bench"}, args...)...)
 }
 
 // tinyDir is the tiny Hugging Face model directory the library opens.

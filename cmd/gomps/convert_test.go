@@ -26,12 +26,7 @@ import (
 // runConvertCLI runs a gomps app with a fresh convert command.
 func runConvertCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	app := newApp()
-	app.Commands = []*cli.Command{newConvertCommand()}
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	err = app.Run(append([]string{"gomps"}, args...))
-	return out.String(), errOut.String(), err
+	return runApp(t, []*cli.Command{newConvertCommand()}, args...)
 }
 
 func TestConvertCommand(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -19,12 +18,8 @@ import (
 // and returns what it printed.
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	app := newApp()
-	app.Commands = []*cli.Command{newEvalCommand(), newVersionCommand()}
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	err := app.Run(append([]string{"gomps"}, args...))
-	return out.String(), err
+	out, _, err := runApp(t, []*cli.Command{newEvalCommand(), newVersionCommand()}, args...)
+	return out, err
 }
 
 // evalSharedDir returns ../shared/data/trec-dl, or skips (fails under CI=true).
@@ -145,12 +140,7 @@ func TestEvalFlagsAndErrors(t *testing.T) {
 // runEval runs a fresh eval command and returns stdout and stderr.
 func runEval(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	app := newApp()
-	app.Commands = []*cli.Command{newEvalCommand()}
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	err = app.Run(append([]string{"gomps", "eval"}, args...))
-	return out.String(), errOut.String(), err
+	return runApp(t, []*cli.Command{newEvalCommand()}, append([]string{"eval"}, args...)...)
 }
 
 func TestEvalMAPAndRelevanceLevels(t *testing.T) {

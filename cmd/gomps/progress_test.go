@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -21,23 +20,8 @@ import (
 	"github.com/gomps/gomps/gomps/shard"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// The progress goroutine writes to a plain bytes.Buffer: the tests read it
+// only after end, which waits for that goroutine to exit.
 
 func lines(s string) []string { return strings.Split(strings.TrimSuffix(s, "\n"), "\n") }
 
@@ -58,7 +42,7 @@ func TestProgressLinesEveryFiveSeconds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var done atomic.Int64
-				var buf syncBuffer
+				var buf bytes.Buffer
 				p := newProgress(&buf, false, false, func() int { return int(done.Load()) })
 				p.setTotal(tc.total)
 				p.begin("score: start")
@@ -80,7 +64,7 @@ func TestProgressLinesEveryFiveSeconds(t *testing.T) {
 func TestProgressBarRedrawsTwiceASecond(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var done atomic.Int64
-		var buf syncBuffer
+		var buf bytes.Buffer
 		p := newProgress(&buf, false, true, func() int { return int(done.Load()) })
 		p.setTotal(200)
 		p.begin("score: start (not shown on a terminal)")
@@ -89,22 +73,22 @@ func TestProgressBarRedrawsTwiceASecond(t *testing.T) {
 			done.Add(25)
 			time.Sleep(time.Millisecond)
 		}
-		synctest.Wait()
-		mid := buf.String()
+		synctest.Wait() // the draw at 2 s is done
 		p.end("score: end")
 		out := buf.String()
+		mid, ok := strings.CutSuffix(out, "\r\x1b[Kscore: end\n")
+		require.True(t, ok, "the bar is cleared before the summary: %q", out)
 		assert.NotContains(t, out, "score: start", "the start line is not printed under a bar")
 		// 2 s: the first draw plus one every 250 ms.
 		assert.GreaterOrEqual(t, strings.Count(mid, "\r"), 1+2*2, "redrawn at least twice a second")
 		last := mid[strings.LastIndex(mid, "\r")+1:]
 		assert.Equal(t, "score: ["+strings.Repeat("=", 15)+strings.Repeat(" ", 15)+"]  50% 100/200 pairs, 50 pairs/s, eta 2s\x1b[K", last)
-		assert.True(t, strings.HasSuffix(out, "\r\x1b[Kscore: end\n"), "the bar is cleared before the summary: %q", out[len(mid):])
 	})
 }
 
 func TestProgressQuiet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf syncBuffer
+		var buf bytes.Buffer
 		p := newProgress(&buf, true, true, func() int { return 1 })
 		p.begin("score: start")
 		time.Sleep(11 * time.Second)
@@ -139,7 +123,7 @@ func TestProgressMovesWithinAChunk(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := &chunkScorer{}
 		fs.scored.Store(40) // earlier work on the same engine is not counted
-		var buf syncBuffer
+		var buf bytes.Buffer
 		p := newProgress(&buf, false, false, scoredSince(fs))
 		p.setTotal(n)
 		p.begin("score: start")

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"os"
@@ -23,12 +22,7 @@ import (
 // runScoreCLI runs a gomps app with a fresh score command.
 func runScoreCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	app := newApp()
-	app.Commands = []*cli.Command{newScoreCommand()}
-	var out, errOut bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errOut
-	err = app.Run(append([]string{"gomps", "score"}, args...))
-	return out.String(), errOut.String(), err
+	return runApp(t, []*cli.Command{newScoreCommand()}, append([]string{"score"}, args...)...)
 }
 
 // tinyModel converts gomps/testdata/tiny to a native file in t.TempDir().

@@ -2,7 +2,6 @@ package pairio
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,17 +27,8 @@ func TestJSONLOnePairPerLine(t *testing.T) {
 	assert.Equal(t, Item{Query: "q2", Pos: Pos{"in.jsonl", 3}}, items[2], "an empty passage is a pair")
 	assert.Equal(t, "9", items[3].DocID)
 
-	g := Groups(NewJSONLReader(strings.NewReader(in), "in.jsonl", Options{}))
-	var sizes []int
-	for {
-		grp, err := g.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		sizes = append(sizes, len(grp))
-	}
-	assert.Equal(t, []int{2, 2}, sizes, "consecutive one-pair lines of a query form one group")
+	assert.Equal(t, []int{2, 2}, groupSizes(t, NewJSONLReader(strings.NewReader(in), "in.jsonl", Options{})),
+		"consecutive one-pair lines of a query form one group")
 
 	for name, line := range map[string]string{
 		"passage+passages":   `{"query": "q", "passage": "p", "passages": ["a"]}`,

@@ -30,6 +30,21 @@ func readAll(t testing.TB, r Reader) ([]Item, error) {
 	}
 }
 
+// groupSizes drains r through Groups and returns each group's size.
+func groupSizes(t *testing.T, r Reader) []int {
+	t.Helper()
+	g := Groups(r)
+	var sizes []int
+	for {
+		grp, err := g.Next()
+		if errors.Is(err, io.EOF) {
+			return sizes
+		}
+		require.NoError(t, err)
+		sizes = append(sizes, len(grp))
+	}
+}
+
 func TestTSVReader(t *testing.T) {
 	in := "query\tpassage\nq1\tp1\r\n\nq1\t\nq2\tp 2\n"
 	items, err := readAll(t, NewTSVReader(strings.NewReader(in), "in.tsv", Options{}))
@@ -297,17 +312,7 @@ func TestOpenAndGroups(t *testing.T) {
 	r, err := Open(p, f, Options{})
 	require.NoError(t, err)
 	defer r.Close()
-	g := Groups(r)
-	var sizes []int
-	for {
-		grp, err := g.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		sizes = append(sizes, len(grp))
-	}
-	assert.Equal(t, []int{2, 1, 1}, sizes, "consecutive items of one query form a group")
+	assert.Equal(t, []int{2, 1, 1}, groupSizes(t, r), "consecutive items of one query form a group")
 
 	_, err = Open(p, FormatTREC, Options{})
 	assert.Error(t, err)
