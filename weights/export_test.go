@@ -7,11 +7,6 @@ import "os"
 // ParseNativeBytes validates an in-memory native file.
 func ParseNativeBytes(name string, b []byte) (*Native, error) { return parseNative(name, bytesBlob(b)) }
 
-// ParseSafetensorsBytes validates an in-memory safetensors file.
-func ParseSafetensorsBytes(name string, b []byte) (*Safetensors, error) {
-	return parseSafetensors(name, bytesBlob(b))
-}
-
 // DecodeFloat32 widens F32, F16 or BF16 bytes.
 var DecodeFloat32 = decodeFloat32
 

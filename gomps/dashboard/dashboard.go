@@ -4,12 +4,12 @@
 //
 // The data come from a Prometheus Gatherer: for gomps serve, the very
 // registry its /metrics serves (the engine's collector, the process
-// collector); for gomps bench, ForReranker builds one over the reranker's
-// collector. A Dashboard samples the Gatherer every Config.Interval into a
-// ring buffer of Config.Keep, and each data request derives the figures of
-// the chosen window from two of those samples, so the page shows exactly
-// what rate() and histogram_quantile() over /metrics would: there is no
-// second set of books.
+// collector); for gomps bench, Start builds one over the reranker's
+// collector and the process collector. A Dashboard samples the Gatherer
+// every Config.Interval into a ring buffer of Config.Keep, and each data
+// request derives the figures of the chosen window from two of those
+// samples, so the page shows exactly what rate() and histogram_quantile()
+// over /metrics would: there is no second set of books.
 //
 // Routes (relative to where the handler is mounted, usually the root):
 // GET /dashboard is the page, GET /dashboard/data?window=SECONDS its data.
@@ -59,7 +59,7 @@ type Config struct {
 }
 
 // Dashboard samples a Gatherer and serves the page and its data. Build it
-// with New or ForReranker; Close stops the sampling.
+// with New (or Start, which also serves it); Close stops the sampling.
 type Dashboard struct {
 	cfg  Config
 	info configJSON
@@ -101,20 +101,6 @@ func New(cfg Config) (*Dashboard, error) {
 	d.sample()
 	go d.loop()
 	return d, nil
-}
-
-// ForReranker returns a dashboard over r's engine metrics and this
-// process's CPU and memory, for programs without a registry of their own
-// (gomps bench). Close it before closing r.
-func ForReranker(r *gomps.Reranker, version string) (*Dashboard, error) {
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(r.Collector()); err != nil {
-		return nil, err
-	}
-	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
-		return nil, err
-	}
-	return New(Config{Info: r.Info(), Version: version, Gatherer: reg})
 }
 
 // Close stops the sampling. Safe to call more than once.

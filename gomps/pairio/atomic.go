@@ -22,21 +22,6 @@ type Output interface {
 	Abort() error
 }
 
-// CreateOutput returns an Output for path: standard output for "-", else an
-// AtomicFile.
-func CreateOutput(path string) (Output, error) {
-	if path == "-" {
-		return stdoutOutput{}, nil
-	}
-	return CreateAtomic(path)
-}
-
-type stdoutOutput struct{}
-
-func (stdoutOutput) Write(p []byte) (int, error) { return os.Stdout.Write(p) }
-func (stdoutOutput) Commit() error               { return nil }
-func (stdoutOutput) Abort() error                { return nil }
-
 // AtomicFile writes a file through a temporary file in the same directory:
 // Commit syncs it, renames it over the target and syncs the directory, so
 // after a crash at any point the target holds its old content or the new

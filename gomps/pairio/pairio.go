@@ -10,7 +10,7 @@
 //
 // Writers emit TSV, JSONL or a reranked TREC run, one query group at a time,
 // ordered as trec_eval orders runs (score descending, then docid descending),
-// optionally cut to the top k. CreateOutput writes to a temporary file in the
+// optionally cut to the top k. CreateAtomic writes to a temporary file in the
 // target's directory and renames it into place on Commit, so a reader of the
 // target never sees a partial file.
 //

@@ -239,9 +239,6 @@ func (r Run) Sort() {
 	}
 }
 
-// QIDs returns the run's query ids in ascending byte order.
-func (r Run) QIDs() []string { return sortedKeys(r) }
-
 // QIDs returns the qrels' query ids in ascending byte order.
 func (q Qrels) QIDs() []string { return sortedKeys(q) }
 
