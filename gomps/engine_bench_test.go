@@ -26,7 +26,7 @@ import (
 	"github.com/gomps/gomps/gomps/pairio"
 )
 
-// The original workload: 32 closed-loop callers, each sending one query
+// The standard workload: 32 closed-loop callers, each sending one query
 // with 64 passages, waiting for the scores and sending the next.
 const (
 	workloadCallers  = 32
@@ -386,7 +386,7 @@ var (
 	rawCache = map[string]rawResult{} // "instances=N/threads=T/requests=R" -> last raw pass
 )
 
-// BenchmarkEngineDL19 runs the original workload (32 closed-loop callers x
+// BenchmarkEngineDL19 runs the standard workload (32 closed-loop callers x
 // 64 pairs) on real DL19 BM25 pairs through Reranker.Score with the
 // real-shape test model, for mode=fixed|adaptive x instances=1|2 over one
 // thread budget (GOMPS_BENCH_THREADS, default NumCPU), beside the raw

@@ -188,9 +188,9 @@ func WithNotices(w io.Writer) Option {
 
 // WithRouting selects which instance gets each batch: "least-loaded" (the
 // default; adaptive batcher: an idle instance, fixed batcher: the one with
-// the least queued padded tokens) or "round-robin" (the original system:
-// instances in turn, so a batch may wait at a busy instance while another
-// is idle). It matters only with more than one instance.
+// the least queued padded tokens) or "round-robin" (instances in turn, so a
+// batch may wait at a busy instance while another is idle). It matters only
+// with more than one instance.
 func WithRouting(routing string) Option {
 	return func(o *options) error {
 		r, err := engine.ParseRouting(routing)
@@ -203,7 +203,7 @@ func WithRouting(routing string) Option {
 }
 
 // WithBatchTimeout sets how long the fixed batcher lets a partial batch
-// collect pairs before sending it (default 100ms, the original system's).
+// collect pairs before sending it (default 100ms).
 // A shorter timeout lowers latency at light load and sends fuller-padded,
 // smaller batches; the adaptive batcher has no timer and ignores it.
 func WithBatchTimeout(d time.Duration) Option {
@@ -219,22 +219,20 @@ func WithBatchTimeout(d time.Duration) Option {
 // maxDefaultCPUInstances caps the CPU backend's default instance count: each
 // instance holds its own scratch for MaxBatch x MaxLength tokens (~280 MB of
 // address space at 64 x 512 with MiniLM-L6, from the CPU backend's buffer
-// sizes: 32,768 rows x 384 x 22 bytes; resident as far as batches
-// touch it: a second instance added 26-28 MB of peak RSS to `gomps score` on
-// 300 DL19 pairs, f32 and bf16).
+// sizes: 32,768 rows x 384 x 22 bytes), resident as far as batches touch it
+// (measured: docs/cpu-fast-path.md).
 const maxDefaultCPUInstances = 4
 
 // DefaultInstances is the instance count Open uses when WithInstances is not
 // given, for a backend ("cpu", "metal"; Info().Backend) and a total thread
-// count (WithThreads, default the CPUs this process may use). On the CPU backend: one single-threaded instance per thread while
-// threads <= maxDefaultCPUInstances; above that the largest count up to the
-// cap that splits the threads evenly (1 when none does). Single-threaded
+// count (WithThreads, default the CPUs this process may use). On the CPU
+// backend: one single-threaded instance per thread while threads <=
+// maxDefaultCPUInstances; above that the largest count up to the cap that
+// splits the threads evenly (1 when none does). Single-threaded
 // instances run their forward passes without OpenMP barriers, and under
 // light load the batcher spreads a call over the idle instances in slices of
-// equal tokens. On the 2-core reference machine 2 x 1 thread served the
-// original workload (32 callers) 4-6% (f32) and 26-42% (bf16) faster than
-// 1 x 2 in every paired run, while a lone 64-pair call took about as long in
-// bf16 and 3-9% longer in f32 (docs/cpu-fast-path.md). Other backends: 1.
+// equal tokens (the measurements behind this rule: docs/cpu-fast-path.md).
+// Other backends: 1.
 func DefaultInstances(backend string, threads int) int {
 	if backend != "cpu" {
 		return 1

@@ -56,8 +56,9 @@ Requests come from --workload (a TSV or JSONL pairs file, for example
 passages), or, without it, a built-in synthetic workload whose query and passage word
 counts follow the TREC DL distribution of shared/data/SOURCES.md.
 
-Writes the report (markdown, --output) in the layout of the original benchmark report,
-with every figure defined in it, a time series (JSON lines, --timeseries) and plots
+Writes the report (markdown, --output: a summary table, then per run latency, throughput
+and latency-vs-throughput tables, an overall summary and the dashboard's figures), with
+every figure defined in it, a time series (JSON lines, --timeseries) and plots
 (--plots-dir; SVG linked from the report, PNG beside each) drawn with gonum.org/v1/plot,
 and the results (JSON, --results: how the run was made and each configuration's headline
 figures). Prints the summary table on stdout.
@@ -82,7 +83,7 @@ every figure of A and B, the ratio B/A, and which is better; it loads no model.`
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
 			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
 			&cli.DurationFlag{Name: "batch-timeout", Usage: "fixed batcher: longest a partial batch collects pairs before it is sent", Value: benchDefaultTimeout, EnvVars: []string{"GOMPS_BATCH_TIMEOUT"}},
-			&cli.StringFlag{Name: "routing", Usage: "which instance gets a batch: least-loaded or round-robin (the original: instances in turn, busy or not)", Value: benchDefaultRouting, EnvVars: []string{"GOMPS_ROUTING"}},
+			&cli.StringFlag{Name: "routing", Usage: "which instance gets a batch: least-loaded or round-robin (instances in turn, busy or not)", Value: benchDefaultRouting, EnvVars: []string{"GOMPS_ROUTING"}},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report file (markdown)", Value: "report.md", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
 			&cli.StringFlag{Name: "dashboard", Usage: "serve the live dashboard on host:port during the run (empty = none)", EnvVars: []string{"GOMPS_DASHBOARD"}},
 			&cli.StringFlag{Name: "timeseries", Usage: "time-series file, JSON lines (default: <output>-timeseries.jsonl; - = none)", EnvVars: []string{"GOMPS_TIMESERIES"}, TakesFile: true},

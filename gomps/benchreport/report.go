@@ -73,7 +73,8 @@ const CPUUsageRow = "CPU Usage (" + CPUUnit + ")"
 var Sections = []string{"## Summary", "## Detailed Metrics", "### Latency", "### Throughput",
 	"### Latency vs Throughput Analysis", "## Overall Summary", "## Dashboard Metrics", "## Definitions"}
 
-// WriteReport writes r as markdown in the original report's layout.
+// WriteReport writes r as markdown: the Sections in order, every figure
+// defined under "## Definitions".
 func WriteReport(out io.Writer, r *Report) error {
 	w := bufio.NewWriter(out)
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }

@@ -261,8 +261,8 @@ func Summarize(p *Phase, run int) *PhaseSummary {
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 func mb(b int64) float64         { return float64(b) / (1 << 20) }
 
-// latencyBuckets splits requests at the latency P50, P75 and P90, as the
-// original report does.
+// latencyBuckets splits requests at the latency P50, P75 and P90 (the rows
+// of the report's latency-vs-throughput table).
 func latencyBuckets(lat, tp []float64, d Dist) []LatencyBucket {
 	if d.N == 0 {
 		return nil

@@ -1,5 +1,5 @@
 // Package benchreport measures a gomps Reranker under closed-loop load and
-// writes the original benchmark report (markdown), a per-interval time
+// writes the benchmark report (markdown), a per-interval time
 // series (JSONL) and plots (gonum.org/v1/plot, SVG and PNG). The pieces are
 // separate so a server dashboard can reuse them: Run drives load, Summarize
 // turns a run into figures, WriteReport, WriteTimeSeries, the chart

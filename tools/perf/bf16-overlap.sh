@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bf16 accuracy on the DL19 BM25 lists (issue 7 item 1): every DL19 query's top 10 under bf16 against its
+# bf16 accuracy on the DL19 BM25 lists: every DL19 query's top 10 under bf16 against its
 # top 10 under fp32, for gomps (`gomps score --precision bf16|f32 --rank`) and, as the control, PyTorch
 # (autocast bf16 vs fp32, tools/peers/dl19_scores.py), plus max / mean |delta logit| over the 4,300 pairs.
 # Prints one table (tools/perf/overlap.py). Dev-only: needs ../shared, the real-shape test model

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7 item 5: the CPU targets on the original workload (64 pairs per request, 32 closed-loop callers,
+# The CPU throughput targets on the standard workload (64 pairs per request, 32 closed-loop callers,
 # DL19 BM25 pairs), median of 3 runs, each bench run preceded by `gomps kernels` so the GEMM rate of the
 # same moment stands beside it (a run whose GEMM rate is under 70% of cpu-ceilings.md is flagged noisy).
 # Dev-only; never run by CI. Prints one table at the end (tools/perf/targets_table.py) and keeps every

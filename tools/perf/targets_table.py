@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The table of tools/perf/targets.sh (issue 7 item 5). Standard library only.
+"""The table of tools/perf/targets.sh. Standard library only.
 
 Reads DIR/manifest.tsv and, per run, the `gomps kernels --json` output (the qkv, attn_out, ffn_up and
 ffn_down matmul rates at L = 128, B = 32, i.e. M = 4,096 tokens) and the `gomps bench` stdout table and
@@ -27,7 +27,7 @@ CEILING = {
 }
 NOISE_KERNELS = ("qkv", "ffn_down")
 NOISY_BELOW = 0.70
-TARGET = {"f32": 150, "bf16": 600}  # pairs/s, issue 7 item 5
+TARGET = {"f32": 150, "bf16": 600}  # pairs/s, docs/cpu-fast-path.md
 
 
 def gemm_pct(path, prec):

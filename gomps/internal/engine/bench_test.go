@@ -55,7 +55,7 @@ func benchWorkload(calls, pairs int) ([]call, *benchEncoder) {
 	return out, enc
 }
 
-// BenchmarkEngine: the original workload's shape (64 pairs per call, 32
+// BenchmarkEngine: the standard workload's shape (64 pairs per call, 32
 // closed-loop callers) through the engine with an instant test-double
 // backend: what the engine itself costs per pair. raw=1 forwards the same
 // pairs pre-assembled, sorted by length and cut by the token budget, back to

@@ -77,20 +77,20 @@
 //     (longest) batch. A call that reaches the queue just after a window was
 //     cut waits up to one window more, so the window must be small against
 //     the pairs in flight for tails to stay tight: the default, 256, is an
-//     eighth of the original workload's 2,048. On the CPU backend padding
+//     eighth of the standard workload's 2,048. On the CPU backend padding
 //     costs nothing (only real tokens are computed), so a small window loses
 //     no throughput there. A backend that computes padded rows (Metal's
 //     static-shape buckets) loses about 11% to padding at window 256 in the
 //     simulation: it wants BatchOverhead = TokenBudget/32 (tighter batches)
 //     or a window of 512 or more (see Policy check).
-//   - ModeFixed (the original). FIFO batches of up to MaxBatch pairs, cut
-//     when full or when Config.Timeout has passed since the partial batch
-//     began collecting, then routed to an instance (where it may wait).
+//   - ModeFixed. FIFO batches of up to MaxBatch pairs, cut when full or
+//     when Config.Timeout has passed since the partial batch began
+//     collecting, then routed to an instance (where it may wait).
 //
 // Config.Routing: RouteLeastLoaded (default; adaptive: an idle instance,
-// fixed: the least queued padded tokens) or RouteRoundRobin (the original:
-// instances in turn; a batch may wait, one deep in adaptive mode, at a busy
-// instance while another is idle).
+// fixed: the least queued padded tokens) or RouteRoundRobin (instances in
+// turn; a batch may wait, one deep in adaptive mode, at a busy instance
+// while another is idle).
 //
 // # Admission, cancellation, lifecycle
 //
@@ -136,7 +136,7 @@
 //
 // # Policy check
 //
-// TestClosedLoopSimulation runs the original workload's shape (32
+// TestClosedLoopSimulation runs the standard workload's shape (32
 // closed-loop callers x 64 pairs, TREC DL-like lengths, tokenization taking
 // fake time and a budget thread) in fake time against two cost models: the
 // CPU backend's (per real token for the linear layers plus each row's

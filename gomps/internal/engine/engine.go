@@ -82,7 +82,7 @@ const (
 	// ModeAdaptive (default): batches cut by a padded-token budget from
 	// pairs of similar length, dispatched the moment an instance is free.
 	ModeAdaptive Mode = iota
-	// ModeFixed (the original): FIFO batches of up to MaxBatch pairs,
+	// ModeFixed: FIFO batches of up to MaxBatch pairs,
 	// flushed when full or when Timeout passes.
 	ModeFixed
 )
@@ -115,7 +115,7 @@ const (
 	// RouteLeastLoaded (default): the instance with the least queued work
 	// (padded tokens); in adaptive mode, an idle instance.
 	RouteLeastLoaded Routing = iota
-	// RouteRoundRobin (the original): instances in turn, busy or not.
+	// RouteRoundRobin: instances in turn, busy or not.
 	RouteRoundRobin
 )
 
@@ -160,7 +160,7 @@ type Config struct {
 	Mode    Mode
 	Routing Routing
 	// MaxBatch is the most rows in one forward call (the backend's max
-	// batch). Default 64 in adaptive mode, 32 (the original) in fixed mode.
+	// batch). Default 64 in adaptive mode, 32 in fixed mode.
 	MaxBatch int
 	// TokenBudget (adaptive) caps a batch's padded tokens, rows x longest
 	// row. Default 8192; raised to MaxSeq if lower, so any pair fits.
@@ -172,7 +172,7 @@ type Config struct {
 	// flight keeps latency tails tight, a larger one pads less. Padding
 	// costs nothing on the CPU backend (it computes only real tokens); a
 	// backend that computes padded rows wants BatchOverhead lowered (or a
-	// larger window). Default 256 (an eighth of the original workload's
+	// larger window). Default 256 (an eighth of the standard workload's
 	// 2,048 pairs in flight; see TestClosedLoopSimulation).
 	Window int
 	// BatchOverhead (adaptive) is what one more batch costs, in padded

@@ -338,7 +338,7 @@ func (s *scheduler) pickIdle() int {
 		return first
 	}
 	// Round-robin: the next live slot in turn gets the batch even if it is
-	// busy (it waits there, one deep), as the original did.
+	// busy (it waits there, one deep).
 	for k := range s.slots {
 		i := (s.rr + k) % len(s.slots)
 		if s.slots[i].dead {

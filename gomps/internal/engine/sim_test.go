@@ -133,7 +133,7 @@ func (s *simEncoder) EncodePassages(ps []string) ([][]int32, error) {
 	return out, err
 }
 
-// simWorkload is the original workload's shape: calls of 64 pairs with
+// simWorkload is the standard workload's shape: calls of 64 pairs with
 // MS MARCO-like lengths (short queries, passages around 80 tokens with a
 // long tail), each call's passages a little longer or shorter than another's
 // (TREC DL queries differ in their hits' lengths).
@@ -184,7 +184,7 @@ func (r simResult) String() string {
 		float64(r.p99)/float64(r.p50), float64(r.max)/float64(r.p99), r.steady, r.waste, r.rawWaste, r.rowsPerBatch)
 }
 
-// Closed-loop simulation parameters: the original workload (32 callers x 64
+// Closed-loop simulation parameters: the standard workload (32 callers x 64
 // pairs), each caller sending simRounds calls back to back; latencies of the
 // first simWarmup and the last simCooldown rounds are left out (the first
 // rounds start all calls at the same instant, the last ones run with fewer
@@ -284,7 +284,7 @@ func runSim(t *testing.T, tc simCase, calls []call) simResult {
 
 // The closed-loop workload (32 callers x 64 pairs) in fake time against the
 // cost models, with tokenization taking time and a budget thread, for 1 and
-// 2 instances. Asserted (issue 4's targets: >= 90% of raw throughput, the
+// 2 instances. Asserted (the engine's targets: >= 90% of raw throughput, the
 // same pairs sorted by length over the whole workload, cut by the same
 // budget and forwarded back to back; p99 <= 1.3 x p50 and max <= 2 x p99
 // over 640 steady-state requests):

@@ -449,7 +449,7 @@ func TestPanicWithoutRebuildFailsQueued(t *testing.T) {
 func TestAdaptiveWastesLessPadding(t *testing.T) {
 	t.Parallel()
 	calls := makeCalls(42, 32, 64, 120)
-	for i := range calls { // the original workload: 64 pairs per call
+	for i := range calls { // the standard workload: 64 pairs per call
 		for k := 0; len(calls[i].passages) < 64; k++ {
 			calls[i].passages = append(calls[i].passages, calls[i].passages[k])
 		}
