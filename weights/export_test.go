@@ -1,6 +1,9 @@
 package weights
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // Hooks for the external tests (package weights_test).
 
@@ -33,4 +36,37 @@ func ParseNativeFileReaderAt(path string) (*Native, error) {
 		f.Close()
 	}
 	return n, err
+}
+
+// errPastHeader is what headerOnlyBlob returns for a read past the header.
+var errPastHeader = errors.New("read past the header")
+
+// headerOnlyBlob serves b but refuses any read that ends past limit.
+type headerOnlyBlob struct {
+	bytesBlob
+	limit int64
+}
+
+func (h headerOnlyBlob) Bytes(off, n int64) ([]byte, error) {
+	if off+n > h.limit {
+		return nil, errPastHeader
+	}
+	return h.bytesBlob.Bytes(off, n)
+}
+
+// ParseNativeHeader runs the steps of parseNative before verifyData over b,
+// refusing every read past the header that b's preamble declares, and
+// returns the tensor table and the name they decoded.
+func ParseNativeHeader(name string, b []byte) ([]NativeTensor, string, error) {
+	limit := int64(len(b))
+	if len(b) >= preambleSize {
+		limit = min(limit, max(preambleSize, int64(le.Uint32(b[offHeaderSize:]))))
+	}
+	p := nativeParser{path: name, b: headerOnlyBlob{bytesBlob(b), limit}}
+	for _, step := range []func() error{p.readHeader, p.parsePreamble, p.parseTable, p.checkReserved} {
+		if err := step(); err != nil {
+			return nil, "", err
+		}
+	}
+	return p.tensors, p.name, nil
 }

@@ -369,6 +369,40 @@ func TestNativeRules(t *testing.T) {
 	}
 }
 
+// TestNativeHeaderRules: every rule of the preamble, the tensor table, the
+// name and the reserved fields is decided from the header alone (the steps
+// before the data are read), and those steps decode the same table and name
+// as the full parse.
+func TestNativeHeaderRules(t *testing.T) {
+	t.Parallel()
+	valid := nativeFixture(t)
+	full, err := weights.ParseNativeBytes("valid", valid)
+	require.NoError(t, err)
+	tensors, name, err := weights.ParseNativeHeader("valid", valid)
+	require.NoError(t, err, "a valid header passes without reading the data")
+	assert.Equal(t, full.Tensors(), tensors, "tensor table")
+	assert.Equal(t, "fixture", name, "name")
+	dataRules := []error{weights.ErrNativePadding, weights.ErrNativeTokenizerSum, weights.ErrNativeTensorCRC}
+	for _, c := range nativeRuleCases(valid) {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := c.mutate(bytes.Clone(valid))
+			if !c.keep {
+				fixCRC(b)
+			}
+			_, _, err := weights.ParseNativeHeader("bad", b)
+			for _, r := range dataRules {
+				if c.rule == r {
+					assert.NoError(t, err, "a rule of the data passes the header steps")
+					return
+				}
+			}
+			assert.ErrorIs(t, err, c.rule, "rule decided from the header")
+			assert.ErrorContains(t, err, c.names, "names the field or tensor")
+		})
+	}
+}
+
 // TestNativeTruncated: every truncation is an error, never a panic.
 func TestNativeTruncated(t *testing.T) {
 	t.Parallel()
