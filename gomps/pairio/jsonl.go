@@ -3,6 +3,7 @@ package pairio
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -122,58 +123,102 @@ func jsonID(raw json.RawMessage) (id string, ok bool, err error) {
 	return id, true, nil
 }
 
+// parseJSONLLine parses one non-blank line into its items: it decodes the
+// line (decodeJSONLLine), reads the query and its id (jsonlQueryOf), then the
+// passages of the line's one shape (jsonlItems). Any error is a *LineError
+// at pos.
 func parseJSONLLine(line []byte, pos Pos) ([]Item, error) {
-	bad := func(format string, args ...any) ([]Item, error) {
-		return nil, &LineError{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+	items, err := jsonlLineItems(line, pos)
+	if err != nil {
+		return nil, &LineError{Pos: pos, Msg: err.Error()}
 	}
+	return items, nil
+}
+
+// jsonlLineItems runs parseJSONLLine's steps; its errors are the bare
+// messages that parseJSONLLine puts in a *LineError.
+func jsonlLineItems(line []byte, pos Pos) ([]Item, error) {
+	q, err := decodeJSONLLine(line)
+	if err != nil {
+		return nil, err
+	}
+	qid, query, err := jsonlQueryOf(q)
+	if err != nil {
+		return nil, err
+	}
+	return jsonlItems(q, Item{QID: qid, Query: query, Pos: pos})
+}
+
+// decodeJSONLLine decodes a line holding exactly one JSON object.
+func decodeJSONLLine(line []byte) (*jsonlQuery, error) {
 	var q jsonlQuery
 	dec := json.NewDecoder(bytes.NewReader(line))
 	if err := dec.Decode(&q); err != nil {
-		return bad("invalid JSON: %v", err)
+		return nil, fmt.Errorf("invalid JSON: %v", err)
 	}
 	if dec.More() {
-		return bad("more than one JSON value on the line")
+		return nil, errors.New("more than one JSON value on the line")
 	}
-	qid, _, err := jsonID(q.QID)
+	return &q, nil
+}
+
+// jsonlQueryOf returns the line's query id ("" when absent) and query text:
+// "query" is a string, or an object {"text", "qid"} whose qid must agree
+// with a top-level one.
+func jsonlQueryOf(q *jsonlQuery) (qid, query string, err error) {
+	qid, _, err = jsonID(q.QID)
 	if err != nil {
-		return bad("qid %v", err)
+		return "", "", fmt.Errorf("qid %v", err)
 	}
-	var query string
 	switch raw := bytes.TrimSpace(q.Query); {
 	case len(raw) == 0 || string(raw) == "null":
-		return bad(`no "query"`)
+		return "", "", errors.New(`no "query"`)
 	case raw[0] == '"':
 		if err := json.Unmarshal(raw, &query); err != nil {
-			return bad("query: %v", err)
+			return "", "", fmt.Errorf("query: %v", err)
 		}
 	case raw[0] == '{':
-		var o jsonlQueryObj
-		if err := json.Unmarshal(raw, &o); err != nil {
-			return bad("query: %v", err)
-		}
-		if o.Text == nil {
-			return bad(`query object has no "text"`)
-		}
-		query = *o.Text
-		inner, ok, err := jsonID(o.QID)
-		if err != nil {
-			return bad("query.qid %v", err)
-		}
-		if ok {
-			if qid != "" && qid != inner {
-				return bad("qid %q and query.qid %q differ", qid, inner)
-			}
-			qid = inner
+		if qid, query, err = jsonlQueryObject(raw, qid); err != nil {
+			return "", "", err
 		}
 	default:
-		return bad("query is %s, want a string or an object", raw)
+		return "", "", fmt.Errorf("query is %s, want a string or an object", raw)
 	}
 	if strings.TrimSpace(query) == "" {
-		return bad("empty query")
+		return "", "", errors.New("empty query")
 	}
 	if err := checkText("query", query); err != nil {
-		return bad("%v", err)
+		return "", "", err
 	}
+	return qid, query, nil
+}
+
+// jsonlQueryObject reads a query object {"text": "q", "qid": "1"}; qid is
+// the line's top-level id ("" when absent), which the object's must match.
+func jsonlQueryObject(raw json.RawMessage, qid string) (string, string, error) {
+	var o jsonlQueryObj
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return "", "", fmt.Errorf("query: %v", err)
+	}
+	if o.Text == nil {
+		return "", "", errors.New(`query object has no "text"`)
+	}
+	inner, ok, err := jsonID(o.QID)
+	if err != nil {
+		return "", "", fmt.Errorf("query.qid %v", err)
+	}
+	if ok {
+		if qid != "" && qid != inner {
+			return "", "", fmt.Errorf("qid %q and query.qid %q differ", qid, inner)
+		}
+		qid = inner
+	}
+	return qid, *o.Text, nil
+}
+
+// jsonlItems returns the items of the line's one shape ("passage",
+// "passages" or "candidates"), each a copy of base with its passage.
+func jsonlItems(q *jsonlQuery, base Item) ([]Item, error) {
 	shapes := 0
 	for _, present := range []bool{q.Passage != nil, q.Passages != nil, q.Candidates != nil} {
 		if present {
@@ -182,38 +227,40 @@ func parseJSONLLine(line []byte, pos Pos) ([]Item, error) {
 	}
 	switch {
 	case shapes > 1:
-		return bad(`more than one of "passage", "passages" and "candidates"`)
+		return nil, errors.New(`more than one of "passage", "passages" and "candidates"`)
 	case shapes == 0:
-		return bad(`no "passage", "passages" or "candidates"`)
+		return nil, errors.New(`no "passage", "passages" or "candidates"`)
 	case q.Passage != nil:
 		if q.Text != nil || q.Doc != nil {
-			return bad(`"passage" with a top-level "text" or "doc"`)
+			return nil, errors.New(`"passage" with a top-level "text" or "doc"`)
 		}
 		c := q.jsonlCandidate
 		c.Text = q.Passage
-		it, err := candidateItem(Item{QID: qid, Query: query, Pos: pos}, &c, "")
+		it, err := candidateItem(base, &c, "")
 		if err != nil {
-			return bad("%v", err)
+			return nil, err
 		}
 		return []Item{it}, nil
 	}
 	items := make([]Item, 0, len(q.Passages)+len(q.Candidates))
 	for i, p := range q.Passages {
 		if p == nil {
-			return bad("passages[%d] is null", i)
+			return nil, fmt.Errorf("passages[%d] is null", i)
 		}
 		if err := checkText(fmt.Sprintf("passages[%d]", i), *p); err != nil {
-			return bad("%v", err)
+			return nil, err
 		}
-		items = append(items, Item{QID: qid, Query: query, Passage: *p, Pos: pos})
+		it := base
+		it.Passage = *p
+		items = append(items, it)
 	}
 	for i, c := range q.Candidates {
 		if c == nil {
-			return bad("candidates[%d] is null", i)
+			return nil, fmt.Errorf("candidates[%d] is null", i)
 		}
-		it, err := candidateItem(Item{QID: qid, Query: query, Pos: pos}, c, fmt.Sprintf("candidates[%d]", i))
+		it, err := candidateItem(base, c, fmt.Sprintf("candidates[%d]", i))
 		if err != nil {
-			return bad("%v", err)
+			return nil, err
 		}
 		items = append(items, it)
 	}
