@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -140,10 +142,16 @@ func benchOptions(c *cli.Context) ([]gomps.Option, error) {
 	return opts, nil
 }
 
+// benchFiles are the files a bench run writes; "" = not written (only the
+// report is always written).
+type benchFiles struct {
+	report, series, plots, results string
+}
+
 // benchPaths derives the time-series file, the plots directory and the
 // results file from --output.
-func benchPaths(c *cli.Context) (report, series, plots, results string) {
-	report = c.String("output")
+func benchPaths(c *cli.Context) benchFiles {
+	report := c.String("output")
 	base := strings.TrimSuffix(report, filepath.Ext(report))
 	pick := func(flag, derived string) string {
 		switch v := c.String(flag); v {
@@ -155,7 +163,8 @@ func benchPaths(c *cli.Context) (report, series, plots, results string) {
 			return v
 		}
 	}
-	return report, pick("timeseries", base+"-timeseries.jsonl"), pick("plots-dir", base+"-plots"), pick("results", base+".json")
+	return benchFiles{report: report, series: pick("timeseries", base+"-timeseries.jsonl"),
+		plots: pick("plots-dir", base+"-plots"), results: pick("results", base+".json")}
 }
 
 // benchCompare prints two results files side by side.
@@ -173,58 +182,21 @@ func benchCompare(c *cli.Context) error {
 	return benchreport.Compare(c.App.Writer, c.Args().Get(0), c.Args().Get(1), res[0], res[1])
 }
 
+// benchAction runs the sweep: flags and workloads are checked before the
+// model loads (parseBenchFlags), every configuration runs in turn
+// (runBenchSweep), then the files are written (writeBenchFiles) and the
+// summary printed (printBenchSummary).
 func benchAction(c *cli.Context) error {
 	if c.Bool("compare") {
 		return benchCompare(c)
 	}
-	if c.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected argument %q", c.Args().First())
-	}
-	sizes, err := parseIntList("batch-sizes", c.String("batch-sizes"))
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	concs, err := parseIntList("concurrency", c.String("concurrency"))
-	if err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	for _, f := range []string{"requests", "warmup-requests"} {
-		if c.Int(f) < 0 {
-			return fmt.Errorf("bench: --%s %d is negative", f, c.Int(f))
-		}
-	}
-	if c.Int("requests") == 0 && c.Duration("duration") <= 0 {
-		return errors.New("bench: --duration must be positive when --requests is 0")
-	}
-	if c.Duration("warmup") < 0 || c.Duration("sample-interval") <= 0 {
-		return errors.New("bench: --warmup must not be negative and --sample-interval must be positive")
-	}
-	reportPath, seriesPath, plotsDir, resultsPath := benchPaths(c)
-	if reportPath == "" || reportPath == "-" {
-		return errors.New("bench: --output must name a file (the report links files beside it)")
-	}
-	opts, err := benchOptions(c)
+	setup, err := parseBenchFlags(c)
 	if err != nil {
 		return err
 	}
-	// Workloads first: a bad file fails before the model loads.
-	workloads := map[int]*benchreport.Workload{}
-	for _, n := range sizes {
-		var wl *benchreport.Workload
-		if f := c.String("workload"); f != "" {
-			wl, err = benchreport.LoadWorkload(f, n)
-		} else {
-			wl, err = benchreport.Synthetic(n, benchSyntheticRequests, c.Uint64("seed"))
-		}
-		if err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		workloads[n] = wl
-	}
-
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r, err := gomps.Open(ctx, c.String("model"), opts...)
+	r, err := gomps.Open(ctx, c.String("model"), setup.opts...)
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -237,14 +209,101 @@ func benchAction(c *cli.Context) error {
 		defer d.Close() // runs before r.Close
 		fmt.Fprintf(c.App.ErrWriter, "bench: dashboard at %s\n", d.URL)
 	}
-	info := r.Info()
+	rep := newBenchReport(c, r.Info(), setup.workloads[setup.sizes[0]])
+	series, phases, err := runBenchSweep(ctx, c, r, rep, setup)
+	if err != nil {
+		return err
+	}
+	if err := writeBenchFiles(rep, series, phases, setup.files); err != nil {
+		return err
+	}
+	printBenchSummary(c.App.Writer, c.App.ErrWriter, rep, setup.files)
+	return benchUnexplained(rep)
+}
 
+// benchSetup is what bench's flags ask for, checked before the model loads.
+type benchSetup struct {
+	sizes, concs []int // pairs per request, closed-loop callers
+	opts         []gomps.Option
+	files        benchFiles
+	workloads    map[int]*benchreport.Workload // by pairs per request
+}
+
+// parseBenchFlags checks the arguments and flags and loads the workloads,
+// so that a bad flag or file fails before the model loads.
+func parseBenchFlags(c *cli.Context) (*benchSetup, error) {
+	if c.NArg() > 0 {
+		return nil, fmt.Errorf("bench: unexpected argument %q", c.Args().First())
+	}
+	s := &benchSetup{}
+	var err error
+	if s.sizes, err = parseIntList("batch-sizes", c.String("batch-sizes")); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if s.concs, err = parseIntList("concurrency", c.String("concurrency")); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := checkBenchPhases(c); err != nil {
+		return nil, err
+	}
+	s.files = benchPaths(c)
+	if s.files.report == "" || s.files.report == "-" {
+		return nil, errors.New("bench: --output must name a file (the report links files beside it)")
+	}
+	if s.opts, err = benchOptions(c); err != nil {
+		return nil, err
+	}
+	if s.workloads, err = loadBenchWorkloads(c, s.sizes); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkBenchPhases checks the flags that bound the warm-up and measured
+// phases and the sampling.
+func checkBenchPhases(c *cli.Context) error {
+	for _, f := range []string{"requests", "warmup-requests"} {
+		if c.Int(f) < 0 {
+			return fmt.Errorf("bench: --%s %d is negative", f, c.Int(f))
+		}
+	}
+	if c.Int("requests") == 0 && c.Duration("duration") <= 0 {
+		return errors.New("bench: --duration must be positive when --requests is 0")
+	}
+	if c.Duration("warmup") < 0 || c.Duration("sample-interval") <= 0 {
+		return errors.New("bench: --warmup must not be negative and --sample-interval must be positive")
+	}
+	return nil
+}
+
+// loadBenchWorkloads returns a workload per request size: from --workload,
+// else the synthetic one.
+func loadBenchWorkloads(c *cli.Context, sizes []int) (map[int]*benchreport.Workload, error) {
+	workloads := map[int]*benchreport.Workload{}
+	for _, n := range sizes {
+		var wl *benchreport.Workload
+		var err error
+		if f := c.String("workload"); f != "" {
+			wl, err = benchreport.LoadWorkload(f, n)
+		} else {
+			wl, err = benchreport.Synthetic(n, benchSyntheticRequests, c.Uint64("seed"))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		workloads[n] = wl
+	}
+	return workloads, nil
+}
+
+// newBenchReport starts the report: environment, configuration and title.
+func newBenchReport(c *cli.Context, info gomps.Info, wl *benchreport.Workload) *benchreport.Report {
 	rep := &benchreport.Report{
 		Timestamp:    time.Now(),
 		Info:         info,
 		Env:          benchEnvironment(c, info),
 		BatchingLine: benchreport.BatchingLine(info, info.BatchWait),
-		Workload:     workloads[sizes[0]],
+		Workload:     wl,
 		Title:        c.String("title"),
 	}
 	if rep.Title == "" {
@@ -253,27 +312,23 @@ func benchAction(c *cli.Context) error {
 	}
 	rep.Subtitle = fmt.Sprintf("%d %s instance(s), %d native thread(s) each, %s routing, %s batching, %s precision",
 		info.Instances, info.Backend, max(1, info.Threads/max(1, info.Instances)), info.Routing, info.Batcher, info.Precision)
+	return rep
+}
 
+// runBenchSweep runs every (pairs per request, concurrency) configuration in
+// turn, appending each run to rep; it returns the time series of all
+// measured phases and each run's measured phase.
+func runBenchSweep(ctx context.Context, c *cli.Context, r *gomps.Reranker, rep *benchreport.Report, setup *benchSetup) ([]benchreport.Point, []*benchreport.Phase, error) {
 	var next atomic.Int64
 	var series []benchreport.Point
 	var phases []*benchreport.Phase
-	for _, n := range sizes {
-		for _, conc := range concs {
-			cfg := benchreport.RunConfig{PairsPerRequest: n, Concurrency: conc, Duration: c.Duration("duration"),
-				Requests: c.Int("requests"), Warmup: c.Duration("warmup"), WarmupRequests: c.Int("warmup-requests"),
-				SampleEvery: c.Duration("sample-interval")}
+	for _, n := range setup.sizes {
+		for _, conc := range setup.concs {
+			cfg := benchRunConfig(c, n, conc)
 			fmt.Fprintf(c.App.ErrWriter, "bench: batch=%d conc=%d ...\n", n, conc)
-			var last time.Time
-			cfg.Progress = func(phase string, elapsed time.Duration, done int) {
-				if time.Since(last) >= 10*time.Second {
-					last = time.Now()
-					fmt.Fprintf(c.App.ErrWriter, "bench: batch=%d conc=%d: %s %s, %d requests returned\n", n, conc, phase,
-						elapsed.Round(time.Second), done)
-				}
-			}
-			res, err := benchreport.Run(ctx, r, workloads[n], cfg, &next)
+			res, err := benchreport.Run(ctx, r, setup.workloads[n], cfg, &next)
 			if err != nil {
-				return fmt.Errorf("bench: batch=%d conc=%d: %w", n, conc, err)
+				return nil, nil, fmt.Errorf("bench: batch=%d conc=%d: %w", n, conc, err)
 			}
 			run := benchreport.RunReport{Config: cfg, Measure: benchreport.Summarize(res.Measure, len(rep.Runs)+1)}
 			if res.Warmup != nil {
@@ -284,73 +339,110 @@ func benchAction(c *cli.Context) error {
 			phases = append(phases, res.Measure)
 		}
 	}
+	return series, phases, nil
+}
 
-	reportDir := filepath.Dir(reportPath)
-	rel := func(p string) string {
-		if r, err := filepath.Rel(reportDir, p); err == nil {
-			return filepath.ToSlash(r)
-		}
-		return p
-	}
-	if plotsDir != "" {
-		if err := os.MkdirAll(plotsDir, 0o755); err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		for i := range rep.Runs {
-			run := &rep.Runs[i]
-			tag := fmt.Sprintf("run %d: batch=%d, conc=%d", i+1, run.Config.PairsPerRequest, run.Config.Concurrency)
-			lat, err := benchreport.LatencyOverTime("Latency over time ("+tag+")", run.Measure.Series)
-			if err != nil {
-				return fmt.Errorf("bench: %w", err)
-			}
-			tp, err := benchreport.ThroughputOverTime("Throughput over time ("+tag+")", run.Measure.Series)
-			if err != nil {
-				return fmt.Errorf("bench: %w", err)
-			}
-			hist, err := benchreport.Histogram("Latency histogram ("+tag+")", "latency (ms)", benchreport.Latencies(phases[i]), 40)
-			if err != nil {
-				return fmt.Errorf("bench: %w", err)
-			}
-			paths := map[string]string{}
-			for kind, p := range map[string]*plot.Plot{"latency-over-time": lat, "throughput-over-time": tp, "latency-histogram": hist} {
-				for _, format := range benchreport.PlotFormats {
-					path := filepath.Join(plotsDir, fmt.Sprintf("run%d-%s.%s", i+1, kind, format))
-					if err := writeFileAtomic(path, func(w *bufio.Writer) error { return benchreport.WritePlot(w, p, format) }); err != nil {
-						return err
-					}
-					if format == "svg" {
-						paths[kind] = rel(path)
-					}
-				}
-			}
-			run.Plots = benchreport.Plots{LatencyOverTime: paths["latency-over-time"], ThroughputOverTime: paths["throughput-over-time"],
-				LatencyHistogram: paths["latency-histogram"]}
+// benchRunConfig is one configuration's run settings from the flags, with
+// progress on stderr at most every 10 seconds.
+func benchRunConfig(c *cli.Context, n, conc int) benchreport.RunConfig {
+	cfg := benchreport.RunConfig{PairsPerRequest: n, Concurrency: conc, Duration: c.Duration("duration"),
+		Requests: c.Int("requests"), Warmup: c.Duration("warmup"), WarmupRequests: c.Int("warmup-requests"),
+		SampleEvery: c.Duration("sample-interval")}
+	var last time.Time
+	cfg.Progress = func(phase string, elapsed time.Duration, done int) {
+		if time.Since(last) >= 10*time.Second {
+			last = time.Now()
+			fmt.Fprintf(c.App.ErrWriter, "bench: batch=%d conc=%d: %s %s, %d requests returned\n", n, conc, phase,
+				elapsed.Round(time.Second), done)
 		}
 	}
-	if seriesPath != "" {
-		if err := writeFileAtomic(seriesPath, func(w *bufio.Writer) error { return benchreport.WriteTimeSeries(w, series) }); err != nil {
+	return cfg
+}
+
+// writeBenchFiles writes the plots, the time series, the report and the
+// results; the report links the plots and the series relative to itself.
+func writeBenchFiles(rep *benchreport.Report, series []benchreport.Point, phases []*benchreport.Phase, files benchFiles) error {
+	reportDir := filepath.Dir(files.report)
+	if files.plots != "" {
+		if err := writeBenchPlots(rep, phases, files.plots, reportDir); err != nil {
 			return err
 		}
-		rep.TimeSeries = rel(seriesPath)
 	}
-	if err := writeFileAtomic(reportPath, func(w *bufio.Writer) error { return benchreport.WriteReport(w, rep) }); err != nil {
+	if files.series != "" {
+		if err := writeFileAtomic(files.series, func(w *bufio.Writer) error { return benchreport.WriteTimeSeries(w, series) }); err != nil {
+			return err
+		}
+		rep.TimeSeries = relPath(reportDir, files.series)
+	}
+	if err := writeFileAtomic(files.report, func(w *bufio.Writer) error { return benchreport.WriteReport(w, rep) }); err != nil {
 		return err
 	}
-	if resultsPath != "" {
-		if err := writeFileAtomic(resultsPath, func(w *bufio.Writer) error {
+	if files.results != "" {
+		return writeFileAtomic(files.results, func(w *bufio.Writer) error {
 			return benchreport.WriteResults(w, benchreport.ResultsOf(rep))
-		}); err != nil {
-			return err
-		}
+		})
 	}
+	return nil
+}
 
+// relPath is p relative to dir, with forward slashes (p itself when it has
+// no relative form).
+func relPath(dir, p string) string {
+	if r, err := filepath.Rel(dir, p); err == nil {
+		return filepath.ToSlash(r)
+	}
+	return p
+}
+
+// writeBenchPlots draws each run's latency and throughput over time and its
+// latency histogram into dir, in every benchreport.PlotFormats, and records
+// the SVGs' paths (relative to reportDir) in the run.
+func writeBenchPlots(rep *benchreport.Report, phases []*benchreport.Phase, dir, reportDir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	for i := range rep.Runs {
+		run := &rep.Runs[i]
+		tag := fmt.Sprintf("run %d: batch=%d, conc=%d", i+1, run.Config.PairsPerRequest, run.Config.Concurrency)
+		lat, err := benchreport.LatencyOverTime("Latency over time ("+tag+")", run.Measure.Series)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		tp, err := benchreport.ThroughputOverTime("Throughput over time ("+tag+")", run.Measure.Series)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		hist, err := benchreport.Histogram("Latency histogram ("+tag+")", "latency (ms)", benchreport.Latencies(phases[i]), 40)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		paths := map[string]string{}
+		for kind, p := range map[string]*plot.Plot{"latency-over-time": lat, "throughput-over-time": tp, "latency-histogram": hist} {
+			for _, format := range benchreport.PlotFormats {
+				path := filepath.Join(dir, fmt.Sprintf("run%d-%s.%s", i+1, kind, format))
+				if err := writeFileAtomic(path, func(w *bufio.Writer) error { return benchreport.WritePlot(w, p, format) }); err != nil {
+					return err
+				}
+				if format == "svg" {
+					paths[kind] = relPath(reportDir, path)
+				}
+			}
+		}
+		run.Plots = benchreport.Plots{LatencyOverTime: paths["latency-over-time"], ThroughputOverTime: paths["throughput-over-time"],
+			LatencyHistogram: paths["latency-histogram"]}
+	}
+	return nil
+}
+
+// printBenchSummary warns on stderr of each run on a contended machine, then
+// prints the summary table and the files written on out.
+func printBenchSummary(out, errOut io.Writer, rep *benchreport.Report, files benchFiles) {
 	for i, run := range rep.Runs {
 		if run.Measure.Contention.Contended() {
-			fmt.Fprintf(c.App.ErrWriter, "bench: warning: run %d: the machine was contended (other processes %.1f%% of its CPU time, steal %.1f%%); the report says so\n",
+			fmt.Fprintf(errOut, "bench: warning: run %d: the machine was contended (other processes %.1f%% of its CPU time, steal %.1f%%); the report says so\n",
 				i+1, 100*run.Measure.Contention.OtherShare, 100*run.Measure.Contention.StealShare)
 		}
 	}
-	out := c.App.Writer
 	fmt.Fprintln(out, "| Batch | Conc | Pairs | Time(s) | Lat Avg | Lat P95 | Lat P99 | TP Avg | TP P95 | Unexplained |")
 	for _, run := range rep.Runs {
 		m := run.Measure
@@ -358,10 +450,15 @@ func benchAction(c *cli.Context) error {
 			run.Config.Concurrency, m.Pairs, m.Wall, m.Latency.Mean, m.Latency.P95, m.Latency.P99, m.TPOverall,
 			m.TPPerRequest.P95, 100*m.UnexplainedShare)
 	}
-	fmt.Fprintf(out, "report: %s\n", reportPath)
-	if resultsPath != "" {
-		fmt.Fprintf(out, "results: %s (gomps bench --compare A.json B.json)\n", resultsPath)
+	fmt.Fprintf(out, "report: %s\n", files.report)
+	if files.results != "" {
+		fmt.Fprintf(out, "results: %s (gomps bench --compare A.json B.json)\n", files.results)
 	}
+}
+
+// benchUnexplained fails a run whose mean latency the library's timings
+// leave more than benchreport.MaxUnexplainedShare unexplained.
+func benchUnexplained(rep *benchreport.Report) error {
 	for _, run := range rep.Runs {
 		if run.Measure.UnexplainedShare > benchreport.MaxUnexplainedShare {
 			return fmt.Errorf("bench: batch=%d conc=%d: %.1f%% of the mean latency is unexplained by the library's timings (limit %.0f%%); the report says so",
