@@ -25,7 +25,7 @@ import (
 )
 
 // goldenBound is the CPU fp32 tolerance against the PyTorch goldens
-// (ARCHITECTURE.md, Tolerances).
+// (docs/ARCHITECTURE.md, Tolerances).
 const goldenBound = 1e-4
 
 // scoreCases scores every case through the engine. It bypasses Score's
