@@ -271,6 +271,16 @@ type nativeRuleCase struct {
 	names  string // the field or tensor the error names
 }
 
+// apply returns a mutated copy of valid, its header CRC rewritten unless
+// the case keeps it.
+func (c nativeRuleCase) apply(valid []byte) []byte {
+	b := c.mutate(bytes.Clone(valid))
+	if !c.keep {
+		fixCRC(b)
+	}
+	return b
+}
+
 // nativeRuleCases has one named negative case per rule of FORMAT.md, as
 // mutations of a valid file whose last tensor is classifier.bias; they also
 // seed FuzzNative.
@@ -353,10 +363,7 @@ func TestNativeRules(t *testing.T) {
 	for _, c := range nativeRuleCases(valid) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			b := c.mutate(bytes.Clone(valid))
-			if !c.keep {
-				fixCRC(b)
-			}
+			b := c.apply(valid)
 			path := filepath.Join(t.TempDir(), "bad.gomps")
 			require.NoError(t, os.WriteFile(path, b, 0o644))
 			n, err := weights.OpenNative(path)
@@ -386,10 +393,7 @@ func TestNativeHeaderRules(t *testing.T) {
 	for _, c := range nativeRuleCases(valid) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			b := c.mutate(bytes.Clone(valid))
-			if !c.keep {
-				fixCRC(b)
-			}
+			b := c.apply(valid)
 			_, _, err := weights.ParseNativeHeader("bad", b)
 			for _, r := range dataRules {
 				if c.rule == r {

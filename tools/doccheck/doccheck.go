@@ -9,7 +9,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
-	"path"
+	pathpkg "path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -32,6 +32,28 @@ func Root(dir string) (string, error) {
 	}
 }
 
+// walkFiles calls fn for every file under root with its path and its
+// root-relative slash path, skipping hidden directories and those named
+// skipDir.
+func walkFiles(root, skipDir string, fn func(path, rel string) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == skipDir) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		return fn(path, filepath.ToSlash(rel))
+	})
+}
+
 // Names are the Go names declared in the repository, by package name: "Open",
 // "Reranker.Score", "Config.Threads".
 type Names map[string]map[string]bool
@@ -52,17 +74,8 @@ const modulePath = "github.com/gomps/gomps"
 func ScanGo(root string) (*Repo, error) {
 	repo := &Repo{Names: Names{}, Imports: map[string]map[string]bool{}}
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+	err := walkFiles(root, "testdata", func(path, rel string) error {
+		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") {
 			return nil
 		}
 		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
@@ -75,11 +88,7 @@ func ScanGo(root string) (*Repo, error) {
 			repo.Names[f.Name.Name] = set
 		}
 		addDecls(set, f)
-		dir, err := filepath.Rel(root, filepath.Dir(path))
-		if err != nil {
-			return err
-		}
-		dir = filepath.ToSlash(dir)
+		dir := pathpkg.Dir(rel)
 		if repo.Imports[dir] == nil {
 			repo.Imports[dir] = map[string]bool{}
 		}
@@ -281,21 +290,7 @@ func (c *Checker) exists(rel string) error {
 // are not searched).
 func StrayMentions(root string) ([]string, error) {
 	var out []string
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "bin") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
+	err := walkFiles(root, "bin", func(path, rel string) error {
 		if !fileExt.MatchString(rel) || rel == "docs/ARCHITECTURE.md" || strings.HasPrefix(rel, "tools/doccheck/") {
 			return nil
 		}
@@ -325,7 +320,7 @@ func (c *Checker) Layering(tokens []Token) []string {
 		}
 	}
 	find := func(dir string) (int, bool) {
-		for d := dir; d != "."; d = path.Dir(d) {
+		for d := dir; d != "."; d = pathpkg.Dir(d) {
 			if r, ok := rowOf[d]; ok {
 				return r, true
 			}
