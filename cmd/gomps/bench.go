@@ -128,18 +128,7 @@ func benchOptions(c *cli.Context) ([]gomps.Option, error) {
 		gomps.WithRouting(c.String("routing")),
 		gomps.WithBatchTimeout(c.Duration("batch-timeout")),
 	}
-	for _, f := range []struct {
-		name string
-		opt  func(int) gomps.Option
-	}{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
-		switch n := c.Int(f.name); {
-		case n < 0:
-			return nil, fmt.Errorf("bench: --%s %d is negative", f.name, n)
-		case n > 0:
-			opts = append(opts, f.opt(n))
-		}
-	}
-	return opts, nil
+	return appendIntOptions(opts, c, "bench", engineIntOptions)
 }
 
 // benchFiles are the files a bench run writes; "" = not written (only the

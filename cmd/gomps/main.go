@@ -11,6 +11,8 @@ import (
 	"sort"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/gomps/gomps/gomps"
 )
 
 var commands []*cli.Command
@@ -22,6 +24,31 @@ const precisionUsage = "f32 (exact), bf16 (CPU with native bf16: AMX or AVX512-B
 // threadsUsage is the --threads flag's text where 0 is the library's default.
 const threadsUsage = "native threads over all instances (0 = the CPUs this process may use: its affinity " +
 	"mask, bounded by its cgroup's CPU quota)"
+
+// intOption is an int flag that maps to a library option when set (> 0).
+type intOption struct {
+	flag string
+	opt  func(int) gomps.Option
+}
+
+// engineIntOptions are the int flags score, bench and serve share.
+var engineIntOptions = []intOption{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances},
+	{"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}}
+
+// appendIntOptions appends the option of each flag of flags that is set (0
+// leaves the library's default); a negative value is an error naming cmd
+// and the flag.
+func appendIntOptions(opts []gomps.Option, c *cli.Context, cmd string, flags []intOption) ([]gomps.Option, error) {
+	for _, f := range flags {
+		switch n := c.Int(f.flag); {
+		case n < 0:
+			return nil, fmt.Errorf("%s: --%s %d is negative", cmd, f.flag, n)
+		case n > 0:
+			opts = append(opts, f.opt(n))
+		}
+	}
+	return opts, nil
+}
 
 // register adds a subcommand; called from each command file's init.
 func register(c *cli.Command) { commands = append(commands, c) }

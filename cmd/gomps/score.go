@@ -142,16 +142,9 @@ func scoreOptions(c *cli.Context) ([]gomps.Option, error) {
 	if c.Bool("sigmoid") {
 		opts = append(opts, gomps.WithSigmoid())
 	}
-	for _, f := range []struct {
-		name string
-		opt  func(int) gomps.Option
-	}{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
-		switch n := c.Int(f.name); {
-		case n < 0:
-			return nil, fmt.Errorf("score: --%s %d is negative", f.name, n)
-		case n > 0:
-			opts = append(opts, f.opt(n))
-		}
+	opts, err := appendIntOptions(opts, c, "score", engineIntOptions)
+	if err != nil {
+		return nil, err
 	}
 	if k := c.Int("top-k"); k < 0 {
 		return nil, fmt.Errorf("score: --top-k %d is negative", k)
