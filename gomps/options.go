@@ -156,12 +156,18 @@ func WithInstances(n int) Option {
 // as soon as an instance is free) or "fixed" (FIFO batches of max batch
 // pairs, flushed when full or after 100 ms).
 func WithBatcher(mode string) Option {
+	return parsedOption("batcher", mode, "adaptive or fixed", engine.ParseMode, func(o *options, m engine.Mode) { o.mode = m })
+}
+
+// parsedOption is an Option that parses s and stores the result with set;
+// an error names the option, the value and what it wants.
+func parsedOption[T any](name, s, want string, parse func(string) (T, error), set func(*options, T)) Option {
 	return func(o *options) error {
-		m, err := engine.ParseMode(mode)
+		v, err := parse(s)
 		if err != nil {
-			return fmt.Errorf("gomps: batcher %q: want adaptive or fixed", mode)
+			return fmt.Errorf("gomps: %s %q: want %s", name, s, want)
 		}
-		o.mode = m
+		set(o, v)
 		return nil
 	}
 }
@@ -192,14 +198,8 @@ func WithNotices(w io.Writer) Option {
 // batch may wait at a busy instance while another is idle). It matters only
 // with more than one instance.
 func WithRouting(routing string) Option {
-	return func(o *options) error {
-		r, err := engine.ParseRouting(routing)
-		if err != nil {
-			return fmt.Errorf("gomps: routing %q: want least-loaded or round-robin", routing)
-		}
-		o.routing = r
-		return nil
-	}
+	return parsedOption("routing", routing, "least-loaded or round-robin", engine.ParseRouting,
+		func(o *options, r engine.Routing) { o.routing = r })
 }
 
 // WithBatchTimeout sets how long the fixed batcher lets a partial batch
