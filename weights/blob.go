@@ -19,6 +19,22 @@ type blob interface {
 	Close() error
 }
 
+// openParsed opens path as a blob and parses it; the blob is closed when
+// parsing fails, and belongs to the result otherwise.
+func openParsed[T any](path string, parse func(string, blob) (T, error)) (T, error) {
+	var zero T
+	b, err := openBlob(path)
+	if err != nil {
+		return zero, fmt.Errorf("weights: %s: %w", path, err)
+	}
+	v, err := parse(path, b)
+	if err != nil {
+		b.Close()
+		return zero, err
+	}
+	return v, nil
+}
+
 // bytesBlob serves a byte slice (tests, fuzzing, small files).
 type bytesBlob []byte
 

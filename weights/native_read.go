@@ -49,18 +49,7 @@ var _ io.Closer = (*Native)(nil)
 // every tensor's CRC-32C and zero padding; opening therefore reads the whole
 // file once. A corrupt or truncated file is an *Error naming the file, the
 // field or tensor and the rule.
-func OpenNative(path string) (*Native, error) {
-	b, err := openBlob(path)
-	if err != nil {
-		return nil, fmt.Errorf("weights: %s: %w", path, err)
-	}
-	n, err := parseNative(path, b)
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	return n, nil
-}
+func OpenNative(path string) (*Native, error) { return openParsed(path, parseNative) }
 
 // parseNative checks every rule of FORMAT.md in its order: the preamble
 // and header (readHeader), the preamble's fields (parsePreamble), the

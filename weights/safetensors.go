@@ -63,18 +63,7 @@ var _ io.Closer = (*Safetensors)(nil)
 // JSON object, no duplicate keys, __metadata__ a string map, known dtypes,
 // overflow-checked shape sizes matching data_offsets, offsets in bounds,
 // contiguous and covering the data section exactly. Only the header is read.
-func OpenSafetensors(path string) (*Safetensors, error) {
-	b, err := openBlob(path)
-	if err != nil {
-		return nil, fmt.Errorf("weights: %s: %w", path, err)
-	}
-	s, err := parseSafetensors(path, b)
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	return s, nil
-}
+func OpenSafetensors(path string) (*Safetensors, error) { return openParsed(path, parseSafetensors) }
 
 func parseSafetensors(path string, b blob) (*Safetensors, error) {
 	fail := func(tensor string, rule error, format string, args ...any) error {
