@@ -33,9 +33,10 @@ fuzz: ## every fuzz target for FUZZTIME
 golden: ## regenerate the PyTorch goldens (dev only, never in CI; needs a multi-GB venv)
 	bash tools/golden/run.sh
 
-lint: ## go vet and gofmt
+lint: ## go vet, gofmt, and tools/lint.sh: complexity (gocyclo), clones (dupl), dead code (deadcode)
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	GO=$(GO) bash tools/lint.sh
 
 readme-examples: build ## run the README's <!-- run --> examples (bounded), check the others' flags
 	bash tools/readme-examples.sh
