@@ -87,19 +87,19 @@ func BenchmarkForward(b *testing.B) {
 	const batch, seq = 32, 128
 	for _, prec := range []string{"f32", "bf16"} {
 		b.Run(fmt.Sprintf("model=%s/precision=%s/batch=%d/seq=%d", what, prec, batch, seq), func(b *testing.B) {
-			m, err := loadModel(path, precisions[prec], batch, seq)
+			m, err := loadModel(path, prec, batch, seq)
 			if err != nil {
 				if prec != "f32" {
 					b.Skipf("precision %s: %v", prec, err)
 				}
 				b.Fatal(err)
 			}
-			defer m.free()
+			defer m.Close()
 			threads := runtime.NumCPU()
-			c, err := m.newContext(threads)
+			c, err := m.NewContext(threads)
 			require.NoError(b, err)
-			defer c.free()
-			cfg := weights.Config{HiddenSize: m.info.hidden, NumLayers: m.info.layers, IntermediateSize: m.info.intermediate}
+			defer c.Close()
+			cfg := m.Info().Config
 
 			rng := rand.New(rand.NewPCG(3, 4))
 			ids := make([]int32, batch*seq)
@@ -108,18 +108,18 @@ func BenchmarkForward(b *testing.B) {
 			for r := range batch {
 				lengths[r] = seq
 				for j := range seq {
-					ids[r*seq+j] = int32(1000 + rng.IntN(m.info.vocabSize-1000))
+					ids[r*seq+j] = int32(1000 + rng.IntN(cfg.VocabSize-1000))
 					if j >= 16 {
 						types[r*seq+j] = 1
 					}
 				}
 			}
 			logits := make([]float32, batch)
-			require.NoError(b, c.forward(batch, seq, ids, types, lengths, logits), "warm-up")
+			require.NoError(b, c.Forward(batch, seq, ids, types, lengths, logits), "warm-up")
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if err := c.forward(batch, seq, ids, types, lengths, logits); err != nil {
+				if err := c.Forward(batch, seq, ids, types, lengths, logits); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -127,7 +127,7 @@ func BenchmarkForward(b *testing.B) {
 			b.ReportMetric(batch/sec, "pairs/s")
 			b.ReportMetric(forwardFLOPs(cfg, batch, seq)/sec/1e9, "GFLOP/s")
 			b.ReportMetric(sec*1e3, "ms/forward")
-			b.Logf("%s, %s, %d threads, ISA %s", what, prec, threads, m.info.isa)
+			b.Logf("%s, %s, %d threads, ISA %s", what, prec, threads, m.Info().ISA)
 		})
 	}
 }

@@ -227,20 +227,20 @@ func rawForward(tb testing.TB, r *Reranker, reqs []dl19Request) rawResult {
 			defer done.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			c, err := r.res.model.newContext(perInstance)
+			c, err := r.res.model.NewContext(perInstance)
 			if err == nil {
-				err = c.setThreads(perInstance)
+				err = c.SetThreads(perInstance)
 			}
 			var b engine.Batch
 			logits := make([]float32, cfg.MaxBatch)
 			if err == nil { // warm-up: a mid-length batch
 				b.Fill(ids, types, plan[len(plan)/2])
-				err = c.forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits)
+				err = c.Forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits)
 			}
 			ready.Done()
 			<-start
 			if c != nil {
-				defer c.free()
+				defer c.Close()
 			}
 			if err != nil {
 				fail(err)
@@ -252,7 +252,7 @@ func rawForward(tb testing.TB, r *Reranker, reqs []dl19Request) rawResult {
 					return
 				}
 				b.Fill(ids, types, plan[k])
-				if err := c.forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits); err != nil {
+				if err := c.Forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits); err != nil {
 					fail(err)
 					return
 				}
@@ -557,14 +557,7 @@ func withBatcherKnobs(b *testing.B, r *Reranker) *Reranker {
 	}
 	m := r.res.model
 	per := r.info.Threads / r.info.Instances
-	eng, err := engine.New(cfg, encoder{r.tok}, func(int) (engine.Instance, error) {
-		c, err := m.newContext(per)
-		if err != nil {
-			return nil, err
-		}
-		liveContexts.Add(1)
-		return &instance{c}, nil
-	})
+	eng, err := engine.New(cfg, encoder{r.tok}, func(int) (engine.Instance, error) { return newInstance(m, per) })
 	require.NoError(b, err)
 	b.Cleanup(func() { eng.Close() })
 	b.Logf("adaptive window %d, batch overhead %d tokens", cfg.Window, cfg.BatchOverhead)

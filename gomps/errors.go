@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gomps/gomps/kernels/native"
 )
 
 // Errors of the library. Every error a Reranker returns matches one of these
@@ -24,96 +26,46 @@ var (
 	// ErrNoModel: no model was given and none of the defaults exists.
 	ErrNoModel = errors.New("gomps: no model found")
 	// ErrNoCgo: the binary was built without cgo, so no native backend exists.
-	ErrNoCgo = errors.New("gomps: built without cgo: no native backend (rebuild with CGO_ENABLED=1)")
-	// ErrABIMismatch: the linked backend implements another version of the
+	ErrNoCgo = native.ErrNoCgo
+	// ErrABIMismatch: a linked backend implements another version of the
 	// native ABI (kernels/gomps.h) than this package was compiled against.
-	ErrABIMismatch = errors.New("gomps: native ABI version mismatch")
+	ErrABIMismatch = native.ErrABIMismatch
+	// ErrNoBackend: WithBackend names a backend this program does not have.
+	ErrNoBackend = native.ErrNoBackend
 )
 
 // Sentinels of the native status classes (kernels/gomps.h gomps_status). An
 // *Error from the backend matches the sentinel of its Code with errors.Is.
 var (
-	ErrInvalidArg  = errors.New("gomps: invalid argument")
-	ErrOutOfMemory = errors.New("gomps: out of memory")
-	ErrIO          = errors.New("gomps: I/O error")
-	ErrFormat      = errors.New("gomps: bad weights file")
-	ErrUnsupported = errors.New("gomps: unsupported")
-	ErrDevice      = errors.New("gomps: device failure")
-	ErrInternal    = errors.New("gomps: internal error")
+	ErrInvalidArg  = native.ErrInvalidArg
+	ErrOutOfMemory = native.ErrOutOfMemory
+	ErrIO          = native.ErrIO
+	ErrFormat      = native.ErrFormat
+	ErrUnsupported = native.ErrUnsupported
+	ErrDevice      = native.ErrDevice
+	ErrInternal    = native.ErrInternal
 )
 
 // Code is a native status (gomps_status): 0 is ok, negative values name a
 // class of failure.
-type Code int32
+type Code = native.Code
 
-// The native status codes, equal to the GOMPS_* values of kernels/gomps.h
-// (checked against the header in the cgo binding).
+// The native status codes, equal to the GOMPS_* values of kernels/gomps.h.
 const (
-	CodeOK          Code = 0
-	CodeInvalidArg  Code = -1
-	CodeOutOfMemory Code = -2
-	CodeIO          Code = -3
-	CodeFormat      Code = -4
-	CodeUnsupported Code = -5
-	CodeDevice      Code = -6
-	CodeInternal    Code = -7
+	CodeOK          = native.CodeOK
+	CodeInvalidArg  = native.CodeInvalidArg
+	CodeOutOfMemory = native.CodeOutOfMemory
+	CodeIO          = native.CodeIO
+	CodeFormat      = native.CodeFormat
+	CodeUnsupported = native.CodeUnsupported
+	CodeDevice      = native.CodeDevice
+	CodeInternal    = native.CodeInternal
 )
-
-var codeSentinels = map[Code]error{
-	CodeInvalidArg:  ErrInvalidArg,
-	CodeOutOfMemory: ErrOutOfMemory,
-	CodeIO:          ErrIO,
-	CodeFormat:      ErrFormat,
-	CodeUnsupported: ErrUnsupported,
-	CodeDevice:      ErrDevice,
-	CodeInternal:    ErrInternal,
-}
-
-func (c Code) String() string {
-	switch c {
-	case CodeOK:
-		return "ok"
-	case CodeInvalidArg:
-		return "invalid argument"
-	case CodeOutOfMemory:
-		return "out of memory"
-	case CodeIO:
-		return "I/O error"
-	case CodeFormat:
-		return "bad weights file"
-	case CodeUnsupported:
-		return "unsupported"
-	case CodeDevice:
-		return "device failure"
-	case CodeInternal:
-		return "internal error"
-	}
-	return fmt.Sprintf("status %d", int32(c))
-}
 
 // Error is a failure reported by the native backend: its status Code, the
 // operation that failed (Op: "model_init", "context_init", "forward", ...)
-// and the backend's detail text.
-type Error struct {
-	Code Code
-	Op   string
-	Msg  string
-}
-
-// Error is the backend's text, which says what failed; without one, the
-// operation and the status class.
-func (e *Error) Error() string {
-	if e.Msg == "" {
-		return fmt.Sprintf("%s: %s", e.Op, e.Code)
-	}
-	return e.Msg
-}
-
-// Is reports whether target is the sentinel of e's Code.
-func (e *Error) Is(target error) bool {
-	s, ok := codeSentinels[e.Code]
-	return ok && s == target
-}
+// and the backend's detail text. It matches the sentinel of its Code.
+type Error = native.Error
 
 // TooLongError says which pair is too long. It matches ErrTooLong.
 type TooLongError struct {
@@ -150,6 +102,5 @@ func at(err error, format string, args ...any) error {
 
 var (
 	_ error = (*located)(nil)
-	_ error = (*Error)(nil)
 	_ error = (*TooLongError)(nil)
 )

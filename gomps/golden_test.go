@@ -184,14 +184,14 @@ func TestGoldenSensitivity(t *testing.T) {
 			require.GreaterOrEqual(t, len(cases), 8, "short synthetic cases")
 			batch := newGoldenBatch(t, cases)
 			score := func(t *testing.T, path string) float64 {
-				mdl, err := loadModel(path, precisionF32, len(cases), batch.seq)
+				mdl, err := loadModel(path, "f32", len(cases), batch.seq)
 				require.NoError(t, err)
-				defer mdl.free()
-				c, err := mdl.newContext(0)
+				defer mdl.Close()
+				c, err := mdl.NewContext(0)
 				require.NoError(t, err)
-				defer c.free()
+				defer c.Close()
 				logits := make([]float32, len(cases))
-				require.NoError(t, c.forward(len(cases), batch.seq, batch.ids, batch.types, batch.lengths, logits))
+				require.NoError(t, c.Forward(len(cases), batch.seq, batch.ids, batch.types, batch.lengths, logits))
 				worst, _ := maxGoldenDiff(cases, logits)
 				return worst
 			}

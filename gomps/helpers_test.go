@@ -15,8 +15,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/gomps/gomps/kernels/native"
 	"github.com/gomps/gomps/weights"
 )
+
+// loadModel loads path on the default backend in the named precision, as
+// Open would, for tests that drive a model below the engine.
+func loadModel(path, precision string, maxBatch, maxSeq int) (*native.Model, error) {
+	b, err := native.Default()
+	if err != nil {
+		return nil, err
+	}
+	p, _ := native.ParsePrecision(precision)
+	return b.Load(path, native.Options{Precision: p, MaxBatch: maxBatch, MaxSeq: maxSeq})
+}
 
 // inCI reports whether missing data or models must fail instead of skip.
 func inCI() bool { return os.Getenv("CI") == "true" }

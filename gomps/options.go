@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gomps/gomps/gomps/internal/cpus"
 	"github.com/gomps/gomps/gomps/internal/engine"
+	"github.com/gomps/gomps/kernels/native"
 )
 
 // Option configures Open.
@@ -16,11 +18,12 @@ type Option func(*options) error
 type options struct {
 	sigmoid   bool
 	truncate  bool
+	backend   string // "" = the default backend
 	precision string
 	maxLength int // tokens per pair incl. specials; 0 = the model's max positions
 	maxBatch  int // pairs per forward; 0 = 32
 	threads   int // total native threads over all instances; 0 = cpus.Available()
-	instances int // contexts (concurrent forwards); 0 = DefaultInstances after load
+	instances int // contexts (concurrent forwards); 0 = the backend's preferred count
 	mode      engine.Mode
 	routing   engine.Routing
 	timeout   time.Duration // fixed batcher: longest a partial batch waits; 0 = 100ms
@@ -72,30 +75,28 @@ func WithTruncation(on bool) Option {
 // ErrUnsupported saying which precisions run.
 func WithPrecision(p string) Option {
 	return func(o *options) error {
-		if _, ok := precisions[p]; !ok {
-			return fmt.Errorf("gomps: precision %q: want f32, bf16 or f16", p)
+		if _, ok := native.ParsePrecision(p); !ok {
+			return fmt.Errorf("gomps: precision %q: want %s", p, orList(native.PrecisionNames()))
 		}
 		o.precision = p
 		return nil
 	}
 }
 
-// Precisions, equal to gomps_precision (checked in the cgo binding).
-const (
-	precisionF32  = 0
-	precisionBF16 = 1
-	precisionF16  = 2
-)
-
-var precisions = map[string]int32{"f32": precisionF32, "bf16": precisionBF16, "f16": precisionF16}
-
-func precisionName(p int) string {
-	for name, v := range precisions {
-		if int(v) == p {
-			return name
-		}
+// orList writes "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
 	}
-	return fmt.Sprintf("precision(%d)", p)
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// WithBackend selects the native backend by name ("cpu", "metal", or one a
+// test registered through kernels/native). The default is the backend built
+// into this program for its platform. Open fails with ErrNoBackend naming
+// the backends this program has when there is no such backend.
+func WithBackend(name string) Option {
+	return func(o *options) error { o.backend = name; return nil }
 }
 
 // WithMaxLength sets the maximum tokens per pair, [CLS] and both [SEP]
@@ -138,9 +139,9 @@ func WithThreads(n int) Option {
 }
 
 // WithInstances sets how many native contexts run forward passes at once.
-// Each holds its own scratch memory; the weights are shared. The default
-// depends on the backend: on the CPU one instance per thread, at most
-// maxDefaultCPUInstances (see DefaultInstances); on Metal 1.
+// Each holds its own scratch memory; the weights are shared. The default is
+// the backend's answer for the thread budget (DefaultInstances): on the CPU
+// one instance per thread, at most 4; on Metal 1.
 func WithInstances(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 256 {
@@ -214,33 +215,4 @@ func WithBatchTimeout(d time.Duration) Option {
 		o.timeout = d
 		return nil
 	}
-}
-
-// maxDefaultCPUInstances caps the CPU backend's default instance count: each
-// instance holds its own scratch for MaxBatch x MaxLength tokens (~280 MB of
-// address space at 64 x 512 with MiniLM-L6, from the CPU backend's buffer
-// sizes: 32,768 rows x 384 x 22 bytes), resident as far as batches touch it
-// (measured: docs/cpu-fast-path.md).
-const maxDefaultCPUInstances = 4
-
-// DefaultInstances is the instance count Open uses when WithInstances is not
-// given, for a backend ("cpu", "metal"; Info().Backend) and a total thread
-// count (WithThreads, default the CPUs this process may use). On the CPU
-// backend: one single-threaded instance per thread while threads <=
-// maxDefaultCPUInstances; above that the largest count up to the cap that
-// splits the threads evenly (1 when none does). Single-threaded
-// instances run their forward passes without OpenMP barriers, and under
-// light load the batcher spreads a call over the idle instances in slices of
-// equal tokens (the measurements behind this rule: docs/cpu-fast-path.md).
-// Other backends: 1.
-func DefaultInstances(backend string, threads int) int {
-	if backend != "cpu" {
-		return 1
-	}
-	for n := min(threads, maxDefaultCPUInstances); n > 1; n-- {
-		if threads%n == 0 {
-			return n
-		}
-	}
-	return 1
 }

@@ -1,3 +1,5 @@
+//go:build cgo && !darwin
+
 package gomps
 
 import (
@@ -7,21 +9,18 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// TestDefaultInstances: on the CPU one single-threaded instance per thread up
-// to the cap, then the largest count up to the cap that splits the threads
-// evenly; 1 on every other backend.
+// TestDefaultInstances: the default instance count is the CPU backend's
+// answer: one single-threaded instance per thread up to the cap, then the
+// largest count up to the cap that splits the threads evenly.
 func TestDefaultInstances(t *testing.T) {
 	for _, tc := range []struct {
-		backend string
 		threads int
 		want    int
 	}{
-		{"cpu", 1, 1}, {"cpu", 2, 2}, {"cpu", 3, 3}, {"cpu", 4, 4},
-		{"cpu", 5, 1}, {"cpu", 6, 3}, {"cpu", 8, 4}, {"cpu", 12, 4}, {"cpu", 9, 3}, {"cpu", 7, 1},
-		{"cpu", 64, 4}, {"metal", 8, 1}, {"metal", 1, 1},
+		{1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 1}, {6, 3}, {8, 4}, {12, 4}, {9, 3}, {7, 1}, {64, 4},
 	} {
-		t.Run(fmt.Sprintf("%s/threads=%d", tc.backend, tc.threads), func(t *testing.T) {
-			assert.Equal(t, tc.want, DefaultInstances(tc.backend, tc.threads))
+		t.Run(fmt.Sprintf("cpu/threads=%d", tc.threads), func(t *testing.T) {
+			assert.Equal(t, tc.want, DefaultInstances(tc.threads))
 		})
 	}
 }

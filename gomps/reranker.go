@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gomps/gomps/gomps/internal/engine"
+	"github.com/gomps/gomps/kernels/native"
 	"github.com/gomps/gomps/weights"
 )
 
@@ -76,7 +77,7 @@ var _ io.Closer = (*Reranker)(nil)
 type resources struct {
 	once  sync.Once
 	eng   *engine.Engine
-	model *nativeModel
+	model *native.Model
 	tok   *tokenizer
 }
 
@@ -94,7 +95,7 @@ func (r *resources) free() error {
 			err = r.eng.Close() // waits for running forwards, closes every instance
 		}
 		if r.model != nil {
-			r.model.free()
+			r.model.Close()
 			liveModels.Add(-1)
 		}
 		if r.tok != nil {
@@ -106,14 +107,14 @@ func (r *resources) free() error {
 
 // instance is one native context as an engine.Instance. The engine drives it
 // from one locked OS thread.
-type instance struct{ c *nativeContext }
+type instance struct{ c *native.Context }
 
 var _ engine.Instance = (*instance)(nil)
 
-func (i *instance) SetThreads(n int) error { return i.c.setThreads(n) }
+func (i *instance) SetThreads(n int) error { return i.c.SetThreads(n) }
 
 func (i *instance) Forward(b *engine.Batch, logits []float32) error {
-	if err := i.c.forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits); err != nil {
+	if err := i.c.Forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits); err != nil {
 		return err
 	}
 	for k, x := range logits[:b.Rows] {
@@ -125,9 +126,20 @@ func (i *instance) Forward(b *engine.Batch, logits []float32) error {
 }
 
 func (i *instance) Close() error {
-	i.c.free()
+	i.c.Close()
 	liveContexts.Add(-1)
 	return nil
+}
+
+// newInstance makes a context of m with threads threads as an engine
+// instance.
+func newInstance(m *native.Model, threads int) (engine.Instance, error) {
+	c, err := m.NewContext(threads)
+	if err != nil {
+		return nil, err
+	}
+	liveContexts.Add(1)
+	return &instance{c}, nil
 }
 
 // Open loads a model and starts its engine. model is found as ResolveModel
@@ -148,15 +160,17 @@ func (i *instance) Close() error {
 //
 // FetchModel does the finding and downloading without loading.
 //
-// Cost: reads the whole weights file and packs it for the backend; each
+// The backend (WithBackend; by default the one built in for this platform)
+// is asked what it can do here first; the engine is configured from its
+// answers (instances and threads, whether padding costs), then the backend
+// loads the file, validating it once.
+//
+// Cost: the backend reads the whole weights file once and packs it; each
 // instance allocates scratch memory for max batch x max length; starts the
 // engine's goroutines (one per instance, the tokenizer workers and the
 // batcher), which Close stops. ctx bounds the download; conversion and
 // loading are not interruptible.
 func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) {
-	if !haveNative {
-		return nil, ErrNoCgo
-	}
 	o := defaultOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -165,6 +179,14 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 	}
 	o = o.resolved()
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	be, err := native.Lookup(o.backend)
+	if err != nil {
+		return nil, err
+	}
+	bi, caps, err := askBackend(be, o.threads)
+	if err != nil {
 		return nil, err
 	}
 	src, err := resolveModel(ctx, model, o.notices)
@@ -183,39 +205,28 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 			return nil, fmt.Errorf("gomps: converting %s: %w", src.Path, err)
 		}
 	}
-	nf, err := weights.OpenNative(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg, name, sum := nf.Config(), nf.Name(), nf.SourceSHA256()
-	tokJSON := nf.Tokenizer() // a copy, valid after Close
-	if err := nf.Close(); err != nil {
-		return nil, err
-	}
-	maxLen := o.maxLength
-	if maxLen == 0 {
-		maxLen = cfg.MaxPosition
-	}
-	if maxLen > cfg.MaxPosition {
-		return nil, fmt.Errorf("gomps: max length %d is more than the model's %d positions", maxLen, cfg.MaxPosition)
-	}
-
 	res := &resources{}
 	fail := func(err error) (*Reranker, error) {
 		res.free()
 		return nil, err
 	}
-	if res.tok, err = newTokenizer(tokJSON); err != nil {
-		return fail(err)
-	}
-	if res.model, err = loadModel(path, precisions[o.precision], o.maxBatch, maxLen); err != nil {
-		return fail(err)
+	prec, _ := native.ParsePrecision(o.precision) // checked by WithPrecision
+	// The backend validates the file (once), checks max length against the
+	// model's positions, packs the weights; the tokenizer comes from it.
+	if res.model, err = be.Load(path, native.Options{Precision: prec, MaxBatch: o.maxBatch, MaxSeq: o.maxLength}); err != nil {
+		return nil, err
 	}
 	liveModels.Add(1)
-	if o.instances == 0 {
-		o.instances = DefaultInstances(res.model.info.backend, o.threads)
+	mi := res.model.Info()
+	if res.tok, err = newTokenizer(res.model.Tokenizer()); err != nil {
+		return fail(err)
 	}
-	perInstance := max(1, o.threads/o.instances)
+	perInstance := caps.Threads
+	if o.instances == 0 {
+		o.instances = caps.Instances
+	} else {
+		perInstance = max(1, o.threads/o.instances)
+	}
 	ecfg := engine.Config{
 		Instances:       o.instances,
 		Threads:         o.threads,
@@ -225,43 +236,35 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 		Timeout:         o.timeout,
 		MaxBatch:        o.maxBatch,
 		MaxQueue:        o.maxQueue,
-		MaxSeq:          maxLen,
+		MaxSeq:          mi.MaxSeq,
+		PaddedBackend:   caps.Padded,
 		ClsID:           res.tok.cls,
 		SepID:           res.tok.sep,
 		TruncationError: !o.truncate,
 	}
 	m := res.model
-	res.eng, err = engine.New(ecfg, encoder{res.tok}, func(int) (engine.Instance, error) {
-		c, err := m.newContext(perInstance)
-		if err != nil {
-			return nil, err
-		}
-		liveContexts.Add(1)
-		return &instance{c}, nil
-	})
+	res.eng, err = engine.New(ecfg, encoder{res.tok}, func(int) (engine.Instance, error) { return newInstance(m, perInstance) })
 	if err != nil {
 		return fail(err)
 	}
-	mi := res.model.info
-	bi, _ := backendInfo() // a model loaded, so the backend runs here
 	r := &Reranker{
 		opts: o,
 		tok:  res.tok,
 		eng:  res.eng,
 		res:  res,
 		info: Info{
-			Model:            name,
+			Model:            mi.Name,
 			Path:             src.Path,
 			Kind:             src.Kind,
 			TestModel:        src.TestModel,
-			Config:           cfg,
-			Backend:          mi.backend,
-			ISA:              mi.isa,
-			Precision:        precisionName(mi.precision),
+			Config:           mi.Config,
+			Backend:          mi.Backend,
+			ISA:              mi.ISA,
+			Precision:        mi.Precision.String(),
 			NativePrecisions: bi.Precisions,
 			Threads:          perInstance * o.instances,
 			Instances:        o.instances,
-			MaxLength:        maxLen,
+			MaxLength:        mi.MaxSeq,
 			MaxBatch:         o.maxBatch,
 			Batcher:          o.mode.String(),
 			Routing:          o.routing.String(),
@@ -270,7 +273,7 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 			Truncate:         o.truncate,
 		},
 	}
-	if sum != [32]byte{} {
+	if sum := mi.SourceSHA256; sum != [32]byte{} {
 		r.info.SHA256 = hex.EncodeToString(sum[:])
 	}
 	runtime.AddCleanup(r, func(res *resources) {

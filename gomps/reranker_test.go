@@ -62,7 +62,7 @@ func TestInfo(t *testing.T) {
 	assert.Equal(t, 32, in.Config.HiddenSize)
 	assert.Equal(t, 512, in.MaxLength, "default: the model's positions")
 	assert.Equal(t, runtime.NumCPU(), in.Threads, "default: every CPU")
-	assert.Equal(t, DefaultInstances("cpu", runtime.NumCPU()), in.Instances, "default on the CPU backend")
+	assert.Equal(t, DefaultInstances(runtime.NumCPU()), in.Instances, "default on the CPU backend")
 	assert.Zero(t, in.Threads%in.Instances, "the default splits the threads evenly")
 	assert.True(t, in.Truncate)
 	assert.False(t, in.Sigmoid)

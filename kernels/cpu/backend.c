@@ -1,10 +1,14 @@
 /*
- * backend.c: the native ABI (kernels/gomps.h) for the CPU.
+ * backend.c: the native ABI (kernels/gomps.h) for the CPU: the table that
+ * gomps_backend_cpu() returns, the one symbol of the ABI this backend exports.
  *
  * A model maps and validates the weights file, converts F16 to f32, and in the
  * fast path reorders every linear weight once into oneDNN's blocked layout; all
- * of its contexts share that. A context owns scratch sized at init for
- * max_batch x max_seq tokens, an oneDNN stream and its cached matmul primitives.
+ * of its contexts share that. Then the mapping's resident pages are released:
+ * the tensors still read in place (embeddings, biases, LayerNorm, head) come
+ * back from the page cache as forwards touch them. A context owns scratch
+ * sized at init for max_batch x max_seq tokens, an oneDNN stream and its
+ * cached matmul primitives.
  *
  * The fast path works on packed rows: the real tokens of all rows one after the
  * other, so padding is never computed and can never change a result. In the
@@ -36,6 +40,10 @@
 #include <time.h>
 
 #include "internal.h"
+
+/* Bytes held by live models (packed and converted weights) and contexts
+ * (scratch): capabilities' memory_in_use. */
+static _Atomic int64_t mem_in_use;
 
 static double now_sec(void) {
     struct timespec ts;
@@ -69,11 +77,43 @@ gomps_status cpu_ctx_errorf(gomps_context_t *ctx, gomps_status st, const char *f
     return st;
 }
 
-uint32_t gomps_abi_version(void) { return GOMPS_ABI_VERSION; }
+const char *cpu_last_init_error(void) { return init_error; }
 
-const char *gomps_last_init_error(void) { return init_error; }
+/* 1 if tensor i of the file is the weight matrix of a linear layer (the
+ * tensors the fast path packs). */
+static int is_linear_weight(const cpu_file *f, uint32_t i) {
+    if (i < GOMPS_WT_LAYER0 || i >= GOMPS_WT_LAYER0 + GOMPS_WT_PER_LAYER * (uint32_t)f->num_layers) return 0;
+    uint32_t k = (i - GOMPS_WT_LAYER0) % GOMPS_WT_PER_LAYER;
+    return k == GOMPS_WL_QKV_W || k == GOMPS_WL_ATTN_OUT_W || k == GOMPS_WL_FFN_UP_W || k == GOMPS_WL_FFN_DOWN_W;
+}
 
-/* Points every tensor of the model at its f32 data. */
+static uint64_t round16(uint64_t n) { return (n + 15) / 16 * 16; }
+
+/* Converts the F16 tensors i with is_linear_weight(i) == linear into one new
+ * f32 block (*block), pointing t[i] into it. */
+static gomps_status convert_f16(gomps_model_t *m, const float **t, int linear, float **block) {
+    const cpu_file *f = &m->file;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < f->n_tensors; i++)
+        if (is_linear_weight(f, i) == linear) total += round16(f->tensor_elems[i]);
+    *block = aligned_alloc(64, total * sizeof(float));
+    if (!*block)
+        return cpu_init_errorf(GOMPS_ERR_OOM, "cpu: %s: out of memory converting F16 weights to f32 (%llu bytes)",
+                               m->path, (unsigned long long)(total * 4));
+    float *p = *block;
+    for (uint32_t i = 0; i < f->n_tensors; i++) {
+        if (is_linear_weight(f, i) != linear) continue;
+        cpu_f16_to_f32(f->tensor_data[i], p, f->tensor_elems[i]);
+        t[i] = p;
+        p += round16(f->tensor_elems[i]);
+    }
+    return GOMPS_OK;
+}
+
+/* Points every tensor of the model at its f32 data: in place in the mapping
+ * for F32 files; for F16 files converted copies, the linear weights in a
+ * block of their own (m->owned_linear) that packing makes unneeded. Sets
+ * m->num_labels from the classifier's shape. */
 static gomps_status model_bind(gomps_model_t *m) {
     cpu_file *f = &m->file;
     const float **t = calloc(f->n_tensors, sizeof *t);
@@ -81,20 +121,11 @@ static gomps_status model_bind(gomps_model_t *m) {
     if (f->dtype == 0) {
         for (uint32_t i = 0; i < f->n_tensors; i++) t[i] = f->tensor_data[i];
     } else {
-        uint64_t total = 0;
-        for (uint32_t i = 0; i < f->n_tensors; i++) total += (f->tensor_elems[i] + 15) / 16 * 16;
-        m->owned = aligned_alloc(64, total * sizeof(float));
-        if (!m->owned) {
+        gomps_status st = convert_f16(m, t, 0, &m->owned);
+        if (!st) st = convert_f16(m, t, 1, &m->owned_linear);
+        if (st) {
             free(t);
-            return cpu_init_errorf(GOMPS_ERR_OOM,
-                                   "cpu: %s: out of memory converting F16 weights to f32 (%llu bytes)",
-                                   m->path, (unsigned long long)(total * 4));
-        }
-        float *p = m->owned;
-        for (uint32_t i = 0; i < f->n_tensors; i++) {
-            cpu_f16_to_f32(f->tensor_data[i], p, f->tensor_elems[i]);
-            t[i] = p;
-            p += (f->tensor_elems[i] + 15) / 16 * 16;
+            return st;
         }
     }
     const int32_t H = f->hidden_size, I = f->intermediate_size, L = f->num_layers;
@@ -125,34 +156,70 @@ static gomps_status model_bind(gomps_model_t *m) {
     m->pooler_b = ht[1];
     m->cls_w = ht[2];
     m->cls_b = ht[3];
+    m->num_labels = (int32_t)f->w.tensors[gomps_wfile_head_index(&f->w, GOMPS_WH_CLS_B)].elems;
     free(t);
     return GOMPS_OK;
 }
 
-gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
-                              gomps_model_t **out) {
+/* Bytes of the f32 weights the forward reads: every tensor but the linear
+ * weights, plus the linear weights as the forward holds them (packed, or
+ * plain in plain mode). */
+static int64_t weights_bytes(const gomps_model_t *m) {
+    const cpu_file *f = &m->file;
+    int64_t n = 0;
+    for (uint32_t i = 0; i < f->n_tensors; i++)
+        if (m->plain || !is_linear_weight(f, i)) n += (int64_t)f->tensor_elems[i] * 4;
+    if (!m->plain)
+        for (int32_t l = 0; l < f->num_layers; l++)
+            for (int k = 0; k < CPU_LINEAR_KINDS; k++) n += (int64_t)dnnl_memory_desc_get_size(&m->layers[l].lin[k].w_md);
+    return n;
+}
+
+/* Bytes of heap the model holds (packed and converted weights). */
+static int64_t model_heap_bytes(const gomps_model_t *m) {
+    const cpu_file *f = &m->file;
+    int64_t n = 0;
+    if (m->owned)
+        for (uint32_t i = 0; i < f->n_tensors; i++)
+            if (!is_linear_weight(f, i)) n += (int64_t)round16(f->tensor_elems[i]) * 4;
+    if (m->owned_linear)
+        for (uint32_t i = 0; i < f->n_tensors; i++)
+            if (is_linear_weight(f, i)) n += (int64_t)round16(f->tensor_elems[i]) * 4;
+    if (!m->plain && m->layers)
+        for (int32_t l = 0; l < f->num_layers; l++)
+            for (int k = 0; k < CPU_LINEAR_KINDS; k++)
+                if (m->layers[l].lin[k].w_packed)
+                    n += (int64_t)dnnl_memory_desc_get_size(&m->layers[l].lin[k].w_md);
+    return n;
+}
+
+static void model_free(gomps_model_t *m);
+
+static gomps_status model_init(const char *path, const gomps_model_options *opts, gomps_model_t **out) {
     init_error[0] = 0;
     if (!out) return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: out is NULL");
     *out = NULL;
     if (!path) return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: path is NULL");
     gomps_model_options o = {0};
     if (opts) {
-        if (opts->struct_size < offsetof(gomps_model_options, buckets) + sizeof(opts->buckets))
+        if (opts->struct_size < sizeof(gomps_model_options))
             return cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
                                    "cpu: model init: options struct_size %u is too small (want %zu)",
                                    opts->struct_size, sizeof(gomps_model_options));
-        o = *opts;
+        o = *opts; /* the fields this backend knows */
     }
     if (o.buckets)
         return cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
                                "cpu: model init: the CPU backend has no shape buckets; buckets must be NULL");
-    if (o.precision != GOMPS_PRECISION_F32 && o.precision != GOMPS_PRECISION_BF16 &&
-        o.precision != GOMPS_PRECISION_F16)
-        return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: unknown precision %d",
-                               o.precision);
+    if (o.precision < 0)
+        return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: precision %d is negative", o.precision);
     if (o.precision == GOMPS_PRECISION_F16)
         return cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
                                "cpu: precision f16 is Metal's; the CPU backend offers f32 and bf16");
+    if (o.precision != GOMPS_PRECISION_F32 && o.precision != GOMPS_PRECISION_BF16)
+        return cpu_init_errorf(GOMPS_ERR_UNSUPPORTED,
+                               "cpu: precision %d is not one this backend knows; it offers f32 and bf16",
+                               o.precision);
     if (o.max_batch < 0 || o.max_batch > 65536)
         return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: model init: max_batch %d is outside [0, 65536]",
                                o.max_batch);
@@ -174,9 +241,8 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
     m->max_batch = o.max_batch ? o.max_batch : 64;
     m->max_seq = o.max_seq ? o.max_seq : m->file.max_position;
     if (m->max_seq > m->file.max_position) {
-        st = cpu_init_errorf(GOMPS_ERR_INVALID_ARG,
-                             "cpu: %s: max_seq %d exceeds the model's max_position %d", path,
-                             m->max_seq, m->file.max_position);
+        st = cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: %s: max_seq %d is more than the model's %d positions",
+                             path, m->max_seq, m->file.max_position);
         goto fail;
     }
     m->eps = (float)m->file.layer_norm_eps;
@@ -209,31 +275,53 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
                 m->layers[l].lin[k].bf16 = m->precision == GOMPS_PRECISION_BF16;
                 if ((st = cpu_linear_pack(m, &m->layers[l].lin[k]))) goto fail;
             }
+        /* packed: the plain linear weights are not read again */
+        free(m->owned_linear);
+        m->owned_linear = NULL;
     }
+    /* Everything the forward reads is packed, converted, or read in place and
+     * paged back in as used: drop the pages validation and packing touched. */
+    gomps_wfile_release(&m->file.w);
+    m->heap_bytes = model_heap_bytes(m);
+    mem_in_use += m->heap_bytes;
     *out = m;
     return GOMPS_OK;
 fail:
-    gomps_model_free(m);
+    model_free(m);
     return st;
 }
 
-void gomps_model_free(gomps_model_t *m) {
+static void model_free(gomps_model_t *m) {
     if (!m) return;
+    mem_in_use -= m->heap_bytes;
     if (m->layers)
         for (int32_t l = 0; l < m->file.num_layers; l++)
             for (int k = 0; k < CPU_LINEAR_KINDS; k++) cpu_linear_unpack(&m->layers[l].lin[k]);
     free(m->layers);
     if (m->engine) dnnl_engine_destroy(m->engine);
     free(m->owned);
+    free(m->owned_linear);
     cpu_file_close(&m->file);
     free(m);
 }
 
-gomps_status gomps_model_info_get(const gomps_model_t *m, gomps_model_info *out) {
+static int64_t context_bytes(const gomps_model_t *m, int32_t n_threads);
+
+static gomps_status model_info(const gomps_model_t *m, gomps_model_info *out) {
     if (!m || !out) return GOMPS_ERR_INVALID_ARG;
     if (out->struct_size < sizeof(gomps_model_info)) return GOMPS_ERR_INVALID_ARG;
     gomps_model_info info = {0};
     info.struct_size = sizeof info;
+    snprintf(info.arch, sizeof info.arch, "bert");
+    snprintf(info.name, sizeof info.name, "%s", m->file.name);
+    memcpy(info.source_sha256, m->file.w.cfg.source_sha256, sizeof info.source_sha256);
+    info.num_labels = m->num_labels;
+    info.pad_token_id = m->file.pad_token_id;
+    info.layer_norm_eps = m->file.layer_norm_eps;
+    info.weights_bytes = weights_bytes(m);
+    info.context_bytes = context_bytes(m, 1);
+    info.tokenizer = m->file.w.tokenizer;
+    info.tokenizer_size = m->file.w.tokenizer_size;
     info.vocab_size = m->file.vocab_size;
     info.hidden_size = m->file.hidden_size;
     info.num_layers = m->file.num_layers;
@@ -246,7 +334,7 @@ gomps_status gomps_model_info_get(const gomps_model_t *m, gomps_model_info *out)
     info.max_seq = m->max_seq;
     snprintf(info.backend, sizeof info.backend, "cpu");
     snprintf(info.isa, sizeof info.isa, "%s", m->isa);
-    *out = info;
+    memcpy(out, &info, sizeof info); /* a larger caller struct keeps its zeroed tail */
     return GOMPS_OK;
 }
 
@@ -275,13 +363,18 @@ static void free_aligned(void *p) {
     if (p) free(((void **)p)[-1]);
 }
 
+/* Attention scratch floats per thread. */
+static int64_t scores_per_thread(const gomps_model_t *m) {
+    if (m->plain) return m->max_seq;
+    return cpu_attention_work(m->max_seq, m->file.hidden_size / m->file.num_heads);
+}
+
 static gomps_status scores_alloc(gomps_context_t *ctx) {
-    const gomps_model_t *m = ctx->model;
-    int64_t per = cpu_attention_work(m->max_seq, m->file.hidden_size / m->file.num_heads);
-    if (ctx->model->plain) per = ctx->model->max_seq;
     free(ctx->scores);
-    ctx->scores = alloc_f32(per * ctx->n_threads);
+    ctx->scores = alloc_f32(scores_per_thread(ctx->model) * ctx->n_threads);
+    int32_t had = ctx->scores_threads;
     ctx->scores_threads = ctx->scores ? ctx->n_threads : 0;
+    mem_in_use += (int64_t)(ctx->scores_threads - had) * scores_per_thread(ctx->model) * 4;
     return ctx->scores ? GOMPS_OK : GOMPS_ERR_OOM;
 }
 
@@ -289,7 +382,29 @@ static int64_t round_grain(int64_t n) {
     return (n + CPU_ROWS_GRAIN - 1) / CPU_ROWS_GRAIN * CPU_ROWS_GRAIN;
 }
 
-gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_context_t **out) {
+/* Rows of a context's per-chunk buffers (tmp, inter, act16). */
+static int64_t chunk_rows(const gomps_model_t *m) {
+    return CPU_ROWS_CHUNK > m->max_batch ? CPU_ROWS_CHUNK : round_grain(m->max_batch);
+}
+
+/* Bytes context_init allocates apart from the attention scratch. */
+static int64_t context_fixed_bytes(const gomps_model_t *m) {
+    const int64_t H = m->file.hidden_size, I = m->file.intermediate_size, chunk = chunk_rows(m);
+    const int64_t rows = round_grain((int64_t)m->max_batch * m->max_seq), cls = round_grain(m->max_batch);
+    int64_t f32 = rows * H * 5 + chunk * (H + I) + 2 * cls * H + ((int64_t)m->max_batch + 1) * H;
+    int64_t n = f32 * 4 + 256 + ((int64_t)m->max_batch + 1) * 8;
+    if (m->precision == GOMPS_PRECISION_BF16) n += (chunk * H + rows * H) * 2;
+    return n;
+}
+
+/* Bytes a context of n_threads threads allocates at init. */
+static int64_t context_bytes(const gomps_model_t *m, int32_t n_threads) {
+    return context_fixed_bytes(m) + scores_per_thread(m) * n_threads * 4;
+}
+
+static void context_free(gomps_context_t *ctx);
+
+static gomps_status context_init(gomps_model_t *m, int32_t n_threads, gomps_context_t **out) {
     init_error[0] = 0;
     if (!out) return cpu_init_errorf(GOMPS_ERR_INVALID_ARG, "cpu: context init: out is NULL");
     *out = NULL;
@@ -312,7 +427,7 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
                                att);
     }
     const int64_t H = m->file.hidden_size, I = m->file.intermediate_size;
-    const int64_t chunk = CPU_ROWS_CHUNK > m->max_batch ? CPU_ROWS_CHUNK : round_grain(m->max_batch);
+    const int64_t chunk = chunk_rows(m);
     ctx->rows_cap = round_grain((int64_t)m->max_batch * m->max_seq);
     ctx->hidden = alloc_f32(ctx->rows_cap * H);
     ctx->qkv = alloc_f32_aligned(ctx->rows_cap * 3 * H);
@@ -321,7 +436,7 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
     ctx->inter = alloc_f32(chunk * I);
     ctx->cls_hidden = alloc_f32(round_grain(m->max_batch) * H);
     ctx->cls_attn = alloc_f32(round_grain(m->max_batch) * H);
-    ctx->pooled = alloc_f32((int64_t)m->max_batch * H);
+    ctx->pooled = alloc_f32(((int64_t)m->max_batch + 1) * H);
     ctx->offsets = calloc((size_t)m->max_batch + 1, sizeof *ctx->offsets);
     gomps_status st = GOMPS_OK;
     if (m->precision == GOMPS_PRECISION_BF16) {
@@ -343,15 +458,18 @@ gomps_status gomps_context_init(gomps_model_t *m, int32_t n_threads, gomps_conte
         st = cpu_init_errorf(GOMPS_ERR_DEVICE, "cpu: context init: oneDNN stream could not be created");
         goto fail;
     }
+    ctx->fixed_bytes = context_fixed_bytes(m);
+    mem_in_use += ctx->fixed_bytes;
     *out = ctx;
     return GOMPS_OK;
 fail:
-    gomps_context_free(ctx);
+    context_free(ctx);
     return st;
 }
 
-void gomps_context_free(gomps_context_t *ctx) {
+static void context_free(gomps_context_t *ctx) {
     if (!ctx) return;
+    mem_in_use -= ctx->fixed_bytes + (int64_t)ctx->scores_threads * scores_per_thread(ctx->model) * 4;
     if (ctx->profile && ctx->forwards > 0) {
         static const char *names[CPU_PHASES] = {"embeddings", "qkv", "attention", "attn_out",
                                                 "layernorm", "ffn_up", "ffn_down", "bf16_convert",
@@ -383,7 +501,7 @@ void gomps_context_free(gomps_context_t *ctx) {
     free(ctx);
 }
 
-gomps_status gomps_context_set_threads(gomps_context_t *ctx, int32_t n_threads) {
+static gomps_status context_set_threads(gomps_context_t *ctx, int32_t n_threads) {
     if (!ctx) return GOMPS_ERR_INVALID_ARG;
     if (n_threads > 1024)
         return cpu_ctx_errorf(ctx, GOMPS_ERR_INVALID_ARG, "cpu: set threads: %d is too many", n_threads);
@@ -401,7 +519,7 @@ gomps_status gomps_context_set_threads(gomps_context_t *ctx, int32_t n_threads) 
     return GOMPS_OK;
 }
 
-const char *gomps_context_last_error(const gomps_context_t *ctx) { return ctx ? ctx->err : ""; }
+static const char *context_last_error(const gomps_context_t *ctx) { return ctx ? ctx->err : ""; }
 
 /* Forward ------------------------------------------------------------------*/
 
@@ -439,7 +557,7 @@ static gomps_status forward_plain(gomps_context_t *ctx, int32_t batch, int32_t s
         memcpy(ctx->cls_hidden + (int64_t)b * H, ctx->hidden + (int64_t)b * seq * H,
                (size_t)H * sizeof(float));
     gomps_ref_head_f32(ctx->cls_hidden, batch, H, m->pooler_w, m->pooler_b, m->cls_w, m->cls_b,
-                       ctx->pooled, logits);
+                       m->num_labels, ctx->pooled, logits);
     return GOMPS_OK;
 }
 
@@ -560,16 +678,23 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
                 return st;
         }
     }
-    /* pooler: one small GEMM over the [CLS] rows, then tanh and the classifier */
+    /* pooler: one small GEMM over the [CLS] rows, then tanh and the classifier
+     * (num_labels dot products per row) */
     dnnl_status_t ds = dnnl_sgemm('N', 'T', batch, H, H, 1.0f, ctx->cls_hidden, H, m->pooler_w, H,
                                   0.0f, ctx->pooled, H);
     if (ds)
         return cpu_ctx_errorf(ctx, GOMPS_ERR_DEVICE, "cpu: pooler sgemm failed: status %d", (int)ds);
+    const int32_t NL = m->num_labels;
+    float *act = ctx->pooled + (int64_t)m->max_batch * H; /* [H] tanh of one row */
     for (int32_t b = 0; b < batch; b++) {
         const float *p = ctx->pooled + (int64_t)b * H;
-        float acc = 0;
-        for (int64_t j = 0; j < H; j++) acc += tanhf(p[j] + m->pooler_b[j]) * m->cls_w[j];
-        logits[b] = acc + m->cls_b[0];
+        for (int64_t j = 0; j < H; j++) act[j] = tanhf(p[j] + m->pooler_b[j]);
+        for (int32_t k = 0; k < NL; k++) {
+            const float *w = m->cls_w + (int64_t)k * H;
+            float acc = 0;
+            for (int64_t j = 0; j < H; j++) acc += act[j] * w[j];
+            logits[(int64_t)b * NL + k] = acc + m->cls_b[k];
+        }
     }
     phase_end(ctx, CPU_PHASE_HEAD, &t0);
     return GOMPS_OK;
@@ -577,18 +702,20 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
 
 void gomps_ref_head_f32(const float *cls, int64_t rows, int64_t hidden, const float *pooler_w,
                         const float *pooler_b, const float *cls_w, const float *cls_b,
-                        float *scratch, float *logits) {
+                        int64_t num_labels, float *scratch, float *logits) {
     for (int64_t r = 0; r < rows; r++) {
         gomps_ref_linear_f32(cls + r * hidden, 1, hidden, pooler_w, pooler_b, hidden, scratch);
-        float acc = 0;
-        for (int64_t j = 0; j < hidden; j++) acc += tanhf(scratch[j]) * cls_w[j];
-        logits[r] = acc + cls_b[0];
+        for (int64_t j = 0; j < hidden; j++) scratch[j] = tanhf(scratch[j]);
+        for (int64_t k = 0; k < num_labels; k++) {
+            float acc = 0;
+            for (int64_t j = 0; j < hidden; j++) acc += scratch[j] * cls_w[k * hidden + j];
+            logits[r * num_labels + k] = acc + cls_b[k];
+        }
     }
 }
 
-gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq,
-                                   const int32_t *ids, const int32_t *type_ids,
-                                   const int32_t *lengths, float *logits) {
+static gomps_status context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,
+                                    const int32_t *type_ids, const int32_t *lengths, float *logits) {
     if (!ctx) return GOMPS_ERR_INVALID_ARG;
     ctx->err[0] = 0;
     const gomps_model_t *m = ctx->model;
@@ -625,3 +752,70 @@ gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t 
     if (m->plain) return forward_plain(ctx, batch, seq, ids, type_ids, lengths, logits);
     return forward_fast(ctx, batch, seq, ids, type_ids, logits);
 }
+
+/* Capabilities and the table -----------------------------------------------*/
+
+/* The instances and threads per instance this backend prefers for a budget of
+ * threads: one single-threaded instance per thread up to CPU_MAX_INSTANCES,
+ * above that the largest count up to the cap that splits the threads evenly
+ * (1 when none does). Single-threaded instances run their forward passes
+ * without OpenMP barriers, and under light load the batcher spreads a call
+ * over the idle instances; each instance holds its own scratch, hence the cap
+ * (kernels/cpu/README.md, "Instances"). */
+enum { CPU_MAX_INSTANCES = 4 };
+
+static void preferred(int32_t threads, int32_t *instances, int32_t *per) {
+    if (threads <= 0) threads = default_threads();
+    int32_t n = 1;
+    for (int32_t k = threads < CPU_MAX_INSTANCES ? threads : CPU_MAX_INSTANCES; k > 1; k--)
+        if (threads % k == 0) {
+            n = k;
+            break;
+        }
+    *instances = n;
+    *per = threads / n;
+}
+
+static gomps_status capabilities(int32_t threads, gomps_capabilities *out) {
+    if (!out || out->struct_size < sizeof(gomps_capabilities)) return GOMPS_ERR_INVALID_ARG;
+    const cpu_isa *isa = cpu_isa_get();
+    gomps_capabilities c = {0};
+    c.struct_size = sizeof c;
+    c.usable = isa->error[0] == 0;
+    if (c.usable) {
+        c.precisions = GOMPS_PRECISION_BIT(GOMPS_PRECISION_F32);
+        if (isa->bf16) c.precisions |= GOMPS_PRECISION_BIT(GOMPS_PRECISION_BF16);
+    }
+    c.padded = 0; /* only real tokens are computed */
+    c.max_batch = 65536;
+    c.max_seq = 0;
+    preferred(threads, &c.instances, &c.threads);
+    c.memory_in_use = mem_in_use;
+    snprintf(c.isa, sizeof c.isa, "%s", isa->name);
+    if (isa->error[0]) snprintf(c.unusable, sizeof c.unusable, "cpu: %.240s", isa->error);
+    memcpy(out, &c, sizeof c);
+    return GOMPS_OK;
+}
+
+#define CPU_STR_(x) #x
+#define CPU_STR(x) CPU_STR_(x)
+
+static const gomps_backend cpu_backend = {
+    .struct_size = sizeof(gomps_backend),
+    .abi_version = GOMPS_ABI_VERSION,
+    .name = "cpu",
+    .version = "C over oneDNN " CPU_STR(DNNL_VERSION_MAJOR) "." CPU_STR(DNNL_VERSION_MINOR) "." CPU_STR(
+        DNNL_VERSION_PATCH) " (OpenMP)",
+    .capabilities = capabilities,
+    .model_init = model_init,
+    .model_free = model_free,
+    .model_info = model_info,
+    .last_init_error = cpu_last_init_error,
+    .context_init = context_init,
+    .context_free = context_free,
+    .context_set_threads = context_set_threads,
+    .context_forward = context_forward,
+    .context_last_error = context_last_error,
+};
+
+const gomps_backend *gomps_backend_cpu(void) { return &cpu_backend; }

@@ -79,6 +79,9 @@ int cpu_bf16_usable(char *why, size_t len);
 
 /* Errors -------------------------------------------------------------------*/
 
+/* The thread-local text of the last failed init on this thread. */
+const char *cpu_last_init_error(void);
+
 /* Sets the thread-local init error (printf-style) and returns st. */
 gomps_status cpu_init_errorf(gomps_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -151,9 +154,12 @@ struct gomps_model {
     cpu_file     file;
     char         path[512];
     int32_t      precision, max_batch, max_seq;
+    int32_t      num_labels; /* rows of the classifier                        */
     int          plain;      /* 1: the plain reference C path, no oneDNN      */
     float        eps;
-    float       *owned;      /* f32 copy of every tensor for F16 files        */
+    float       *owned;      /* F16 files: f32 copy of every tensor but the linear weights */
+    float       *owned_linear; /* F16 files: f32 copy of the linear weights until packed */
+    int64_t      heap_bytes; /* counted in the backend's memory_in_use        */
     const float *word, *position, *token_type, *emb_ln_gamma, *emb_ln_beta;
     cpu_layer   *layers;
     const float *pooler_w, *pooler_b, *cls_w, *cls_b;
@@ -180,6 +186,7 @@ struct gomps_context {
     double         phase_sec[CPU_PHASES];
     int64_t        forwards;
     int32_t        n_threads;
+    int64_t        fixed_bytes; /* scratch counted in memory_in_use, attention scratch apart */
     char           err[512];
     int64_t        rows_cap;   /* rows of hidden/qkv/ctx buffers             */
     float         *hidden;     /* [rows_cap, H]                               */
@@ -193,7 +200,7 @@ struct gomps_context {
                                 * bf16 into qkv, attention bf16 into attn / cls_attn */
     float         *cls_hidden; /* [max_batch + grain, H]                       */
     float         *cls_attn;   /* [max_batch + grain, H]                       */
-    float         *pooled;     /* [max_batch, H]                               */
+    float         *pooled;     /* [max_batch + 1, H] pooler output, then one row's tanh */
     int64_t       *offsets;    /* [max_batch + 1] row starts in packed tokens  */
     float         *scores;     /* [n_threads, max_seq * max_seq] attention     */
     int32_t        scores_threads;

@@ -175,7 +175,7 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
         fill(w, n_out[k], wscale, &rs);
         w += n_out[k];
         if (cpu_linear_pack(m, lin)) {
-            st = fail(err, errlen, GOMPS_ERR_DEVICE, gomps_last_init_error());
+            st = fail(err, errlen, GOMPS_ERR_DEVICE, cpu_last_init_error());
             goto bad;
         }
     }
@@ -187,7 +187,7 @@ int kb_init(int32_t hidden, int32_t heads, int32_t inter, int32_t batch, int32_t
     s->peak.b = w;
     w += pn;
     if (cpu_linear_pack(m, &s->peak)) {
-        st = fail(err, errlen, GOMPS_ERR_DEVICE, gomps_last_init_error());
+        st = fail(err, errlen, GOMPS_ERR_DEVICE, cpu_last_init_error());
         goto bad;
     }
     m->pooler_w = w;

@@ -82,7 +82,7 @@ static int op_linear_fast(int kind, const float *x, int64_t rows, int32_t n_in, 
     if (dnnl_stream_create(&c->stream, m->engine, dnnl_stream_default_flags)) { c->stream = NULL; goto out; }
     c->model = m;
     c->n_threads = threads;
-    if ((st = cpu_linear_pack(m, &lin))) { snprintf(err, errlen, "%s", gomps_last_init_error()); goto out; }
+    if ((st = cpu_linear_pack(m, &lin))) { snprintf(err, errlen, "%s", cpu_last_init_error()); goto out; }
     memcpy(xs, x, (size_t)(rows * n_in) * sizeof(float));
     if (res) memcpy(rs, res, (size_t)(rows * n_out) * sizeof(float));
     st = cpu_linear_run(c, (cpu_linear_kind)kind, &lin, xs, rows, res ? rs : NULL, ys);
@@ -253,11 +253,12 @@ func AttentionKernel(precision, headDim int) int {
 	return int(C.op_attention_kernel(C.int32_t(precision), C.int32_t(headDim)))
 }
 
-// RefHead is gomps_ref_head_f32: pooler tanh and classifier over CLS rows.
+// RefHead is gomps_ref_head_f32: pooler tanh and classifier over CLS rows,
+// one label per element of clsB (logits [rows, len(clsB)]).
 func RefHead(cls []float32, rows, hidden int, poolerW, poolerB, clsW, clsB []float32, logits []float32) {
 	scratch := make([]float32, hidden)
 	C.gomps_ref_head_f32(fp(cls), C.int64_t(rows), C.int64_t(hidden), fp(poolerW), fp(poolerB),
-		fp(clsW), fp(clsB), fp(scratch), fp(logits))
+		fp(clsW), fp(clsB), C.int64_t(len(clsB)), fp(scratch), fp(logits))
 }
 
 // CRC32C is the backend's CRC-32C; portable forces the table path.

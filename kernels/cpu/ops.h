@@ -57,11 +57,13 @@ void gomps_ref_attention_f32(const float *qkv, int32_t batch, int32_t seq, int32
                              int32_t head_dim, const int32_t *lengths, float *scratch,
                              float *ctx);
 
-/* The pooler and classifier on CLS vectors: logit[r] = cls_w . tanh(pooler_w
- * cls[r] + pooler_b) + cls_b; cls is [rows, hidden]; scratch holds hidden floats. */
+/* The pooler and classifier on CLS vectors: logits[r, k] = cls_w[k] .
+ * tanh(pooler_w cls[r] + pooler_b) + cls_b[k] for each of num_labels labels;
+ * cls is [rows, hidden], cls_w [num_labels, hidden], logits [rows,
+ * num_labels]; scratch holds hidden floats. */
 void gomps_ref_head_f32(const float *cls, int64_t rows, int64_t hidden, const float *pooler_w,
                         const float *pooler_b, const float *cls_w, const float *cls_b,
-                        float *scratch, float *logits);
+                        int64_t num_labels, float *scratch, float *logits);
 
 #ifdef __cplusplus
 }

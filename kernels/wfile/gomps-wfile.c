@@ -8,6 +8,8 @@
  * (The build constraint above is for the go tool.)
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE   /* madvise on glibc  */
+#define _DARWIN_C_SOURCE  /* madvise on darwin */
 #include "gomps-wfile.h"
 
 #include <errno.h>
@@ -322,8 +324,8 @@ static gomps_status validate(const reader *r, uint32_t flags, gomps_wfile *f) {
     c->dtype = rd32(b + 32);
     if (c->dtype == 2) return fail(r, GOMPS_ERR_FORMAT, "dtype: 2 (BF16) is reserved and rejected in version 1");
     if (c->dtype > 1) return fail(r, GOMPS_ERR_FORMAT, "dtype: %u, not 0 (F32) or 1 (F16)", c->dtype);
-    if (rd32(b + 40) != 1)
-        return fail(r, GOMPS_ERR_FORMAT, "arch: %u, not 1 (BertForSequenceClassification)", rd32(b + 40));
+    c->arch = rd32(b + 40);
+    if (c->arch != 1) return fail(r, GOMPS_ERR_FORMAT, "arch: %u, not 1 (BertForSequenceClassification)", c->arch);
 
     c->vocab_size = rd32(b + 44);
     c->hidden_size = rd32(b + 48);
@@ -380,6 +382,7 @@ static gomps_status validate(const reader *r, uint32_t flags, gomps_wfile *f) {
         memcpy(c->name, nm, nl);
         c->name[nl] = 0;
     }
+    memcpy(c->source_sha256, b + 136, 32);
     if (!all_zero(b + 248, 8)) return fail(r, GOMPS_ERR_FORMAT, "reserved bytes at offset 248 are not 0");
 
     const uint64_t want_n = (uint64_t)GOMPS_WT_PER_LAYER * c->num_layers + GOMPS_WT_FIXED;
@@ -512,6 +515,14 @@ gomps_status gomps_wfile_open(const char *path, uint32_t flags, gomps_wfile *f, 
     gomps_status s = validate(&r, flags, f);
     if (s != GOMPS_OK) gomps_wfile_close(f);
     return s;
+}
+
+void gomps_wfile_release(const gomps_wfile *f) {
+#ifdef MADV_DONTNEED
+    if (f && f->base) madvise(f->base, f->size, MADV_DONTNEED);
+#else
+    (void)f;
+#endif
 }
 
 void gomps_wfile_close(gomps_wfile *f) {

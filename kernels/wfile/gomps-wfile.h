@@ -72,6 +72,7 @@ enum { GOMPS_WH_POOLER_W = 0, GOMPS_WH_POOLER_B, GOMPS_WH_CLS_W, GOMPS_WH_CLS_B 
 
 typedef struct gomps_wfile_config {
     uint32_t dtype; /* GOMPS_WFILE_DTYPE_* */
+    uint32_t arch;  /* 1 = BertForSequenceClassification, the one family of version 1 */
     uint32_t vocab_size;
     uint32_t hidden_size;
     uint32_t num_layers;
@@ -82,6 +83,7 @@ typedef struct gomps_wfile_config {
     uint32_t pad_token_id;
     double layer_norm_eps;
     char name[81]; /* NUL-terminated, valid UTF-8 */
+    uint8_t source_sha256[32]; /* of the source model.safetensors; zeros if unknown */
 } gomps_wfile_config;
 
 typedef struct gomps_wfile_tensor {
@@ -115,6 +117,12 @@ gomps_status gomps_wfile_open(const char *path, uint32_t flags, gomps_wfile *f, 
 
 /* Unmaps and frees; a zeroed or already closed f is a no-op. */
 void gomps_wfile_close(gomps_wfile *f);
+
+/* Drops the mapping's resident pages (madvise MADV_DONTNEED where the system
+ * has it): a backend that has copied what it needs out of the file calls it
+ * so the file no longer counts in the process's resident memory. The mapping
+ * stays valid: a page read again comes back from the page cache. */
+void gomps_wfile_release(const gomps_wfile *f);
 
 /* Index of layer l's tensor k (GOMPS_WL_*) and of head tensor k (GOMPS_WH_*). */
 static inline uint32_t gomps_wfile_layer_index(uint32_t l, uint32_t k) {

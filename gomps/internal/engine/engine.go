@@ -182,8 +182,12 @@ type Config struct {
 	// of closer lengths, right when padding costs as much as real tokens
 	// (Metal's buckets: TokenBudget/32 lets the default window reach 90% of
 	// raw throughput in the simulation's padded models). Default
-	// TokenBudget/8.
+	// TokenBudget/8, or TokenBudget/32 with PaddedBackend.
 	BatchOverhead int
+	// PaddedBackend says the backend computes every row at the batch's
+	// padded length (its capability answer "padded"), so padding costs as
+	// much as real tokens: the default BatchOverhead becomes TokenBudget/32.
+	PaddedBackend bool
 	// Timeout (fixed) is the longest a partial batch waits. Default 100ms.
 	Timeout time.Duration
 	// MaxQueue caps pairs admitted and not yet handed to a backend
@@ -233,6 +237,9 @@ func (c Config) withDefaults() (Config, error) {
 	c.TokenBudget = max(c.TokenBudget, c.MaxSeq)
 	if c.BatchOverhead <= 0 {
 		c.BatchOverhead = c.TokenBudget / 8
+		if c.PaddedBackend {
+			c.BatchOverhead = c.TokenBudget / 32
+		}
 	}
 	if c.Window <= 0 {
 		c.Window = 256

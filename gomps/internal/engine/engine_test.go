@@ -306,7 +306,8 @@ func TestHistQuantile(t *testing.T) {
 }
 
 // The adaptive batcher's defaults: window 256, per-batch overhead an eighth
-// of the token budget (after the budget's own defaulting); set values stay.
+// of the token budget (after the budget's own defaulting), a 32nd for a
+// padded backend; set values stay.
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -318,6 +319,9 @@ func TestConfigDefaults(t *testing.T) {
 		{"budget=4096", Config{TokenBudget: 4096}, 256, 512},
 		{"budget=100/maxseq=512", Config{TokenBudget: 100}, 256, 64},
 		{"set", Config{Window: 64, BatchOverhead: 7}, 64, 7},
+		{"padded", Config{PaddedBackend: true}, 256, 256},
+		{"padded/budget=4096", Config{PaddedBackend: true, TokenBudget: 4096}, 256, 128},
+		{"padded/set", Config{PaddedBackend: true, BatchOverhead: 7}, 256, 7},
 	} {
 		c, err := tc.in.withDefaults()
 		require.NoError(t, err, tc.name)
