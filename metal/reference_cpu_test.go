@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gomps/gomps/kernels/cpu"
+	"github.com/gomps/gomps/kernels/native"
 	"github.com/gomps/gomps/weights"
 )
 
@@ -20,10 +20,12 @@ func TestReferenceMatchesCPU(t *testing.T) {
 	path := tinyModel(t, weights.F32)
 	ref, err := loadRef(path)
 	require.NoError(t, err)
-	m, err := cpu.OpenModel(path, 0, 8, 40)
+	b, err := native.Lookup("cpu")
+	require.NoError(t, err)
+	m, err := b.Load(path, native.Options{MaxBatch: 8, MaxSeq: 40})
 	require.NoError(t, err)
 	defer m.Close()
-	ctx, err := cpu.NewContext(m, 1)
+	ctx, err := m.NewContext(1)
 	require.NoError(t, err)
 	defer ctx.Close()
 	r := rand.New(rand.NewPCG(1, 2))

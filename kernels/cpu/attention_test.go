@@ -2,11 +2,11 @@ package cpu
 
 import (
 	"fmt"
-	"math"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/kernels/cpu/cputest"
 )
 
 // attentionLengths are the row lengths of one mixed batch: tile and vector
@@ -35,14 +35,14 @@ type attentionBatch struct {
 
 func makeAttentionBatch(heads, hd int, lengths []int, seed uint64) attentionBatch {
 	H := heads * hd
-	rng := newRNG(seed)
+	rng := cputest.NewRNG(seed)
 	b := attentionBatch{heads: heads, hd: hd, offsets: []int64{0}}
 	for i, n := range lengths {
 		b.maxSeq = max(b.maxSeq, n)
-		row := randSlice(rng, n*3*H, 1)
+		row := cputest.RandSlice(rng, n*3*H, 1)
 		b.qkv = append(b.qkv, row...)
 		b.offsets = append(b.offsets, b.offsets[i]+int64(n))
-		o := refAttention64(f64(row), n, heads, hd)
+		o := cputest.Attention64(cputest.F64(row), n, heads, hd)
 		b.want = append(b.want, o...)
 		b.wantCLS = append(b.wantCLS, o[:H]...)
 	}
@@ -116,94 +116,5 @@ func TestAttentionKernels(t *testing.T) {
 				checkAttention(t, buf, b.want[lo*int64(H):hi*int64(H)], k.bound)
 			}
 		})
-	}
-}
-
-// TestAttentionKernelEnv: an unknown GOMPS_CPU_ATTENTION is refused, by the
-// op and by context init.
-func TestAttentionKernelEnv(t *testing.T) {
-	t.Setenv("GOMPS_CPU_ATTENTION", "fast")
-	assert.Equal(t, -1, AttentionKernel(PrecisionF32, 32))
-	b := makeAttentionBatch(1, 32, []int{3}, 1)
-	out := make([]float32, len(b.want))
-	assert.Error(t, FastAttentionPrecision(PrecisionF32, b.qkv, 1, b.offsets, 1, 32, false, 3, 1, out))
-	tm := randomModel(tinyConfig(false), 50)
-	path := tm.write(t, t.TempDir())
-	t.Setenv("GOMPS_CPU_PLAIN", "")
-	m, err := OpenModel(path, PrecisionF32, 2, 16)
-	require.NoError(t, err)
-	defer m.Close()
-	_, err = NewContext(m, 1)
-	require.Error(t, err)
-	assert.Equal(t, StatusInvalidArg, statusOf(err))
-	assert.Contains(t, errMsg(err), "cpu: context init: GOMPS_CPU_ATTENTION=fast")
-}
-
-// bf16ForwardHeads32Bound bounds max |logit - float64 forward| of the bf16
-// precision on TestAttentionForwardKernels' model (2 layers, 2 heads of 32,
-// logit std 2.3). The linear layers' bf16 inputs and weights alone give
-// 0.033 there (attention in f32); the AMX attention adds the roundings of Q,
-// K, V and P (about 3.3e-3 relative on each attention output, see
-// bf16AttentionNMSE): observed 0.043. The bound leaves about 2x.
-const bf16ForwardHeads32Bound = 0.09
-
-// TestAttentionForwardKernels runs whole forwards of a small model with heads
-// of 32 (the AMX kernel's head size) through each attention kernel a context
-// selects, against the float64 forward: f32 within 1e-4 (as the model tests),
-// bf16 within bf16ForwardHeads32Bound; in bf16 the default must be the AMX
-// kernel where AMX is usable, and its logits must differ from those with f32
-// attention.
-func TestAttentionForwardKernels(t *testing.T) {
-	l := thisLevel(t)
-	cfg := nativeConfig{Vocab: 100, Hidden: 64, Layers: 2, Heads: 2, Inter: 128, MaxPos: 160, TypeVocab: 2,
-		Eps: 1e-12, Name: "test/heads-of-32"}
-	tm := randomModel(cfg, 52)
-	path := tm.write(t, t.TempDir())
-	t.Setenv("GOMPS_CPU_PLAIN", "")
-	b := makeBatch(tm, []int{1, 2, 17, 33, 128, 100, 129, 64}, 160, 9, 0)
-	want := make([]float64, b.batch)
-	for r := range want {
-		ids, types := b.row(r)
-		want[r] = refForward64(tm, ids, types)
-	}
-	logits := map[string][]float32{}
-	for _, tc := range []struct {
-		env       string
-		precision int
-		bound     float64
-	}{
-		{"sgemm", PrecisionF32, 1e-4}, {"avx512", PrecisionF32, 1e-4}, {"", PrecisionF32, 1e-4},
-		{"sgemm", PrecisionBF16, bf16ForwardHeads32Bound}, {"", PrecisionBF16, bf16ForwardHeads32Bound},
-		{"avx512bf16", PrecisionBF16, bf16ForwardHeads32Bound},
-	} {
-		prec := map[int]string{PrecisionF32: "f32", PrecisionBF16: "bf16"}[tc.precision]
-		name := prec + "/" + map[bool]string{true: "default", false: tc.env}[tc.env == ""]
-		t.Run("precision="+name, func(t *testing.T) {
-			t.Setenv("GOMPS_CPU_ATTENTION", tc.env)
-			m, err := OpenModel(path, tc.precision, 8, 160)
-			if tc.precision == PrecisionBF16 && !l.BF16 {
-				require.Equal(t, StatusUnsupported, statusOf(err), "bf16 at %s: %v", l.ISA, err)
-				return
-			}
-			require.NoError(t, err)
-			defer m.Close()
-			c, err := NewContext(m, 2)
-			require.NoError(t, err)
-			defer c.Close()
-			got := forward(t, c, b)
-			maxDelta := 0.0
-			for r := range got {
-				maxDelta = math.Max(maxDelta, math.Abs(float64(got[r])-want[r]))
-			}
-			t.Logf("kernel %d: max |logit - float64| = %.3g, logit std %.3g", AttentionKernel(tc.precision, 32), maxDelta, stddev(got))
-			assert.LessOrEqual(t, maxDelta, tc.bound)
-			logits[name] = got
-		})
-	}
-	if l.BF16 {
-		t.Setenv("GOMPS_CPU_ATTENTION", "")
-		assert.Equal(t, l.Attention("", "bf16"), attentionName[AttentionKernel(PrecisionBF16, 32)])
-		assert.NotEqual(t, logits["bf16/sgemm"], logits["bf16/default"],
-			"bf16 default attention gave the f32 attention's logits: is the bf16 kernel in force?")
 	}
 }

@@ -178,7 +178,7 @@ static int64_t weights_bytes(const gomps_model_t *m) {
 /* Bytes of heap the model holds (packed and converted weights). */
 static int64_t model_heap_bytes(const gomps_model_t *m) {
     const cpu_file *f = &m->file;
-    int64_t n = 0;
+    int64_t n = (int64_t)f->w.tokenizer_size;
     if (m->owned)
         for (uint32_t i = 0; i < f->n_tensors; i++)
             if (!is_linear_weight(f, i)) n += (int64_t)round16(f->tensor_elems[i]) * 4;
@@ -279,6 +279,14 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
         free(m->owned_linear);
         m->owned_linear = NULL;
     }
+    /* the tokenizer is read once, by the caller, after init: a copy of it, so
+     * that the release below is not undone by that read */
+    m->tokenizer = malloc(m->file.w.tokenizer_size);
+    if (!m->tokenizer) {
+        st = cpu_init_errorf(GOMPS_ERR_OOM, "cpu: %s: out of memory for the tokenizer", path);
+        goto fail;
+    }
+    memcpy(m->tokenizer, m->file.w.tokenizer, m->file.w.tokenizer_size);
     /* Everything the forward reads is packed, converted, or read in place and
      * paged back in as used: drop the pages validation and packing touched. */
     gomps_wfile_release(&m->file.w);
@@ -301,6 +309,7 @@ static void model_free(gomps_model_t *m) {
     if (m->engine) dnnl_engine_destroy(m->engine);
     free(m->owned);
     free(m->owned_linear);
+    free(m->tokenizer);
     cpu_file_close(&m->file);
     free(m);
 }
@@ -320,7 +329,7 @@ static gomps_status model_info(const gomps_model_t *m, gomps_model_info *out) {
     info.layer_norm_eps = m->file.layer_norm_eps;
     info.weights_bytes = weights_bytes(m);
     info.context_bytes = context_bytes(m, 1);
-    info.tokenizer = m->file.w.tokenizer;
+    info.tokenizer = m->tokenizer;
     info.tokenizer_size = m->file.w.tokenizer_size;
     info.vocab_size = m->file.vocab_size;
     info.hidden_size = m->file.hidden_size;

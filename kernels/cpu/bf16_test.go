@@ -1,4 +1,4 @@
-package cpu
+package cpu_test
 
 import (
 	"math"
@@ -6,6 +6,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/kernels/cpu/cputest"
+	"github.com/gomps/gomps/kernels/native"
 )
 
 // bf16Bound is the accepted max |logit - float64 reference| of the bf16
@@ -32,21 +35,19 @@ func TestBF16Forward(t *testing.T) {
 
 func testBF16Forward(t *testing.T) {
 	l := thisLevel(t)
-	tm := randomModel(tinyConfig(false), 48)
-	path := tm.write(t, t.TempDir())
+	tm := cputest.RandomModel(tinyConfig(false), 48)
+	path := tm.Write(t, t.TempDir())
 	t.Setenv("GOMPS_CPU_PLAIN", "")
-	m, err := OpenModel(path, PrecisionBF16, 8, 64)
+	m, err := openModel(path, native.PrecisionBF16, 8, 64)
 	if !l.BF16 {
 		// TestISAExpectations checks the refusal's text
-		require.Equal(t, StatusUnsupported, statusOf(err), "bf16 at %s: %v", l.ISA, err)
+		require.Equal(t, native.CodeUnsupported, statusOf(err), "bf16 at %s: %v", l.ISA, err)
 		return
 	}
 	require.NoError(t, err)
 	defer m.Close()
-	in, err := m.Info()
-	require.NoError(t, err)
-	assert.Equal(t, PrecisionBF16, in.Precision)
-	c, err := NewContext(m, 2)
+	assert.Equal(t, native.PrecisionBF16, m.Info().Precision)
+	c, err := m.NewContext(2)
 	require.NoError(t, err)
 	defer c.Close()
 	b := makeBatch(tm, []int{1, 2, 17, 33, 64, 40, 5, 64}, 64, 7, 0)
@@ -54,7 +55,7 @@ func testBF16Forward(t *testing.T) {
 	maxDelta, sumDelta := 0.0, 0.0
 	for r := 0; r < b.batch; r++ {
 		ids, types := b.row(r)
-		d := math.Abs(refForward64(tm, ids, types) - float64(got[r]))
+		d := math.Abs(cputest.Forward64(tm, ids, types) - float64(got[r]))
 		maxDelta = math.Max(maxDelta, d)
 		sumDelta += d
 	}

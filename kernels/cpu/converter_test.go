@@ -1,4 +1,4 @@
-package cpu
+package cpu_test
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"github.com/gomps/gomps/weights/weightstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/kernels/cpu/cputest"
 )
 
 // TestLoadsConverterOutput checks the C reader against the Go writer: a
@@ -25,10 +27,10 @@ func TestLoadsConverterOutput(t *testing.T) {
 			_, err = weights.Convert(dir, dst, weights.ConvertOptions{DType: dt, Name: "test/tiny"})
 			require.NoError(t, err)
 
-			nc := nativeConfig{Vocab: cfg.VocabSize, Hidden: cfg.HiddenSize, Layers: cfg.NumLayers, Heads: cfg.NumHeads,
+			nc := cputest.Config{Vocab: cfg.VocabSize, Hidden: cfg.HiddenSize, Layers: cfg.NumLayers, Heads: cfg.NumHeads,
 				Inter: cfg.IntermediateSize, MaxPos: cfg.MaxPosition, TypeVocab: cfg.TypeVocabSize, Eps: cfg.LayerNormEps,
 				F16: dt == weights.F16}
-			tm := &testModel{cfg: nc, tensors: tensorSpecs(nc)}
+			tm := &cputest.Model{Cfg: nc, Tensors: cputest.TensorSpecs(nc)}
 			get := func(name string) []float32 {
 				full := name
 				if name != "classifier.weight" && name != "classifier.bias" {
@@ -39,7 +41,7 @@ func TestLoadsConverterOutput(t *testing.T) {
 				out := append([]float32(nil), v.Values...)
 				if nc.F16 {
 					for i, x := range out {
-						out[i] = f16ToF32(f32ToF16(x))
+						out[i] = cputest.F16ToF32(cputest.F32ToF16(x))
 					}
 				}
 				return out
@@ -62,18 +64,18 @@ func TestLoadsConverterOutput(t *testing.T) {
 					from[p+k] = e + v
 				}
 			}
-			for i := range tm.tensors {
-				tt := &tm.tensors[i]
-				if src, ok := from[tt.name]; ok {
-					tt.data = get(src)
+			for i := range tm.Tensors {
+				tt := &tm.Tensors[i]
+				if src, ok := from[tt.Name]; ok {
+					tt.Data = get(src)
 					continue
 				}
 				var l int
 				var kind string
-				_, err := fmt.Sscanf(tt.name, "layer.%d.qkv.%s", &l, &kind)
-				require.NoError(t, err, tt.name)
+				_, err := fmt.Sscanf(tt.Name, "layer.%d.qkv.%s", &l, &kind)
+				require.NoError(t, err, tt.Name)
 				for _, q := range []string{"query", "key", "value"} {
-					tt.data = append(tt.data, get(fmt.Sprintf("encoder.layer.%d.attention.self.%s.%s", l, q, kind))...)
+					tt.Data = append(tt.Data, get(fmt.Sprintf("encoder.layer.%d.attention.self.%s.%s", l, q, kind))...)
 				}
 			}
 
@@ -83,7 +85,7 @@ func TestLoadsConverterOutput(t *testing.T) {
 				got := forward(t, c, b)
 				for r := 0; r < b.batch; r++ {
 					ids, types := b.row(r)
-					assert.InDelta(t, refForward64(tm, ids, types), float64(got[r]), 1e-5, "plain=%v row %d", plain, r)
+					assert.InDelta(t, cputest.Forward64(tm, ids, types), float64(got[r]), 1e-5, "plain=%v row %d", plain, r)
 				}
 			}
 		})

@@ -160,6 +160,7 @@ struct gomps_model {
     float       *owned;      /* F16 files: f32 copy of every tensor but the linear weights */
     float       *owned_linear; /* F16 files: f32 copy of the linear weights until packed */
     int64_t      heap_bytes; /* counted in the backend's memory_in_use        */
+    char        *tokenizer;  /* a copy of the file's tokenizer.json           */
     const float *word, *position, *token_type, *emb_ln_gamma, *emb_ln_beta;
     cpu_layer   *layers;
     const float *pooler_w, *pooler_b, *cls_w, *cls_b;

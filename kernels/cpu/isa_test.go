@@ -1,85 +1,69 @@
-package cpu
+package cpu_test
 
 import (
 	"os"
 	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gomps/gomps/kernels/cpu"
+	"github.com/gomps/gomps/kernels/cpu/cputest"
 	"github.com/gomps/gomps/kernels/cpu/isaexpect"
+	"github.com/gomps/gomps/kernels/native"
 )
 
-var (
-	precisionByName = map[string]int{"f32": PrecisionF32, "bf16": PrecisionBF16}
-	attentionName   = map[int]string{AttentionSGEMM: isaexpect.AttentionSGEMM,
-		AttentionAVX512: isaexpect.AttentionAVX512, AttentionAMX: isaexpect.AttentionAMX,
-		AttentionAVX512BF16: isaexpect.AttentionAVX512BF16}
-)
-
-// thisLevel is the expectation for the ISA oneDNN runs at in this process.
-// Where GOMPS_EXPECT_ISA is set (a capped CI stage, a child of
-// TestISACeilings: one ISA or several separated by commas), the ISA must be
-// one of those.
-func thisLevel(t testing.TB) isaexpect.Level {
-	t.Helper()
-	isa := OneDNNISA()
-	if want := os.Getenv("GOMPS_EXPECT_ISA"); want != "" {
-		require.Contains(t, strings.Split(want, ","), isa,
-			"effective ISA under ONEDNN_MAX_CPU_ISA=%q", os.Getenv("ONEDNN_MAX_CPU_ISA"))
-	}
-	l, err := isaexpect.For(isa)
-	require.NoError(t, err)
-	return l
-}
-
-// TestISAExpectations: at this process's ISA, the backend reports it, runs
-// exactly the table's precisions (refusing the others with the table's
-// text), and picks the table's attention kernel for every precision and
-// GOMPS_CPU_ATTENTION. With GOMPS_EXPECT_REFUSAL set (a child under a bad
-// ONEDNN_MAX_CPU_ISA) it checks instead that every model load is refused
-// with that text.
+// TestISAExpectations: at this process's ISA, the backend's capability
+// answer reports it and exactly the table's precisions, it runs those
+// (refusing the others with the table's text), and picks the table's
+// attention kernel for every precision and GOMPS_CPU_ATTENTION. With
+// GOMPS_EXPECT_REFUSAL set (a child under a bad ONEDNN_MAX_CPU_ISA) it
+// checks instead that the capability answer says unusable, and every model
+// load is refused, with that text.
 func TestISAExpectations(t *testing.T) {
-	tm := randomModel(tinyConfig(false), 53)
-	path := tm.write(t, t.TempDir())
+	tm := cputest.RandomModel(tinyConfig(false), 53)
+	path := tm.Write(t, t.TempDir())
 	t.Setenv("GOMPS_CPU_PLAIN", "")
 	if want := os.Getenv("GOMPS_EXPECT_REFUSAL"); want != "" {
-		_, _, err := Capabilities()
-		require.Error(t, err)
-		assert.Contains(t, errMsg(err), want)
-		for _, p := range []int{PrecisionF32, PrecisionBF16} {
-			_, err := OpenModel(path, p, 2, 16)
-			assert.Equal(t, StatusUnsupported, statusOf(err), "%v", err)
+		c, err := backend(t).Capabilities(2)
+		require.NoError(t, err)
+		assert.Contains(t, c.Unusable, want)
+		assert.Empty(t, c.Precisions, "no precision runs where no model loads")
+		for _, p := range []native.Precision{native.PrecisionF32, native.PrecisionBF16} {
+			_, err := openModel(path, p, 2, 16)
+			assert.Equal(t, native.CodeUnsupported, statusOf(err), "%v", err)
 			assert.Contains(t, errMsg(err), want)
 		}
 		return
 	}
 	l := thisLevel(t)
 	t.Logf("effective ISA %s", l.ISA)
-	isa, precs, err := Capabilities()
+	c, err := backend(t).Capabilities(2)
 	require.NoError(t, err)
-	assert.Equal(t, l.ISA, isa, "Capabilities' ISA")
+	assert.Empty(t, c.Unusable)
+	assert.Equal(t, l.ISA, c.ISA, "Capabilities' ISA")
+	var precs []string
+	for _, p := range c.Precisions {
+		precs = append(precs, p.String())
+	}
 	assert.Equal(t, l.Precisions(), precs, "native precisions")
 	for name, p := range precisionByName {
-		m, err := OpenModel(path, p, 2, 16)
+		m, err := openModel(path, p, 2, 16)
 		if !slices.Contains(l.Precisions(), name) {
-			assert.Equal(t, StatusUnsupported, statusOf(err), "precision %s: %v", name, err)
+			assert.Equal(t, native.CodeUnsupported, statusOf(err), "precision %s: %v", name, err)
 			assert.Equal(t, l.BF16Refusal(), errMsg(err), "precision %s", name)
 			continue
 		}
 		require.NoError(t, err, "precision %s", name)
-		in, err := m.Info()
-		require.NoError(t, err)
-		assert.Equal(t, l.ISA, in.ISA, "Info's ISA")
+		assert.Equal(t, l.ISA, m.Info().ISA, "Info's ISA")
 		m.Close()
 	}
 	for _, env := range []string{"", "sgemm", "avx512", "amx", "avx512bf16"} {
 		t.Setenv("GOMPS_CPU_ATTENTION", env)
 		for name, p := range precisionByName {
-			assert.Equal(t, l.Attention(env, name), attentionName[AttentionKernel(p, 32)],
+			assert.Equal(t, l.Attention(env, name), attentionName[cpu.AttentionKernel(int(p), 32)],
 				"attention kernel of %s with GOMPS_CPU_ATTENTION=%q", name, env)
 		}
 	}

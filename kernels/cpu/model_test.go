@@ -1,8 +1,7 @@
-package cpu
+package cpu_test
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -13,81 +12,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/kernels/cpu/cputest"
+	"github.com/gomps/gomps/kernels/native"
+	"github.com/gomps/gomps/weights"
 )
-
-func tinyConfig(f16 bool) nativeConfig {
-	return nativeConfig{Vocab: 100, Hidden: 64, Layers: 2, Heads: 4, Inter: 128, MaxPos: 64, TypeVocab: 2,
-		Eps: 1e-12, Name: "test/tiny-random", F16: f16}
-}
-
-// testBatch is a padded batch with rows of different lengths; padding holds pad.
-type testBatch struct {
-	batch, seq         int
-	ids, types, length []int32
-}
-
-func makeBatch(m *testModel, lengths []int, seq int, seed uint64, pad int32) testBatch {
-	rng := newRNG(seed)
-	b := testBatch{batch: len(lengths), seq: seq, ids: make([]int32, len(lengths)*seq),
-		types: make([]int32, len(lengths)*seq)}
-	for r, n := range lengths {
-		b.length = append(b.length, int32(n))
-		split := 1 + rng.IntN(n)
-		for t := 0; t < seq; t++ {
-			i := r*seq + t
-			if t >= n {
-				b.ids[i], b.types[i] = pad, pad
-				continue
-			}
-			b.ids[i] = int32(rng.IntN(m.cfg.Vocab))
-			if t >= split {
-				b.types[i] = 1
-			}
-		}
-	}
-	return b
-}
-
-func (b testBatch) row(r int) (ids, types []int32) {
-	n := int(b.length[r])
-	return b.ids[r*b.seq : r*b.seq+n], b.types[r*b.seq : r*b.seq+n]
-}
-
-func forward(t *testing.T, c *Context, b testBatch) []float32 {
-	t.Helper()
-	logits := make([]float32, b.batch)
-	require.NoError(t, c.Forward(b.batch, b.seq, b.ids, b.types, b.length, logits))
-	return logits
-}
-
-func openTest(t *testing.T, path string, plain bool, maxBatch, maxSeq int) (*Model, *Context) {
-	t.Helper()
-	if plain {
-		t.Setenv("GOMPS_CPU_PLAIN", "1")
-	} else {
-		t.Setenv("GOMPS_CPU_PLAIN", "")
-	}
-	m, err := OpenModel(path, PrecisionF32, maxBatch, maxSeq)
-	require.NoError(t, err)
-	t.Cleanup(m.Close)
-	c, err := NewContext(m, 2)
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return m, c
-}
-
-func stddev(x []float32) float64 {
-	mean := 0.0
-	for _, v := range x {
-		mean += float64(v)
-	}
-	mean /= float64(len(x))
-	s := 0.0
-	for _, v := range x {
-		s += (float64(v) - mean) * (float64(v) - mean)
-	}
-	return math.Sqrt(s / float64(len(x)))
-}
 
 func TestForwardMatchesReference(t *testing.T) {
 	for _, f16 := range []bool{false, true} {
@@ -95,8 +24,8 @@ func TestForwardMatchesReference(t *testing.T) {
 			name := fmt.Sprintf("dtype=%s/path=%s", map[bool]string{false: "f32", true: "f16"}[f16],
 				map[bool]string{false: "onednn", true: "plain"}[plain])
 			t.Run(name, func(t *testing.T) {
-				tm := randomModel(tinyConfig(f16), 42)
-				path := tm.write(t, t.TempDir())
+				tm := cputest.RandomModel(tinyConfig(f16), 42)
+				path := tm.Write(t, t.TempDir())
 				_, c := openTest(t, path, plain, 8, 64)
 				b := makeBatch(tm, []int{1, 2, 17, 33, 64, 40, 5}, 64, 7, 0)
 				got := forward(t, c, b)
@@ -104,7 +33,7 @@ func TestForwardMatchesReference(t *testing.T) {
 				maxDelta := 0.0
 				for r := 0; r < b.batch; r++ {
 					ids, types := b.row(r)
-					want := refForward64(tm, ids, types)
+					want := cputest.Forward64(tm, ids, types)
 					assert.InDelta(t, want, float64(got[r]), 1e-4, "row %d (length %d)", r, b.length[r])
 					maxDelta = math.Max(maxDelta, math.Abs(want-float64(got[r])))
 				}
@@ -115,8 +44,8 @@ func TestForwardMatchesReference(t *testing.T) {
 }
 
 func TestForwardIgnoresPadding(t *testing.T) {
-	tm := randomModel(tinyConfig(false), 43)
-	path := tm.write(t, t.TempDir())
+	tm := cputest.RandomModel(tinyConfig(false), 43)
+	path := tm.Write(t, t.TempDir())
 	for _, plain := range []bool{false, true} {
 		t.Run(fmt.Sprintf("plain=%v", plain), func(t *testing.T) {
 			_, c := openTest(t, path, plain, 4, 64)
@@ -147,12 +76,12 @@ func TestForwardIgnoresPadding(t *testing.T) {
 }
 
 func TestContextsShareModel(t *testing.T) {
-	tm := randomModel(tinyConfig(false), 44)
-	path := tm.write(t, t.TempDir())
+	tm := cputest.RandomModel(tinyConfig(false), 44)
+	path := tm.Write(t, t.TempDir())
 	m, c1 := openTest(t, path, false, 8, 64)
 	b := makeBatch(tm, []int{3, 64, 20, 11, 64, 2, 40, 33}, 64, 9, 0)
 	want := forward(t, c1, b)
-	assert.Equal(t, StatusInvalidArg, statusOf(c1.SetThreads(5000)), "absurd thread count")
+	assert.Equal(t, native.CodeInvalidArg, statusOf(c1.SetThreads(5000)), "absurd thread count")
 	require.NoError(t, c1.SetThreads(1))
 	// oneDNN splits a matmul's work by thread count, so the f32 sums change
 	// order (under ONEDNN_MAX_CPU_ISA=AVX2 the logits move by up to 2e-6);
@@ -166,7 +95,7 @@ func TestContextsShareModel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := NewContext(m, 1+i%2)
+			c, err := m.NewContext(1 + i%2)
 			if err != nil {
 				errs[i] = err
 				return
@@ -190,30 +119,37 @@ func TestContextsShareModel(t *testing.T) {
 }
 
 func TestModelInfo(t *testing.T) {
-	tm := randomModel(tinyConfig(false), 45)
-	path := tm.write(t, t.TempDir())
-	m, err := OpenModel(path, PrecisionF32, 0, 0)
+	tm := cputest.RandomModel(tinyConfig(false), 45)
+	path := tm.Write(t, t.TempDir())
+	m, err := openModel(path, native.PrecisionF32, 0, 0)
 	require.NoError(t, err)
 	defer m.Close()
-	in, err := m.Info()
-	require.NoError(t, err)
-	assert.Equal(t, Info{Vocab: 100, Hidden: 64, Layers: 2, Heads: 4, Intermediate: 128, MaxPosition: 64,
-		TypeVocab: 2, Precision: PrecisionF32, MaxBatch: 64, MaxSeq: 64, Backend: "cpu", ISA: in.ISA}, in)
+	in := m.Info()
 	assert.NotEmpty(t, in.ISA)
-	assert.Equal(t, uint32(1), ABIVersion())
-}
-
-func statusOf(err error) int {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
+	assert.Equal(t, native.ModelInfo{Backend: "cpu", ISA: in.ISA, Arch: "bert", Name: "test/tiny-random", NumLabels: 1,
+		Config: weights.Config{VocabSize: 100, HiddenSize: 64, NumLayers: 2, NumHeads: 4, IntermediateSize: 128,
+			MaxPosition: 64, TypeVocabSize: 2, LayerNormEps: 1e-12},
+		Precision: native.PrecisionF32, MaxBatch: 64, MaxSeq: 64,
+		WeightsBytes: in.WeightsBytes, ContextBytes: in.ContextBytes}, in)
+	// every tensor as f32 (the packed linear weights are at least their
+	// plain size), and scratch for 64 x 64 tokens of hidden, QKV and
+	// attention rows at least
+	var all int64
+	for _, tt := range tm.Tensors {
+		all += int64(tt.Elems()) * 4
 	}
-	return 0
+	assert.GreaterOrEqual(t, in.WeightsBytes, all, "weights bytes")
+	assert.Less(t, in.WeightsBytes, 2*all, "weights bytes")
+	assert.GreaterOrEqual(t, in.ContextBytes, int64(64*64*64*5*4), "context bytes")
+	assert.Equal(t, `{"version":"1.0","model":{"type":"WordPiece"}}`, string(m.Tokenizer()), "the file's tokenizer")
+	assert.Equal(t, uint32(2), uint32(native.ABIVersion))
+	assert.Equal(t, "cpu", m.Backend().Name())
+	assert.Contains(t, m.Backend().Version(), "oneDNN 2.")
 }
 
 func TestModelInitRejectsBadFiles(t *testing.T) {
-	tm := randomModel(tinyConfig(false), 46)
-	good := tm.encode()
+	tm := cputest.RandomModel(tinyConfig(false), 46)
+	good := tm.Encode()
 	le := binary.LittleEndian
 	entry := func(i int) int { return 256 + 128*i }
 	// offset of the first data byte of tensor i
@@ -221,32 +157,36 @@ func TestModelInitRejectsBadFiles(t *testing.T) {
 	cases := []struct {
 		name   string
 		mutate func([]byte) []byte
-		code   int
+		code   native.Code
 		want   []string
 	}{
-		{"empty", func(b []byte) []byte { return nil }, StatusFormat, []string{"256-byte preamble"}},
-		{"truncated", func(b []byte) []byte { return b[:len(b)-100] }, StatusFormat, []string{"file_size"}},
-		{"truncated_header", func(b []byte) []byte { return b[:1000] }, StatusFormat, []string{"header_size"}},
-		{"magic", func(b []byte) []byte { b[0] = 'X'; return b }, StatusFormat, []string{"magic"}},
-		{"version", func(b []byte) []byte { le.PutUint32(b[8:], 2); resealHeader(b); return b }, StatusFormat, []string{"version"}},
-		{"header_crc", func(b []byte) []byte { b[100] ^= 1; return b }, StatusFormat, []string{"header_crc32c"}},
-		{"dtype_bf16", func(b []byte) []byte { le.PutUint32(b[32:], 2); resealHeader(b); return b }, StatusFormat, []string{"dtype", "BF16"}},
-		{"hidden_range", func(b []byte) []byte { le.PutUint32(b[48:], 9000); resealHeader(b); return b }, StatusFormat, []string{"hidden_size", "9000"}},
-		{"heads_divide", func(b []byte) []byte { le.PutUint32(b[56:], 3); resealHeader(b); return b }, StatusFormat, []string{"multiple of num_heads"}},
-		{"eps", func(b []byte) []byte { le.PutUint64(b[80:], math.Float64bits(math.NaN())); resealHeader(b); return b }, StatusFormat, []string{"layer_norm_eps"}},
-		{"layers", func(b []byte) []byte { le.PutUint32(b[52:], 3); resealHeader(b); return b }, StatusFormat, []string{"n_tensors"}},
-		{"tokenizer_sha", func(b []byte) []byte { b[dataOf(b, 0)-16384] ^= 1; return b }, StatusFormat, []string{"tokenizer_sha256"}},
-		{"tensor_name", func(b []byte) []byte { b[entry(3)] = 'X'; resealHeader(b); return b }, StatusFormat, []string{"tensor 3", "embeddings.ln.gamma"}},
-		{"tensor_shape", func(b []byte) []byte { le.PutUint64(b[entry(5)+72:], 7); resealHeader(b); return b }, StatusFormat, []string{"layer.0.qkv.weight", "shape"}},
+		{"empty", func(b []byte) []byte { return nil }, native.CodeFormat, []string{"256-byte preamble"}},
+		{"truncated", func(b []byte) []byte { return b[:len(b)-100] }, native.CodeFormat, []string{"file_size"}},
+		{"truncated_header", func(b []byte) []byte { return b[:1000] }, native.CodeFormat, []string{"header_size"}},
+		{"magic", func(b []byte) []byte { b[0] = 'X'; return b }, native.CodeFormat, []string{"magic"}},
+		{"version", func(b []byte) []byte { le.PutUint32(b[8:], 2); cputest.ResealHeader(b); return b }, native.CodeFormat, []string{"version"}},
+		{"header_crc", func(b []byte) []byte { b[100] ^= 1; return b }, native.CodeFormat, []string{"header_crc32c"}},
+		{"dtype_bf16", func(b []byte) []byte { le.PutUint32(b[32:], 2); cputest.ResealHeader(b); return b }, native.CodeFormat, []string{"dtype", "BF16"}},
+		{"hidden_range", func(b []byte) []byte { le.PutUint32(b[48:], 9000); cputest.ResealHeader(b); return b }, native.CodeFormat, []string{"hidden_size", "9000"}},
+		{"heads_divide", func(b []byte) []byte { le.PutUint32(b[56:], 3); cputest.ResealHeader(b); return b }, native.CodeFormat, []string{"multiple of num_heads"}},
+		{"eps", func(b []byte) []byte {
+			le.PutUint64(b[80:], math.Float64bits(math.NaN()))
+			cputest.ResealHeader(b)
+			return b
+		}, native.CodeFormat, []string{"layer_norm_eps"}},
+		{"layers", func(b []byte) []byte { le.PutUint32(b[52:], 3); cputest.ResealHeader(b); return b }, native.CodeFormat, []string{"n_tensors"}},
+		{"tokenizer_sha", func(b []byte) []byte { b[dataOf(b, 0)-16384] ^= 1; return b }, native.CodeFormat, []string{"tokenizer_sha256"}},
+		{"tensor_name", func(b []byte) []byte { b[entry(3)] = 'X'; cputest.ResealHeader(b); return b }, native.CodeFormat, []string{"tensor 3", "embeddings.ln.gamma"}},
+		{"tensor_shape", func(b []byte) []byte { le.PutUint64(b[entry(5)+72:], 7); cputest.ResealHeader(b); return b }, native.CodeFormat, []string{"layer.0.qkv.weight", "shape"}},
 		{"tensor_offset", func(b []byte) []byte {
 			le.PutUint64(b[entry(6)+88:], le.Uint64(b[entry(6)+88:])+16384)
-			resealHeader(b)
+			cputest.ResealHeader(b)
 			return b
-		}, StatusFormat, []string{"layer.0.qkv.bias", "offset"}},
-		{"tensor_crc", func(b []byte) []byte { b[dataOf(b, 8)+5] ^= 0x40; return b }, StatusFormat, []string{"layer.0.attn_out.bias", "crc32c"}},
-		{"last_tensor_crc", func(b []byte) []byte { b[dataOf(b, len(tm.tensors)-1)] ^= 1; return b }, StatusFormat, []string{"classifier.bias", "crc32c"}},
-		{"slot_padding", func(b []byte) []byte { b[dataOf(b, 4)+64*4+3] = 1; return b }, StatusFormat, []string{"embeddings.ln.beta", "padding"}},
-		{"reserved", func(b []byte) []byte { b[entry(2)+110] = 1; resealHeader(b); return b }, StatusFormat, []string{"embeddings.token_type", "reserved"}},
+		}, native.CodeFormat, []string{"layer.0.qkv.bias", "offset"}},
+		{"tensor_crc", func(b []byte) []byte { b[dataOf(b, 8)+5] ^= 0x40; return b }, native.CodeFormat, []string{"layer.0.attn_out.bias", "crc32c"}},
+		{"last_tensor_crc", func(b []byte) []byte { b[dataOf(b, len(tm.Tensors)-1)] ^= 1; return b }, native.CodeFormat, []string{"classifier.bias", "crc32c"}},
+		{"slot_padding", func(b []byte) []byte { b[dataOf(b, 4)+64*4+3] = 1; return b }, native.CodeFormat, []string{"embeddings.ln.beta", "padding"}},
+		{"reserved", func(b []byte) []byte { b[entry(2)+110] = 1; cputest.ResealHeader(b); return b }, native.CodeFormat, []string{"embeddings.token_type", "reserved"}},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {
@@ -254,7 +194,7 @@ func TestModelInitRejectsBadFiles(t *testing.T) {
 			b := c.mutate(append([]byte(nil), good...))
 			path := filepath.Join(dir, c.name+".gomps")
 			require.NoError(t, os.WriteFile(path, b, 0o644))
-			m, err := OpenModel(path, PrecisionF32, 0, 0)
+			m, err := openModel(path, native.PrecisionF32, 0, 0)
 			require.Error(t, err)
 			assert.Nil(t, m)
 			assert.Equal(t, c.code, statusOf(err), "status of %v", err)
@@ -264,35 +204,37 @@ func TestModelInitRejectsBadFiles(t *testing.T) {
 		})
 	}
 	t.Run("file=missing", func(t *testing.T) {
-		_, err := OpenModel(filepath.Join(dir, "nope.gomps"), PrecisionF32, 0, 0)
-		assert.Equal(t, StatusIO, statusOf(err), "%v", err)
+		_, err := openModel(filepath.Join(dir, "nope.gomps"), native.PrecisionF32, 0, 0)
+		assert.Equal(t, native.CodeIO, statusOf(err), "%v", err)
 		assert.Contains(t, err.Error(), "nope.gomps")
 	})
 	t.Run("file=good", func(t *testing.T) {
 		path := filepath.Join(dir, "good.gomps")
 		require.NoError(t, os.WriteFile(path, good, 0o644))
-		m, err := OpenModel(path, PrecisionF32, 0, 0)
+		m, err := openModel(path, native.PrecisionF32, 0, 0)
 		require.NoError(t, err)
 		m.Close()
 	})
 }
 
 func TestInvalidArguments(t *testing.T) {
-	tm := randomModel(tinyConfig(false), 47)
-	path := tm.write(t, t.TempDir())
+	tm := cputest.RandomModel(tinyConfig(false), 47)
+	path := tm.Write(t, t.TempDir())
 	t.Run("init", func(t *testing.T) {
 		for _, c := range []struct {
-			name                        string
-			precision, maxBatch, maxSeq int
-			code                        int
+			name             string
+			precision        native.Precision
+			maxBatch, maxSeq int
+			code             native.Code
 		}{
-			{"precision=7", 7, 0, 0, StatusInvalidArg},
-			{"precision=f16", 2, 0, 0, StatusUnsupported},
-			{"max_batch=-1", 0, -1, 0, StatusInvalidArg},
-			{"max_seq=-1", 0, 0, -1, StatusInvalidArg},
-			{"max_seq>max_position", 0, 0, 65, StatusInvalidArg},
+			{"precision=-1", -1, 0, 0, native.CodeInvalidArg},
+			{"precision=7", 7, 0, 0, native.CodeUnsupported}, // one a later version may define
+			{"precision=f16", 2, 0, 0, native.CodeUnsupported},
+			{"max_batch=-1", 0, -1, 0, native.CodeInvalidArg},
+			{"max_seq=-1", 0, 0, -1, native.CodeInvalidArg},
+			{"max_seq>max_position", 0, 0, 65, native.CodeInvalidArg},
 		} {
-			_, err := OpenModel(path, c.precision, c.maxBatch, c.maxSeq)
+			_, err := openModel(path, c.precision, c.maxBatch, c.maxSeq)
 			assert.Equal(t, c.code, statusOf(err), "%s: %v", c.name, err)
 			assert.True(t, strings.HasPrefix(errMsg(err), "cpu: "), "%s: %v", c.name, err)
 		}
@@ -325,18 +267,10 @@ func TestInvalidArguments(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := c.Forward(tc.batch, tc.seq, tc.b.ids, tc.b.types, tc.b.length, logits)
-			assert.Equal(t, StatusInvalidArg, statusOf(err), "%v", err)
+			assert.Equal(t, native.CodeInvalidArg, statusOf(err), "%v", err)
 			assert.Contains(t, errMsg(err), tc.want)
 		})
 	}
 	// a failed call leaves the context usable
 	require.NoError(t, c.Forward(2, 32, good.ids, good.types, good.length, logits))
-}
-
-func errMsg(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Msg
-	}
-	return ""
 }

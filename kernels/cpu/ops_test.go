@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/kernels/cpu/cputest"
 )
 
 var opShapes = []int{1, 7, 127, 128, 129, 512}
@@ -48,29 +49,19 @@ func checkOutBound(t *testing.T, buf []float32, n int, want []float64, bound flo
 		assert.Equal(t, uint32(guardValue), math.Float32bits(buf[i]), "guard before output overwritten at %d", i)
 		assert.Equal(t, uint32(guardValue), math.Float32bits(buf[guardLen+n+i]), "guard after output overwritten at %d", i)
 	}
-	e := nmse(out, want)
+	e := cputest.NMSE(out, want)
 	assert.LessOrEqual(t, e, bound, "normalized MSE")
 	return e
 }
 
-func randSlice(rng *rand.Rand, n int, scale float64) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(scale * rng.NormFloat64())
-	}
-	return x
-}
-
-func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 7)) }
-
 func TestCRC32CMatchesCastagnoli(t *testing.T) {
-	rng := newRNG(1)
+	rng := cputest.NewRNG(1)
 	data := make([]byte, 1<<20+13)
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
 	for _, n := range []int{0, 1, 7, 8, 9, 63, 64, 1000, len(data)} {
-		want := crc32.Checksum(data[:n], castagnoli)
+		want := crc32.Checksum(data[:n], crc32.MakeTable(crc32.Castagnoli))
 		assert.Equal(t, want, CRC32C(data[:n], false), "hardware/default path, n=%d", n)
 		assert.Equal(t, want, CRC32C(data[:n], true), "portable path, n=%d", n)
 	}
@@ -78,7 +69,7 @@ func TestCRC32CMatchesCastagnoli(t *testing.T) {
 }
 
 func TestSHA256MatchesStdlib(t *testing.T) {
-	rng := newRNG(2)
+	rng := cputest.NewRNG(2)
 	data := make([]byte, 300)
 	for i := range data {
 		data[i] = byte(rng.Uint32())
@@ -100,12 +91,12 @@ func TestOpLinear(t *testing.T) {
 	}
 	cases = append(cases, dims{1100, 384, 1152}) // more than one row chunk
 	for _, c := range cases {
-		rng := newRNG(uint64(c.rows*1000003 + c.nIn*1009 + c.nOut))
-		x := randSlice(rng, c.rows*c.nIn, 1)
-		w := randSlice(rng, c.nOut*c.nIn, 1/math.Sqrt(float64(c.nIn)))
-		b := randSlice(rng, c.nOut, 0.5)
-		res := randSlice(rng, c.rows*c.nOut, 1)
-		plain := refLinear64(f64(x), c.rows, c.nIn, w, b, c.nOut)
+		rng := cputest.NewRNG(uint64(c.rows*1000003 + c.nIn*1009 + c.nOut))
+		x := cputest.RandSlice(rng, c.rows*c.nIn, 1)
+		w := cputest.RandSlice(rng, c.nOut*c.nIn, 1/math.Sqrt(float64(c.nIn)))
+		b := cputest.RandSlice(rng, c.nOut, 0.5)
+		res := cputest.RandSlice(rng, c.rows*c.nOut, 1)
+		plain := cputest.Linear64(cputest.F64(x), c.rows, c.nIn, w, b, c.nOut)
 		t.Run(fmt.Sprintf("op=linear/impl=ref/m=%d/k=%d/n=%d", c.rows, c.nIn, c.nOut), func(t *testing.T) {
 			buf, out := guarded(c.rows * c.nOut)
 			RefLinear(x, c.rows, c.nIn, w, b, c.nOut, out)
@@ -117,7 +108,7 @@ func TestOpLinear(t *testing.T) {
 				for i, v := range plain {
 					switch k.kind {
 					case LinearFFNUp:
-						v = refGELU64(v)
+						v = cputest.GELU64(v)
 					case LinearAttnOut, LinearFFNDown:
 						v += float64(res[i])
 					}
@@ -139,18 +130,18 @@ func TestOpLayerNorm(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, withRes := range []bool{false, true} {
-			rng := newRNG(uint64(c.rows*7919 + c.n))
-			x := randSlice(rng, c.rows*c.n, 2)
+			rng := cputest.NewRNG(uint64(c.rows*7919 + c.n))
+			x := cputest.RandSlice(rng, c.rows*c.n, 2)
 			for i := range x {
 				x[i] += 3 // a non-zero mean exercises the centring
 			}
-			res := randSlice(rng, c.rows*c.n, 1)
-			gamma := randSlice(rng, c.n, 0.2)
+			res := cputest.RandSlice(rng, c.rows*c.n, 1)
+			gamma := cputest.RandSlice(rng, c.n, 0.2)
 			for i := range gamma {
 				gamma[i]++
 			}
-			beta := randSlice(rng, c.n, 0.2)
-			in := f64(x)
+			beta := cputest.RandSlice(rng, c.n, 0.2)
+			in := cputest.F64(x)
 			var resArg []float32
 			if withRes {
 				resArg = res
@@ -158,7 +149,7 @@ func TestOpLayerNorm(t *testing.T) {
 					in[i] = float64(x[i] + res[i])
 				}
 			}
-			want := refLayerNorm64(in, c.rows, c.n, gamma, beta, 1e-12)
+			want := cputest.LayerNorm64(in, c.rows, c.n, gamma, beta, 1e-12)
 			impls := []struct {
 				name string
 				fn   func(x, res, gamma, beta []float32, eps float32, rows, n int, y []float32)
@@ -177,12 +168,12 @@ func TestOpLayerNorm(t *testing.T) {
 func TestOpSoftmax(t *testing.T) {
 	for _, n := range opShapes {
 		for _, valid := range []int{1, n/2 + 1, n} {
-			rng := newRNG(uint64(n*31 + valid))
+			rng := cputest.NewRNG(uint64(n*31 + valid))
 			rows := 3
-			x := randSlice(rng, rows*n, 4)
+			x := cputest.RandSlice(rng, rows*n, 4)
 			want := make([]float64, rows*n)
 			for r := 0; r < rows; r++ {
-				copy(want[r*n:], refSoftmax64(f64(x[r*n:r*n+valid])))
+				copy(want[r*n:], cputest.Softmax64(cputest.F64(x[r*n:r*n+valid])))
 			}
 			t.Run(fmt.Sprintf("op=softmax_masked/impl=ref/n=%d/valid=%d", n, valid), func(t *testing.T) {
 				buf, out := guarded(rows * n)
@@ -190,24 +181,24 @@ func TestOpSoftmax(t *testing.T) {
 				checkOut(t, buf, len(out), want)
 			})
 		}
-		rng := newRNG(uint64(n))
-		x := randSlice(rng, n, 30) // wide range: exp underflows for some entries
+		rng := cputest.NewRNG(uint64(n))
+		x := cputest.RandSlice(rng, n, 30) // wide range: exp underflows for some entries
 		t.Run(fmt.Sprintf("op=softmax/impl=fast/n=%d", n), func(t *testing.T) {
 			buf, out := guarded(n)
 			copy(out, x)
 			FastSoftmaxRow(out)
-			checkOut(t, buf, n, refSoftmax64(f64(x)))
+			checkOut(t, buf, n, cputest.Softmax64(cputest.F64(x)))
 		})
 	}
 }
 
 func TestOpGELU(t *testing.T) {
 	for _, n := range opShapes {
-		rng := newRNG(uint64(n + 5))
-		x := randSlice(rng, n, 3)
+		rng := cputest.NewRNG(uint64(n + 5))
+		x := cputest.RandSlice(rng, n, 3)
 		want := make([]float64, n)
 		for i, v := range x {
-			want[i] = refGELU64(float64(v))
+			want[i] = cputest.GELU64(float64(v))
 		}
 		t.Run(fmt.Sprintf("op=gelu_erf/impl=ref/n=%d", n), func(t *testing.T) {
 			buf, out := guarded(n)
@@ -220,12 +211,12 @@ func TestOpGELU(t *testing.T) {
 func TestOpEmbeddings(t *testing.T) {
 	const hidden, vocab, types, batch = 96, 50, 2, 3
 	for _, seq := range opShapes {
-		rng := newRNG(uint64(seq + 11))
-		word := randSlice(rng, vocab*hidden, 1)
-		pos := randSlice(rng, seq*hidden, 1)
-		typ := randSlice(rng, types*hidden, 1)
-		gamma := randSlice(rng, hidden, 0.1)
-		beta := randSlice(rng, hidden, 0.1)
+		rng := cputest.NewRNG(uint64(seq + 11))
+		word := cputest.RandSlice(rng, vocab*hidden, 1)
+		pos := cputest.RandSlice(rng, seq*hidden, 1)
+		typ := cputest.RandSlice(rng, types*hidden, 1)
+		gamma := cputest.RandSlice(rng, hidden, 0.1)
+		beta := cputest.RandSlice(rng, hidden, 0.1)
 		ids := make([]int32, batch*seq)
 		tys := make([]int32, batch*seq)
 		lengths := []int32{int32(seq), int32((seq + 1) / 2), 1}
@@ -246,7 +237,7 @@ func TestOpEmbeddings(t *testing.T) {
 				for j := range row {
 					row[j] = float64(word[int(ids[i])*hidden+j]) + float64(typ[int(tys[i])*hidden+j]) + float64(pos[t*hidden+j])
 				}
-				ln := refLayerNorm64(row, 1, hidden, gamma, beta, 1e-12)
+				ln := cputest.LayerNorm64(row, 1, hidden, gamma, beta, 1e-12)
 				copy(want[i*hidden:], ln)
 				packed = append(packed, ln...)
 			}
@@ -280,8 +271,8 @@ func testOpAttention(t *testing.T, hd int, impl string) {
 	const heads, batch = 3, 3
 	H := heads * hd
 	for _, seq := range opShapes {
-		rng := newRNG(uint64(seq + 17))
-		qkv := randSlice(rng, batch*seq*3*H, 1)
+		rng := cputest.NewRNG(uint64(seq + 17))
+		qkv := cputest.RandSlice(rng, batch*seq*3*H, 1)
 		lengths := []int32{int32(seq), int32((seq + 1) / 2), 1}
 		offsets := []int64{0}
 		var packedQKV []float32
@@ -292,7 +283,7 @@ func testOpAttention(t *testing.T, hd int, impl string) {
 			offsets = append(offsets, offsets[b]+int64(n))
 			rowQKV := qkv[b*seq*3*H : (b*seq+n)*3*H]
 			packedQKV = append(packedQKV, rowQKV...)
-			o := refAttention64(f64(rowQKV), n, heads, hd)
+			o := cputest.Attention64(cputest.F64(rowQKV), n, heads, hd)
 			copy(wantPadded[b*seq*H:], o)
 			wantPacked = append(wantPacked, o...)
 			wantCLS = append(wantCLS, o[:H]...)
@@ -317,20 +308,20 @@ func testOpAttention(t *testing.T, hd int, impl string) {
 
 func TestOpHead(t *testing.T) {
 	for _, hidden := range opShapes {
-		rng := newRNG(uint64(hidden + 23))
+		rng := cputest.NewRNG(uint64(hidden + 23))
 		rows := 5
-		cls := randSlice(rng, rows*hidden, 1)
-		pw := randSlice(rng, hidden*hidden, 1/math.Sqrt(float64(hidden)))
-		pb := randSlice(rng, hidden, 0.1)
-		cw := randSlice(rng, hidden, 1)
-		cb := randSlice(rng, 1, 1)
+		cls := cputest.RandSlice(rng, rows*hidden, 1)
+		pw := cputest.RandSlice(rng, hidden*hidden, 1/math.Sqrt(float64(hidden)))
+		pb := cputest.RandSlice(rng, hidden, 0.1)
+		cw := cputest.RandSlice(rng, hidden, 1)
+		cb := cputest.RandSlice(rng, 1, 1)
 		want := make([]float64, rows)
 		for r := 0; r < rows; r++ {
-			p := refLinear64(f64(cls[r*hidden:(r+1)*hidden]), 1, hidden, pw, pb, hidden)
+			p := cputest.Linear64(cputest.F64(cls[r*hidden:(r+1)*hidden]), 1, hidden, pw, pb, hidden)
 			for i := range p {
 				p[i] = math.Tanh(p[i])
 			}
-			want[r] = refLinear64(p, 1, hidden, cw, cb, 1)[0]
+			want[r] = cputest.Linear64(p, 1, hidden, cw, cb, 1)[0]
 		}
 		t.Run(fmt.Sprintf("op=head/impl=ref/hidden=%d", hidden), func(t *testing.T) {
 			buf, out := guarded(rows)
@@ -358,8 +349,8 @@ func TestOpToBF16(t *testing.T) {
 	}
 	// random values: within half a bf16 ulp, for every vector tail length
 	for _, n := range opShapes {
-		rng := newRNG(uint64(n + 31))
-		x := randSlice(rng, n, 100)
+		rng := cputest.NewRNG(uint64(n + 31))
+		x := cputest.RandSlice(rng, n, 100)
 		y := make([]uint16, n+2)
 		y[n], y[n+1] = 0xdead, 0xbeef
 		ToBF16(x, y[:n])

@@ -2,8 +2,8 @@
 
 // Command gompsforward is the gomps side of the peer benchmark
 // (tools/peers/peers.py; dev-only): it forwards batches that peers.py
-// tokenized and planned through the CPU backend's native ABI
-// (kernels/cpu: one model, -instances contexts of -threads/-instances
+// tokenized and planned through the CPU backend's native ABI (the binding
+// kernels/native: one model, -instances contexts of -threads/-instances
 // threads each, every context driven by its own goroutine locked to its OS
 // thread as the engine's workers are), so gomps and every peer run exactly
 // the same padded batches. With more than one instance the batches go, in
@@ -45,7 +45,7 @@ import (
 	"time"
 
 	"github.com/gomps/gomps/gomps"
-	"github.com/gomps/gomps/kernels/cpu"
+	"github.com/gomps/gomps/kernels/native"
 )
 
 type batch struct {
@@ -75,7 +75,7 @@ func run() error {
 	model := flag.String("model", "", "native weights file (.gomps)")
 	precision := flag.String("precision", "f32", "f32 or bf16")
 	threads := flag.Int("threads", 2, "native threads over all instances")
-	instances := flag.Int("instances", 0, "contexts running forward passes at once (threads/instances threads each; 0 = the library's CPU default, gomps.DefaultInstances)")
+	instances := flag.Int("instances", 0, "contexts running forward passes at once (threads/instances threads each; 0 = the backend's preferred count, gomps.DefaultInstances)")
 	in := flag.String("in", "", "batches written by peers.py")
 	pairsFile := flag.String("pairs", "", "end to end instead: pairs written by peers.py (JSON lines {q, p}), scored through the library")
 	out := flag.String("out", "", "JSON result")
@@ -84,18 +84,14 @@ func run() error {
 		return errors.New("-model, -out and one of -in and -pairs are required")
 	}
 	if *instances == 0 {
-		*instances = gomps.DefaultInstances("cpu", *threads)
+		*instances = gomps.DefaultInstances(*threads)
 	}
 	if *instances < 1 || *threads < *instances || *threads%*instances != 0 {
 		return fmt.Errorf("-threads %d -instances %d: want instances >= 1 dividing threads", *threads, *instances)
 	}
 	per := *threads / *instances
-	prec := cpu.PrecisionF32
-	switch *precision {
-	case "f32":
-	case "bf16":
-		prec = cpu.PrecisionBF16
-	default:
+	prec, ok := native.ParsePrecision(*precision)
+	if !ok || prec == native.PrecisionF16 {
 		return fmt.Errorf("-precision %q: want f32 or bf16", *precision)
 	}
 	if *pairsFile != "" {
@@ -112,15 +108,16 @@ func run() error {
 		maxRows, maxSeq = max(maxRows, b.rows), max(maxSeq, b.seq)
 	}
 
-	m, err := cpu.OpenModel(*model, prec, maxRows, maxSeq)
+	be, err := native.Lookup("cpu")
+	if err != nil {
+		return err
+	}
+	m, err := be.Load(*model, native.Options{Precision: prec, MaxBatch: maxRows, MaxSeq: maxSeq})
 	if err != nil {
 		return fmt.Errorf("open %s (%s): %w", *model, *precision, err)
 	}
 	defer m.Close()
-	info, err := m.Info()
-	if err != nil {
-		return err
-	}
+	info := m.Info()
 
 	res := result{Precision: *precision, Threads: *threads, Instances: *instances, ISA: info.ISA,
 		Logits: make([][]float32, len(batches))}
@@ -159,7 +156,7 @@ func run() error {
 			defer done.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			ctx, err := cpu.NewContext(m, per)
+			ctx, err := m.NewContext(per)
 			if err != nil {
 				setErr(fmt.Errorf("instance %d: %w", k, err))
 				ready.Done()
