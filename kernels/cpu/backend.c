@@ -158,6 +158,26 @@ static gomps_status model_bind(gomps_model_t *m) {
     m->cls_b = ht[3];
     m->num_labels = (int32_t)f->w.tensors[gomps_wfile_head_index(&f->w, GOMPS_WH_CLS_B)].elems;
     free(t);
+    /* the same weights as the reference forward reads them (plain path) */
+    m->ref_layers = calloc((size_t)L, sizeof *m->ref_layers);
+    if (!m->ref_layers) return cpu_init_errorf(GOMPS_ERR_OOM, "cpu: %s: out of memory", m->path);
+    for (int32_t l = 0; l < L; l++) {
+        const cpu_layer *ly = &m->layers[l];
+        const cpu_linear *lin = ly->lin;
+        m->ref_layers[l] = (gomps_ref_layer){
+            .qkv_w = lin[CPU_LINEAR_QKV].w, .qkv_b = lin[CPU_LINEAR_QKV].b,
+            .attn_out_w = lin[CPU_LINEAR_ATTN_OUT].w, .attn_out_b = lin[CPU_LINEAR_ATTN_OUT].b,
+            .attn_ln_gamma = ly->attn_ln_gamma, .attn_ln_beta = ly->attn_ln_beta,
+            .ffn_up_w = lin[CPU_LINEAR_FFN_UP].w, .ffn_up_b = lin[CPU_LINEAR_FFN_UP].b,
+            .ffn_down_w = lin[CPU_LINEAR_FFN_DOWN].w, .ffn_down_b = lin[CPU_LINEAR_FFN_DOWN].b,
+            .ffn_ln_gamma = ly->ffn_ln_gamma, .ffn_ln_beta = ly->ffn_ln_beta};
+    }
+    m->ref = (gomps_ref_model){.hidden = H, .intermediate = I, .num_layers = L, .num_heads = f->num_heads,
+                               .num_labels = m->num_labels, .eps = m->eps, .word = m->word,
+                               .position = m->position, .token_type = m->token_type,
+                               .emb_ln_gamma = m->emb_ln_gamma, .emb_ln_beta = m->emb_ln_beta,
+                               .layers = m->ref_layers, .pooler_w = m->pooler_w, .pooler_b = m->pooler_b,
+                               .cls_w = m->cls_w, .cls_b = m->cls_b};
     return GOMPS_OK;
 }
 
@@ -306,6 +326,7 @@ static void model_free(gomps_model_t *m) {
         for (int32_t l = 0; l < m->file.num_layers; l++)
             for (int k = 0; k < CPU_LINEAR_KINDS; k++) cpu_linear_unpack(&m->layers[l].lin[k]);
     free(m->layers);
+    free(m->ref_layers);
     if (m->engine) dnnl_engine_destroy(m->engine);
     free(m->owned);
     free(m->owned_linear);
@@ -535,38 +556,10 @@ static const char *context_last_error(const gomps_context_t *ctx) { return ctx ?
 static gomps_status forward_plain(gomps_context_t *ctx, int32_t batch, int32_t seq,
                                   const int32_t *ids, const int32_t *type_ids,
                                   const int32_t *lengths, float *logits) {
-    const gomps_model_t *m = ctx->model;
-    const int64_t H = m->file.hidden_size, I = m->file.intermediate_size;
-    const int64_t rows = (int64_t)batch * seq;
-    gomps_ref_embeddings_f32(m->word, m->position, m->token_type, m->emb_ln_gamma, m->emb_ln_beta,
-                             m->eps, H, ids, type_ids, batch, seq, lengths, ctx->hidden);
-    for (int32_t l = 0; l < m->file.num_layers; l++) {
-        const cpu_layer *ly = &m->layers[l];
-        const cpu_linear *lin = ly->lin;
-        gomps_ref_linear_f32(ctx->hidden, rows, H, lin[CPU_LINEAR_QKV].w, lin[CPU_LINEAR_QKV].b,
-                             3 * H, ctx->qkv);
-        gomps_ref_attention_f32(ctx->qkv, batch, seq, m->file.num_heads,
-                                m->file.hidden_size / m->file.num_heads, lengths, ctx->scores,
-                                ctx->attn);
-        for (int64_t c = 0; c < rows; c += CPU_ROWS_CHUNK) {
-            int64_t n = rows - c < CPU_ROWS_CHUNK ? rows - c : CPU_ROWS_CHUNK;
-            float *h = ctx->hidden + c * H;
-            gomps_ref_linear_f32(ctx->attn + c * H, n, H, lin[CPU_LINEAR_ATTN_OUT].w,
-                                 lin[CPU_LINEAR_ATTN_OUT].b, H, ctx->tmp);
-            gomps_ref_layernorm_f32(ctx->tmp, h, ly->attn_ln_gamma, ly->attn_ln_beta, m->eps, n, H, h);
-            gomps_ref_linear_f32(h, n, H, lin[CPU_LINEAR_FFN_UP].w, lin[CPU_LINEAR_FFN_UP].b, I,
-                                 ctx->inter);
-            gomps_ref_gelu_erf_f32(ctx->inter, n * I, ctx->inter);
-            gomps_ref_linear_f32(ctx->inter, n, I, lin[CPU_LINEAR_FFN_DOWN].w,
-                                 lin[CPU_LINEAR_FFN_DOWN].b, H, ctx->tmp);
-            gomps_ref_layernorm_f32(ctx->tmp, h, ly->ffn_ln_gamma, ly->ffn_ln_beta, m->eps, n, H, h);
-        }
-    }
-    for (int32_t b = 0; b < batch; b++)
-        memcpy(ctx->cls_hidden + (int64_t)b * H, ctx->hidden + (int64_t)b * seq * H,
-               (size_t)H * sizeof(float));
-    gomps_ref_head_f32(ctx->cls_hidden, batch, H, m->pooler_w, m->pooler_b, m->cls_w, m->cls_b,
-                       m->num_labels, ctx->pooled, logits);
+    const gomps_ref_scratch s = {.hidden = ctx->hidden, .qkv = ctx->qkv, .attn = ctx->attn, .tmp = ctx->tmp,
+                                 .inter = ctx->inter, .scores = ctx->scores, .cls = ctx->cls_hidden,
+                                 .head = ctx->pooled, .chunk = CPU_ROWS_CHUNK};
+    gomps_ref_forward_f32(&ctx->model->ref, &s, batch, seq, ids, type_ids, lengths, logits);
     return GOMPS_OK;
 }
 
@@ -707,20 +700,6 @@ static gomps_status forward_fast(gomps_context_t *ctx, int32_t batch, int32_t se
     }
     phase_end(ctx, CPU_PHASE_HEAD, &t0);
     return GOMPS_OK;
-}
-
-void gomps_ref_head_f32(const float *cls, int64_t rows, int64_t hidden, const float *pooler_w,
-                        const float *pooler_b, const float *cls_w, const float *cls_b,
-                        int64_t num_labels, float *scratch, float *logits) {
-    for (int64_t r = 0; r < rows; r++) {
-        gomps_ref_linear_f32(cls + r * hidden, 1, hidden, pooler_w, pooler_b, hidden, scratch);
-        for (int64_t j = 0; j < hidden; j++) scratch[j] = tanhf(scratch[j]);
-        for (int64_t k = 0; k < num_labels; k++) {
-            float acc = 0;
-            for (int64_t j = 0; j < hidden; j++) acc += scratch[j] * cls_w[k * hidden + j];
-            logits[r * num_labels + k] = acc + cls_b[k];
-        }
-    }
 }
 
 static gomps_status context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,

@@ -164,6 +164,8 @@ struct gomps_model {
     const float *word, *position, *token_type, *emb_ln_gamma, *emb_ln_beta;
     cpu_layer   *layers;
     const float *pooler_w, *pooler_b, *cls_w, *cls_b;
+    gomps_ref_model  ref;    /* the same weights for the reference forward (plain path) */
+    gomps_ref_layer *ref_layers;
     dnnl_engine_t engine;    /* NULL in plain mode                            */
     char         isa[48];
 };

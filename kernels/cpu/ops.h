@@ -65,6 +65,49 @@ void gomps_ref_head_f32(const float *cls, int64_t rows, int64_t hidden, const fl
                         const float *pooler_b, const float *cls_w, const float *cls_b,
                         int64_t num_labels, float *scratch, float *logits);
 
+/* The reference forward pass, built from the functions above: what the CPU
+ * backend's plain path (GOMPS_CPU_PLAIN=1) runs, and any other plain C
+ * backend may run. Every row is computed at the padded length (padded rows'
+ * tokens are computed and ignored). */
+
+/* One encoder layer's weights (Hugging Face orientation, [n_out, n_in]). */
+typedef struct gomps_ref_layer {
+    const float *qkv_w, *qkv_b;           /* [3H, H], [3H]: Q, K, V side by side */
+    const float *attn_out_w, *attn_out_b; /* [H, H], [H]                         */
+    const float *attn_ln_gamma, *attn_ln_beta;
+    const float *ffn_up_w, *ffn_up_b;     /* [I, H], [I]                          */
+    const float *ffn_down_w, *ffn_down_b; /* [H, I], [H]                          */
+    const float *ffn_ln_gamma, *ffn_ln_beta;
+} gomps_ref_layer;
+
+/* A BERT-style cross-encoder's weights, all f32. */
+typedef struct gomps_ref_model {
+    int64_t hidden, intermediate;
+    int32_t num_layers, num_heads, num_labels;
+    float   eps;
+    const float *word, *position, *token_type, *emb_ln_gamma, *emb_ln_beta;
+    const gomps_ref_layer *layers; /* [num_layers] */
+    const float *pooler_w, *pooler_b, *cls_w, *cls_b;
+} gomps_ref_model;
+
+/* Scratch of one forward of batch x seq tokens. */
+typedef struct gomps_ref_scratch {
+    float  *hidden; /* [batch * seq, H]  */
+    float  *qkv;    /* [batch * seq, 3H] */
+    float  *attn;   /* [batch * seq, H]  */
+    float  *tmp;    /* [chunk, H]        */
+    float  *inter;  /* [chunk, I]        */
+    float  *scores; /* [seq]             */
+    float  *cls;    /* [batch, H]        */
+    float  *head;   /* [H]               */
+    int64_t chunk;  /* rows per pass of the attention output and FFN, >= 1 */
+} gomps_ref_scratch;
+
+/* logits[batch, num_labels] of a padded batch (ids, type_ids and lengths as
+ * gomps_ref_embeddings_f32 takes them, already checked by the caller). */
+void gomps_ref_forward_f32(const gomps_ref_model *m, const gomps_ref_scratch *s, int32_t batch, int32_t seq,
+                           const int32_t *ids, const int32_t *type_ids, const int32_t *lengths, float *logits);
+
 #ifdef __cplusplus
 }
 #endif
