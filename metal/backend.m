@@ -1,7 +1,9 @@
 //go:build darwin && cgo
 
 /*
- * backend.m: the native ABI (kernels/gomps.h) on Metal.
+ * backend.m: the native ABI (kernels/gomps.h) on Metal: the table that
+ * gomps_backend_metal() returns, the one symbol of the ABI this backend
+ * exports.
  *
  * A model (GompsModel) owns the device, the mapped weights file, one
  * MTLBuffer per weight tensor (wrapping the mapping without a copy when the
@@ -78,9 +80,7 @@ static const char *nsstr(NSString *s) { return s ? s.UTF8String : ""; }
 @implementation GompsSession
 @end
 
-uint32_t gomps_abi_version(void) { return GOMPS_ABI_VERSION; }
-
-const char *gomps_last_init_error(void) { return init_error; }
+static const char *last_init_error(void) { return init_error; }
 
 /* ---- model ---- */
 
@@ -138,6 +138,7 @@ static gomps_status make_weights(GompsModel *m) {
     m.weightBuffers = bufs;
     m.weightData = datas;
     m->stats.weights_zero_copy = zero_copy;
+    for (id<MTLBuffer> b in bufs) m->info.weights_bytes += (int64_t)b.length;
     return GOMPS_OK;
 }
 
@@ -200,6 +201,22 @@ static void isa_name(id<MTLDevice> dev, char *out, size_t n) {
     out[k] = 0;
 }
 
+/* The system default device, if Metal Performance Shaders supports it; else
+ * nil with why in why. */
+static id<MTLDevice> usable_device(char *why, size_t n) {
+    id<MTLDevice> dev = MTLCreateSystemDefaultDevice();
+    if (dev == nil) {
+        snprintf(why, n, "metal: no usable Metal device: none found");
+        return nil;
+    }
+    if (!MPSSupportsMTLDevice(dev)) {
+        snprintf(why, n, "metal: no usable Metal device: %s is not supported by Metal Performance Shaders",
+                 nsstr(dev.name));
+        return nil;
+    }
+    return dev;
+}
+
 static GompsSession *session_new(GompsModel *m, char *err, size_t errlen);
 static id<MTLBuffer> session_buffer(GompsSession *s, int v);
 static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, int32_t rows, int32_t seq,
@@ -236,7 +253,8 @@ static gomps_status compile_buckets(GompsModel *m) {
         const double tw = gomps_now_ms();
         const size_t n = (size_t)b.batch * (size_t)b.seq;
         int32_t *ids = calloc(n, sizeof *ids), *types = calloc(n, sizeof *types), *lens = calloc((size_t)b.batch, sizeof *lens);
-        float *out = calloc((size_t)b.batch, sizeof *out);
+        const int32_t nl = m->info.num_labels;
+        float *out = calloc((size_t)b.batch * (size_t)nl, sizeof *out);
         gomps_status st = GOMPS_ERR_OOM;
         if (ids && types && lens && out) {
             for (int32_t r = 0; r < b.batch; r++) {
@@ -244,7 +262,7 @@ static gomps_status compile_buckets(GompsModel *m) {
                 for (int32_t j = 0; j < b.seq; j++) ids[(size_t)r * (size_t)b.seq + (size_t)j] = (int32_t)m->file.cfg.pad_token_id;
             }
             st = session_run(s, b, bi, b.batch, b.seq, ids, types, lens, out);
-            for (int32_t r = 0; st == GOMPS_OK && r < b.batch; r++) {
+            for (int32_t r = 0; st == GOMPS_OK && r < b.batch * nl; r++) {
                 if (!isfinite(out[r])) {
                     st = ctx_fail(s, GOMPS_ERR_DEVICE, "metal: warm-up of bucket %dx%d: logit %d is %g", b.batch, b.seq,
                                   r, (double)out[r]);
@@ -260,6 +278,7 @@ static gomps_status compile_buckets(GompsModel *m) {
         bi++;
     }
     m->stats.compile_ms = gomps_now_ms() - t0;
+    m->info.context_bytes = s->bytes;
     return GOMPS_OK;
 }
 
@@ -274,7 +293,7 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
         o = *opts;
     }
     if (o.precision != GOMPS_PRECISION_F32 && o.precision != GOMPS_PRECISION_F16) {
-        return init_fail(o.precision == GOMPS_PRECISION_BF16 ? GOMPS_ERR_UNSUPPORTED : GOMPS_ERR_INVALID_ARG,
+        return init_fail(o.precision < 0 ? GOMPS_ERR_INVALID_ARG : GOMPS_ERR_UNSUPPORTED,
                          "metal: precision %d is not supported (f32 = 0, f16 = 2)", o.precision);
     }
     GompsModel *m = [GompsModel new];
@@ -283,22 +302,24 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
     m->elemSize = o.precision == GOMPS_PRECISION_F16 ? 2 : 4;
     m->lockEncode = getenv("GOMPS_METAL_UNLOCKED_ENCODE") == NULL;
 
-    /* the file and the options first, so their errors need no GPU */
+    /* the file and the options first, so their errors need no GPU; the one
+     * validation of the file, the tokenizer's SHA-256 included */
     char err[GOMPS_ERR_LEN];
-    /* the tokenizer bytes are never read here (the Go reader checks their SHA-256) */
-    gomps_status st = gomps_wfile_open(path, 0, &m->file, err, sizeof err);
+    gomps_status st = gomps_wfile_open(path, GOMPS_WFILE_VERIFY_TOKENIZER, &m->file, err, sizeof err);
     if (st != GOMPS_OK) return init_fail(st, "%s", err);
     const gomps_wfile_config *cfg = &m->file.cfg;
+    m->info.num_labels = (int32_t)m->file.tensors[gomps_wfile_head_index(&m->file, GOMPS_WH_CLS_B)].elems;
 
     int32_t max_batch = o.max_batch ? o.max_batch : 64;
     int32_t max_seq = o.max_seq ? o.max_seq : (int32_t)cfg->max_position;
     if (max_batch < 1 || max_batch > 4096) {
         return init_fail(GOMPS_ERR_INVALID_ARG, "metal: options: max_batch %d outside 1..4096", max_batch);
     }
-    if (max_seq < 1 || max_seq > (int32_t)cfg->max_position) {
-        return init_fail(GOMPS_ERR_INVALID_ARG, "metal: options: max_seq %d outside 1..%u (max_position)", max_seq,
-                         cfg->max_position);
+    if (max_seq > (int32_t)cfg->max_position) {
+        return init_fail(GOMPS_ERR_INVALID_ARG, "metal: %s: max_seq %d is more than the model's %u positions", path,
+                         max_seq, cfg->max_position);
     }
+    if (max_seq < 1) return init_fail(GOMPS_ERR_INVALID_ARG, "metal: options: max_seq %d is below 1", max_seq);
     if ((st = parse_kernels(m)) != GOMPS_OK) return st;
     m->plan = malloc(sizeof *m->plan);
     if (m->plan == NULL) return init_fail(GOMPS_ERR_OOM, "metal: plan: out of memory");
@@ -320,12 +341,8 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
     m.maxBucketTokens = tokens;
     m.maxBucketBatch = batch;
 
-    m.device = MTLCreateSystemDefaultDevice();
-    if (m.device == nil) return init_fail(GOMPS_ERR_DEVICE, "metal: no usable Metal device: none found");
-    if (!MPSSupportsMTLDevice(m.device)) {
-        return init_fail(GOMPS_ERR_DEVICE, "metal: no usable Metal device: %s is not supported by Metal Performance Shaders",
-                         nsstr(m.device.name));
-    }
+    m.device = usable_device(err, sizeof err);
+    if (m.device == nil) return init_fail(GOMPS_ERR_DEVICE, "%s", err);
 
     if ((st = make_weights(m)) != GOMPS_OK) return st;
     m.graph = [MPSGraph new];
@@ -362,6 +379,13 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
 
     gomps_model_info *inf = &m->info;
     inf->struct_size = sizeof *inf;
+    snprintf(inf->arch, sizeof inf->arch, "bert");
+    snprintf(inf->name, sizeof inf->name, "%s", cfg->name);
+    memcpy(inf->source_sha256, cfg->source_sha256, sizeof inf->source_sha256);
+    inf->pad_token_id = (int32_t)cfg->pad_token_id;
+    inf->layer_norm_eps = cfg->layer_norm_eps;
+    inf->tokenizer = m->file.tokenizer; /* in the mapping, which the model keeps */
+    inf->tokenizer_size = m->file.tokenizer_size;
     inf->vocab_size = (int32_t)cfg->vocab_size;
     inf->hidden_size = (int32_t)cfg->hidden_size;
     inf->num_layers = (int32_t)cfg->num_layers;
@@ -401,7 +425,7 @@ static gomps_status model_init(const char *path, const gomps_model_options *opts
     return GOMPS_OK;
 }
 
-gomps_status gomps_model_init(const char *path, const gomps_model_options *opts, gomps_model_t **out) {
+static gomps_status abi_model_init(const char *path, const gomps_model_options *opts, gomps_model_t **out) {
     init_error[0] = 0;
     if (out == NULL) return init_fail(GOMPS_ERR_INVALID_ARG, "metal: model_init: out is NULL");
     *out = NULL;
@@ -419,7 +443,7 @@ gomps_status gomps_model_init(const char *path, const gomps_model_options *opts,
     return st;
 }
 
-void gomps_model_free(gomps_model_t *model) {
+static void model_free(gomps_model_t *model) {
     if (model == NULL) return;
     @autoreleasepool {
         @try {
@@ -431,11 +455,11 @@ void gomps_model_free(gomps_model_t *model) {
     }
 }
 
-gomps_status gomps_model_info_get(const gomps_model_t *model, gomps_model_info *out) {
-    if (model == NULL || out == NULL) return GOMPS_ERR_INVALID_ARG;
+static gomps_status model_info(const gomps_model_t *model, gomps_model_info *out) {
+    if (model == NULL || out == NULL || out->struct_size < sizeof(gomps_model_info)) return GOMPS_ERR_INVALID_ARG;
     @autoreleasepool {
         GompsModel *m = (__bridge GompsModel *)(void *)model;
-        *out = m->info;
+        memcpy(out, &m->info, sizeof m->info); /* a larger caller struct keeps its zeroed tail */
     }
     return GOMPS_OK;
 }
@@ -461,7 +485,7 @@ static GompsSession *session_new(GompsModel *m, char *err, size_t errlen) {
     s.typesBuf = [m.device newBufferWithLength:tokens * sizeof(int32_t) options:shared];
     s.maskBuf = [m.device newBufferWithLength:tokens * sizeof(float) options:shared];
     s.lengthsBuf = [m.device newBufferWithLength:batch * sizeof(int32_t) options:shared];
-    s.logitsBuf = [m.device newBufferWithLength:batch * sizeof(float) options:shared];
+    s.logitsBuf = [m.device newBufferWithLength:batch * (NSUInteger)m->info.num_labels * sizeof(float) options:shared];
     if (s.queue == nil || s.idsBuf == nil || s.typesBuf == nil || s.maskBuf == nil || s.lengthsBuf == nil ||
         s.logitsBuf == nil) {
         snprintf(err, errlen, "metal: context: cannot create the command queue or I/O buffers (%lu tokens)",
@@ -485,6 +509,9 @@ static GompsSession *session_new(GompsModel *m, char *err, size_t errlen) {
         [pools addObject:pool];
     }
     s.pools = pools;
+    for (id<MTLBuffer> b in @[ s.idsBuf, s.typesBuf, s.maskBuf, s.lengthsBuf, s.logitsBuf ]) s->bytes += (int64_t)b.length;
+    for (NSArray<id<MTLBuffer>> *pool in pools)
+        for (id<MTLBuffer> b in pool) s->bytes += (int64_t)b.length;
     /* per bucket and segment: the model's weight feeds plus views of our
      * buffers with the bucket's shape (a view may be shorter than its buffer) */
     NSMutableArray *inputs = [NSMutableArray array], *results = [NSMutableArray array];
@@ -522,7 +549,7 @@ static GompsSession *session_new(GompsModel *m, char *err, size_t errlen) {
     return s;
 }
 
-gomps_status gomps_context_init(gomps_model_t *model, int32_t n_threads, gomps_context_t **out) {
+static gomps_status context_init(gomps_model_t *model, int32_t n_threads, gomps_context_t **out) {
     (void)n_threads; /* the GPU schedules itself; accepted for the ABI */
     init_error[0] = 0;
     if (out == NULL) return init_fail(GOMPS_ERR_INVALID_ARG, "metal: context_init: out is NULL");
@@ -542,7 +569,7 @@ gomps_status gomps_context_init(gomps_model_t *model, int32_t n_threads, gomps_c
     return st;
 }
 
-void gomps_context_free(gomps_context_t *ctx) {
+static void context_free(gomps_context_t *ctx) {
     if (ctx == NULL) return;
     @autoreleasepool {
         @try {
@@ -553,12 +580,12 @@ void gomps_context_free(gomps_context_t *ctx) {
     }
 }
 
-gomps_status gomps_context_set_threads(gomps_context_t *ctx, int32_t n_threads) {
+static gomps_status context_set_threads(gomps_context_t *ctx, int32_t n_threads) {
     (void)n_threads; /* no CPU threads on this backend */
     return ctx == NULL ? GOMPS_ERR_INVALID_ARG : GOMPS_OK;
 }
 
-const char *gomps_context_last_error(const gomps_context_t *ctx) {
+static const char *context_last_error(const gomps_context_t *ctx) {
     if (ctx == NULL) return "";
     const char *text;
     @autoreleasepool {
@@ -665,7 +692,7 @@ static gomps_status session_run(GompsSession *s, GompsBucket *b, NSUInteger bi, 
         return ctx_fail(s, GOMPS_ERR_DEVICE, "metal: forward: bucket %dx%d: command buffer status %ld: %s", B, S,
                         (long)root.status, nsstr(root.error.localizedDescription));
     }
-    memcpy(logits, s.logitsBuf.contents, (size_t)rows * sizeof(float));
+    memcpy(logits, s.logitsBuf.contents, (size_t)rows * (size_t)m->info.num_labels * sizeof(float));
     return GOMPS_OK;
 }
 
@@ -690,7 +717,7 @@ static NSUInteger pick_bucket(GompsModel *m, int32_t rem, int32_t seq) {
     return best;
 }
 
-/* The body of gomps_context_forward, inside its autorelease pool. */
+/* The body of context_forward, inside its autorelease pool. */
 static gomps_status forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,
                             const int32_t *type_ids, const int32_t *lengths, float *logits) {
     GompsSession *s = (__bridge GompsSession *)(void *)ctx;
@@ -723,14 +750,14 @@ static gomps_status forward(gomps_context_t *ctx, int32_t batch, int32_t seq, co
         GompsBucket *b = m.buckets[bi];
         const int32_t n = batch - r0 < b.batch ? batch - r0 : b.batch;
         st = session_run(s, b, bi, n, seq, ids + (size_t)r0 * (size_t)seq, type_ids + (size_t)r0 * (size_t)seq,
-                         lengths + r0, logits + r0);
+                         lengths + r0, logits + (size_t)r0 * (size_t)inf->num_labels);
         r0 += n;
     }
     return st;
 }
 
-gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,
-                                   const int32_t *type_ids, const int32_t *lengths, float *logits) {
+static gomps_status context_forward(gomps_context_t *ctx, int32_t batch, int32_t seq, const int32_t *ids,
+                                    const int32_t *type_ids, const int32_t *lengths, float *logits) {
     if (ctx == NULL) return GOMPS_ERR_INVALID_ARG;
     gomps_status st = GOMPS_OK;
     @autoreleasepool {
@@ -743,3 +770,55 @@ gomps_status gomps_context_forward(gomps_context_t *ctx, int32_t batch, int32_t 
     }
     return st;
 }
+
+/* ---- capabilities and the table ---- */
+
+/* One forward at a time per model (encoding is serialized) and every row
+ * computed at its bucket's shape: one instance, padded; the thread budget
+ * goes to that instance (this backend runs no CPU threads of its own). */
+static gomps_status capabilities(int32_t threads, gomps_capabilities *out) {
+    if (out == NULL || out->struct_size < sizeof(gomps_capabilities)) return GOMPS_ERR_INVALID_ARG;
+    gomps_capabilities c = {0};
+    c.struct_size = sizeof c;
+    c.padded = 1;
+    c.max_batch = 4096;
+    c.max_seq = 0;
+    c.instances = 1;
+    c.threads = threads > 0 ? threads : 1;
+    c.memory_in_use = -1;
+    @autoreleasepool {
+        @try {
+            id<MTLDevice> dev = usable_device(c.unusable, sizeof c.unusable);
+            if (dev != nil) {
+                c.usable = 1;
+                c.precisions = GOMPS_PRECISION_BIT(GOMPS_PRECISION_F32) | GOMPS_PRECISION_BIT(GOMPS_PRECISION_F16);
+                c.memory_in_use = (int64_t)dev.currentAllocatedSize;
+                isa_name(dev, c.isa, sizeof c.isa);
+            }
+        } @catch (NSException *e) {
+            c.usable = 0;
+            snprintf(c.unusable, sizeof c.unusable, "metal: %s: %s", nsstr(e.name), nsstr(e.reason));
+        }
+    }
+    memcpy(out, &c, sizeof c);
+    return GOMPS_OK;
+}
+
+static const gomps_backend metal_backend = {
+    .struct_size = sizeof(gomps_backend),
+    .abi_version = GOMPS_ABI_VERSION,
+    .name = "metal",
+    .version = "Objective-C over MPSGraph, macOS 13+",
+    .capabilities = capabilities,
+    .model_init = abi_model_init,
+    .model_free = model_free,
+    .model_info = model_info,
+    .last_init_error = last_init_error,
+    .context_init = context_init,
+    .context_free = context_free,
+    .context_set_threads = context_set_threads,
+    .context_forward = context_forward,
+    .context_last_error = context_last_error,
+};
+
+const gomps_backend *gomps_backend_metal(void) { return &metal_backend; }

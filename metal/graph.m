@@ -7,7 +7,7 @@
  * native file, fed from MTLBuffers shared by every bucket and context) and,
  * for each (batch, seq) bucket, one static-shape subgraph per graph step of
  * the model's plan (gomps-plan.h): with no layer kernel selected that is a
- * single segment from the inputs to the [B, 1] logits, as before; each
+ * single segment from the inputs to the [B, num_labels] logits; each
  * selected kernel splits it. Every segment compiles to its own executable,
  * which only contains the ops its targets need; its inputs and results are
  * views over the session's buffers.
@@ -202,7 +202,7 @@ MPSShape *gomps_graph_value_shape(GompsModel *m, GompsBucket *b, int v) {
     case GOMPS_BUF_TYPES:
     case GOMPS_BUF_MASK: return @[ @(B), @(S) ];
     case GOMPS_BUF_LENGTHS: return @[ @(B) ];
-    case GOMPS_BUF_LOGITS: return @[ @(B), @1 ];
+    case GOMPS_BUF_LOGITS: return @[ @(B), @(m->info.num_labels) ];
     case GOMPS_BUF_HIDDEN: return @[ @(B * S), @(H) ];
     case GOMPS_BUF_QKV: return @[ @(B * S), @(3 * H) ];
     case GOMPS_BUF_SCORES: return @[ @(B), @(cfg->num_heads), @(S), @(S) ];
@@ -289,7 +289,7 @@ static BOOL emit_unit(builder *c, const gomps_plan_unit *u, int32_t B, int32_t S
         out0 = layer_norm(c, a, gomps_wfile_layer_index(l, GOMPS_WL_FFN_LN_G), gomps_wfile_layer_index(l, GOMPS_WL_FFN_LN_B));
         break;
     case GOMPS_U_HEAD: {
-        /* pooler over [CLS], then the classifier, f32 [B, 1] */
+        /* pooler over [CLS], then the classifier, f32 [B, num_labels] */
         MPSGraphTensor *x3 = [g reshapeTensor:a withShape:@[ @(B), @(S), @(H) ] name:nil];
         MPSGraphTensor *cls = [g reshapeTensor:[g sliceTensor:x3 dimension:1 start:0 length:1 name:nil]
                                      withShape:@[ @(B), @(H) ]

@@ -46,7 +46,7 @@
 @interface GompsModel : NSObject {
   @public
     gomps_wfile file;
-    gomps_model_info info;
+    gomps_model_info info; /* filled by model_init; num_labels first, from the file */
     gomps_metal_stats stats;
     pthread_mutex_t encodeLock;
     int lockEncode;
@@ -71,6 +71,7 @@
 @interface GompsSession : NSObject {
   @public
     char lastError[GOMPS_ERR_LEN];
+    int64_t bytes; /* of its buffers: the model info's context_bytes */
 }
 @property(nonatomic, strong) GompsModel *model;
 @property(nonatomic, strong) id<MTLCommandQueue> queue;

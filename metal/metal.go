@@ -13,7 +13,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"unsafe"
 
 	kmetal "github.com/gomps/gomps/kernels/metal"
@@ -55,8 +54,8 @@ type Bucket struct {
 	MS         float64
 }
 
-// ModelStats reads the stats of a model created by gomps_model_init; model
-// is the *C.gomps_model_t of the caller's cgo package, as an unsafe.Pointer.
+// ModelStats reads the stats of a model this backend loaded; model is its
+// handle (native.Model.Handle).
 func ModelStats(model unsafe.Pointer) (Stats, error) {
 	var s C.gomps_metal_stats
 	if st := C.gomps_metal_model_stats((*C.gomps_model_t)(model), &s); st != C.GOMPS_OK {
@@ -128,74 +127,4 @@ func CompareOp(op string, f16 bool, rows, cols, iters int) (OpResult, error) {
 		return OpResult{}, fmt.Errorf("%s (status %d)", msg, int(st))
 	}
 	return OpResult{float64(r.kernel_ms), float64(r.graph_ms), float64(r.max_abs_diff), float64(r.nmse)}, nil
-}
-
-// abiError is a failed ABI call: its status and the backend's text.
-type abiError struct {
-	status int
-	msg    string
-}
-
-func (e *abiError) Error() string { return fmt.Sprintf("%s (status %d)", e.msg, e.status) }
-
-// model and context are thin handles over the ABI, for this package's tests
-// and diagnostics; the library's own binding lives in gomps/.
-type model struct{ p *C.gomps_model_t }
-
-type context struct{ p *C.gomps_context_t }
-
-// loadModel calls gomps_model_init; the thread is pinned so the
-// thread-local init error is read on the thread that set it.
-func loadModel(path string, precision, maxBatch, maxSeq int, buckets string) (*model, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	var o C.gomps_model_options
-	o.struct_size = C.uint32_t(unsafe.Sizeof(o))
-	o.precision = C.int32_t(precision)
-	o.max_batch = C.int32_t(maxBatch)
-	o.max_seq = C.int32_t(maxSeq)
-	if buckets != "" {
-		cb := C.CString(buckets)
-		defer C.free(unsafe.Pointer(cb))
-		o.buckets = cb
-	}
-	var p *C.gomps_model_t
-	if st := C.gomps_model_init(cpath, &o, &p); st != C.GOMPS_OK {
-		return nil, &abiError{int(st), C.GoString(C.gomps_last_init_error())}
-	}
-	return &model{p}, nil
-}
-
-func (m *model) close() { C.gomps_model_free(m.p) }
-
-func (m *model) stats() (Stats, error) { return ModelStats(unsafe.Pointer(m.p)) }
-
-func (m *model) newContext() (*context, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var p *C.gomps_context_t
-	if st := C.gomps_context_init(m.p, 0, &p); st != C.GOMPS_OK {
-		return nil, &abiError{int(st), C.GoString(C.gomps_last_init_error())}
-	}
-	return &context{p}, nil
-}
-
-func (c *context) close() { C.gomps_context_free(c.p) }
-
-// forward lends the slices to one gomps_context_forward call (the ABI keeps
-// no pointer afterwards) and returns the logits.
-func (c *context) forward(batch, seq int, ids, types, lengths []int32) ([]float32, error) {
-	if len(ids) < batch*seq || len(types) < batch*seq || len(lengths) < batch {
-		return nil, fmt.Errorf("metal: forward: short input slices")
-	}
-	out := make([]float32, batch)
-	st := C.gomps_context_forward(c.p, C.int32_t(batch), C.int32_t(seq), (*C.int32_t)(unsafe.Pointer(&ids[0])),
-		(*C.int32_t)(unsafe.Pointer(&types[0])), (*C.int32_t)(unsafe.Pointer(&lengths[0])),
-		(*C.float)(unsafe.Pointer(&out[0])))
-	if st != C.GOMPS_OK {
-		return nil, &abiError{int(st), C.GoString(C.gomps_context_last_error(c.p))}
-	}
-	return out, nil
 }

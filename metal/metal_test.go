@@ -1,6 +1,6 @@
 //go:build darwin && cgo
 
-package metal
+package metal_test
 
 import (
 	"errors"
@@ -14,46 +14,88 @@ import (
 	"github.com/stretchr/testify/require"
 
 	kmetal "github.com/gomps/gomps/kernels/metal"
+	"github.com/gomps/gomps/kernels/native"
+	"github.com/gomps/gomps/metal"
 	"github.com/gomps/gomps/weights"
 )
+
+// The backend's tests run through the one binding of the ABI
+// (kernels/native), as every caller does; ModelStats, CompareOp and
+// GPUUsage are this package's own entry points beside the ABI.
 
 // Only a missing Metal device may be skipped, also under CI=true (hosted
 // Apple-silicon runners have no device that Metal Performance Shaders
 // supports): the backend reports it as GOMPS_ERR_DEVICE with this text.
 func skipIfNoDevice(t *testing.T, err error) {
 	t.Helper()
-	var ae *abiError
-	if (errors.As(err, &ae) && ae.status == -6 && strings.Contains(ae.msg, "no usable Metal device")) ||
-		errors.Is(err, ErrNoDevice) {
+	var ne *native.Error
+	if (errors.As(err, &ne) && ne.Code == native.CodeDevice && strings.Contains(ne.Msg, "no usable Metal device")) ||
+		errors.Is(err, metal.ErrNoDevice) {
 		t.Skipf("no usable Metal device: %v", err)
 	}
 }
 
+// loadModel loads path on the Metal backend (0 = the backend's defaults).
+func loadModel(path string, prec native.Precision, maxBatch, maxSeq int, buckets string) (*native.Model, error) {
+	b, err := native.Lookup("metal")
+	if err != nil {
+		return nil, err
+	}
+	return b.Load(path, native.Options{Precision: prec, MaxBatch: maxBatch, MaxSeq: maxSeq, Buckets: buckets})
+}
+
+// forward runs one batch on c and returns its logits (one label per row).
+func forward(c *native.Context, batch, seq int, ids, types, lengths []int32) ([]float32, error) {
+	out := make([]float32, batch)
+	return out, c.Forward(batch, seq, ids, types, lengths, out)
+}
+
 // openTiny loads path with the tiny buckets and opens one context; both are
 // closed when the test ends. It skips when there is no usable Metal device.
-func openTiny(t *testing.T, path string, prec, maxBatch int) (*model, *context) {
+func openTiny(t *testing.T, path string, prec native.Precision, maxBatch int) (*native.Model, *native.Context) {
 	t.Helper()
 	m, err := loadModel(path, prec, maxBatch, 0, tinyBuckets)
 	skipIfNoDevice(t, err)
 	require.NoError(t, err)
-	t.Cleanup(m.close)
-	ctx, err := m.newContext()
+	t.Cleanup(m.Close)
+	ctx, err := m.NewContext(0)
 	require.NoError(t, err)
-	t.Cleanup(ctx.close)
+	t.Cleanup(ctx.Close)
 	return m, ctx
 }
 
 const (
-	precF32 = 0
-	precF16 = 2
+	precF32 = native.PrecisionF32
+	precF16 = native.PrecisionF16
 	// buckets small enough to compile fast: seq 8, 16 and the tiny model's 40
 	tinyBuckets = "1x8,4x16,2x40"
 )
 
+// TestCapabilities: the Metal backend's answers: padded (static-shape
+// buckets), one instance given the whole thread budget, f32 and f16 where a
+// device is usable, and the device's allocated memory.
+func TestCapabilities(t *testing.T) {
+	b, err := native.Lookup("metal")
+	require.NoError(t, err)
+	c, err := b.Capabilities(8)
+	require.NoError(t, err)
+	assert.True(t, c.Padded)
+	assert.Equal(t, 1, c.Instances)
+	assert.Equal(t, 8, c.Threads)
+	if c.Unusable != "" {
+		assert.Contains(t, c.Unusable, "no usable Metal device")
+		assert.Empty(t, c.Precisions)
+		t.Skipf("%s", c.Unusable)
+	}
+	assert.Equal(t, []native.Precision{native.PrecisionF32, native.PrecisionF16}, c.Precisions)
+	assert.NotEmpty(t, c.ISA)
+	assert.GreaterOrEqual(t, c.MemoryInUse, int64(0))
+}
+
 func TestKernelNameMatchesLibrary(t *testing.T) {
 	for _, name := range kmetal.Kernels() {
 		i := strings.LastIndex(name, "_")
-		assert.Equal(t, name, KernelName(name[:i], name[i+1:] == "f16"), "kernel %s", name)
+		assert.Equal(t, name, metal.KernelName(name[:i], name[i+1:] == "f16"), "kernel %s", name)
 	}
 }
 
@@ -64,9 +106,10 @@ func TestModelInitErrors(t *testing.T) {
 	cases := []struct {
 		name                 string
 		path                 string
-		prec, batch, seq     int
+		prec                 native.Precision
+		batch, seq           int
 		buckets, env, needle string
-		status               int
+		status               native.Code
 	}{
 		{name: "missing-file", path: path + ".absent", status: -3, needle: "open"},
 		{name: "bf16", path: path, prec: 1, status: -5, needle: "precision 1"},
@@ -82,12 +125,12 @@ func TestModelInitErrors(t *testing.T) {
 			m, err := loadModel(c.path, c.prec, c.batch, c.seq, c.buckets)
 			require.Error(t, err)
 			if m != nil {
-				m.close()
+				m.Close()
 			}
-			var ae *abiError
-			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, c.status, ae.status, "status")
-			assert.Contains(t, ae.msg, c.needle, "message")
+			var ne *native.Error
+			require.ErrorAs(t, err, &ne)
+			assert.Equal(t, c.status, ne.Code, "status")
+			assert.Contains(t, ne.Msg, c.needle, "message")
 		})
 	}
 }
@@ -97,7 +140,7 @@ func TestModelInitErrors(t *testing.T) {
 // reduction order and erf differ); fp16 (10-bit mantissa, about 5e-4
 // relative per rounding, 2 layers, fp32 softmax and LayerNorm statistics):
 // 3e-2 + 3e-2 |ref|, to be tightened once a Mac has measured it.
-func tolerance(prec int, ref float64) float64 {
+func tolerance(prec native.Precision, ref float64) float64 {
 	if prec == precF16 {
 		return 3e-2 + 3e-2*math.Abs(ref)
 	}
@@ -105,9 +148,9 @@ func tolerance(prec int, ref float64) float64 {
 }
 
 func TestForwardMatchesReference(t *testing.T) {
-	for _, prec := range []int{precF32, precF16} {
+	for _, prec := range []native.Precision{precF32, precF16} {
 		for _, kernels := range []string{"none", "embed"} {
-			t.Run("prec="+[]string{"f32", "", "f16"}[prec]+"/kernels="+kernels, func(t *testing.T) {
+			t.Run("prec="+prec.String()+"/kernels="+kernels, func(t *testing.T) {
 				t.Setenv("GOMPS_METAL_KERNELS", kernels)
 				dt := weights.F32
 				if prec == precF16 {
@@ -121,7 +164,7 @@ func TestForwardMatchesReference(t *testing.T) {
 				// (5, 16) needs two chunks; (8, 40) four chunks of the 2x40 bucket
 				for _, shape := range [][2]int{{1, 1}, {3, 7}, {5, 16}, {8, 40}} {
 					in := randomBatch(r, shape[0], shape[1], ref.cfg.VocabSize)
-					got, err := ctx.forward(in.batch, in.seq, in.ids, in.types, in.lengths)
+					got, err := forward(ctx, in.batch, in.seq, in.ids, in.types, in.lengths)
 					require.NoError(t, err)
 					want := ref.logits(in)
 					for b := range in.batch {
@@ -159,7 +202,7 @@ var kernelSelections = []struct {
 // tolerance. Runs only on a Mac with a GPU (the macos workflow's hosted
 // runner has none, so there it skips); nothing here has run yet.
 func TestForwardKernelSelections(t *testing.T) {
-	for _, prec := range []int{precF32, precF16} {
+	for _, prec := range []native.Precision{precF32, precF16} {
 		dt := weights.F32
 		if prec == precF16 {
 			dt = weights.F16
@@ -172,26 +215,26 @@ func TestForwardKernelSelections(t *testing.T) {
 		for _, shape := range [][2]int{{1, 1}, {3, 7}, {5, 16}, {8, 40}} {
 			inputs = append(inputs, randomBatch(r, shape[0], shape[1], ref.cfg.VocabSize))
 		}
-		run := func(t *testing.T, env string) ([][]float32, Stats) {
+		run := func(t *testing.T, env string) ([][]float32, metal.Stats) {
 			t.Setenv("GOMPS_METAL_KERNELS", env)
 			m, err := loadModel(path, prec, 8, 0, tinyBuckets)
 			skipIfNoDevice(t, err)
 			require.NoError(t, err)
-			defer m.close()
-			st, err := m.stats()
+			defer m.Close()
+			st, err := metal.ModelStats(m.Handle())
 			require.NoError(t, err)
-			ctx, err := m.newContext()
+			ctx, err := m.NewContext(0)
 			require.NoError(t, err)
-			defer ctx.close()
+			defer ctx.Close()
 			var out [][]float32
 			for _, in := range inputs {
-				got, err := ctx.forward(in.batch, in.seq, in.ids, in.types, in.lengths)
+				got, err := forward(ctx, in.batch, in.seq, in.ids, in.types, in.lengths)
 				require.NoError(t, err)
 				out = append(out, got)
 			}
 			return out, st
 		}
-		pname := []string{"f32", "", "f16"}[prec]
+		pname := prec.String()
 		var graph [][]float32
 		t.Run("prec="+pname+"/kernels=none", func(t *testing.T) {
 			graph, _ = run(t, "none")
@@ -252,15 +295,15 @@ func TestForwardArgErrors(t *testing.T) {
 			copy(types, c.in.types)
 			lengths := make([]int32, max(len(c.in.lengths), c.in.batch))
 			copy(lengths, c.in.lengths)
-			_, err := ctx.forward(c.in.batch, c.in.seq, ids, types, lengths)
-			var ae *abiError
-			require.ErrorAs(t, err, &ae)
-			assert.Equal(t, -1, ae.status)
-			assert.Contains(t, ae.msg, c.needle)
+			_, err := forward(ctx, c.in.batch, c.in.seq, ids, types, lengths)
+			var ne *native.Error
+			require.ErrorAs(t, err, &ne)
+			assert.Equal(t, native.CodeInvalidArg, ne.Code)
+			assert.Contains(t, ne.Msg, c.needle)
 		})
 	}
 	// the context still works after errors
-	_, err := ctx.forward(ok.batch, ok.seq, ok.ids, ok.types, ok.lengths)
+	_, err := forward(ctx, ok.batch, ok.seq, ok.ids, ok.types, ok.lengths)
 	assert.NoError(t, err)
 }
 
@@ -282,9 +325,9 @@ func TestForwardPaddingInvariance(t *testing.T) {
 					long.types[b*40+j] = 1
 				}
 			}
-			a, err := ctx.forward(short.batch, short.seq, short.ids, short.types, short.lengths)
+			a, err := forward(ctx, short.batch, short.seq, short.ids, short.types, short.lengths)
 			require.NoError(t, err)
-			b, err := ctx.forward(long.batch, long.seq, long.ids, long.types, long.lengths)
+			b, err := forward(ctx, long.batch, long.seq, long.ids, long.types, long.lengths)
 			require.NoError(t, err)
 			assert.InDeltaSlice(t, a, b, 1e-5)
 		})
@@ -296,12 +339,12 @@ func TestConcurrentContexts(t *testing.T) {
 	m, err := loadModel(tinyModel(t, weights.F32), precF32, 8, 0, tinyBuckets)
 	skipIfNoDevice(t, err)
 	require.NoError(t, err)
-	defer m.close()
+	defer m.Close()
 	in := randomBatch(rand.New(rand.NewPCG(9, 9)), 4, 16, 64)
-	ctx0, err := m.newContext()
+	ctx0, err := m.NewContext(0)
 	require.NoError(t, err)
-	want, err := ctx0.forward(in.batch, in.seq, in.ids, in.types, in.lengths)
-	ctx0.close()
+	want, err := forward(ctx0, in.batch, in.seq, in.ids, in.types, in.lengths)
+	ctx0.Close()
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -309,14 +352,14 @@ func TestConcurrentContexts(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, err := m.newContext()
+			ctx, err := m.NewContext(0)
 			if err != nil {
 				errs <- err
 				return
 			}
-			defer ctx.close()
+			defer ctx.Close()
 			for range 25 {
-				got, err := ctx.forward(in.batch, in.seq, in.ids, in.types, in.lengths)
+				got, err := forward(ctx, in.batch, in.seq, in.ids, in.types, in.lengths)
 				if err != nil {
 					errs <- err
 					return
@@ -341,9 +384,16 @@ func TestModelStats(t *testing.T) {
 	m, err := loadModel(tinyModel(t, weights.F32), precF32, 0, 0, "")
 	skipIfNoDevice(t, err)
 	require.NoError(t, err)
-	defer m.close()
-	s, err := m.stats()
+	defer m.Close()
+	s, err := metal.ModelStats(m.Handle())
 	require.NoError(t, err)
+	in := m.Info()
+	assert.Equal(t, "metal", in.Backend)
+	assert.Equal(t, "bert", in.Arch)
+	assert.Equal(t, 1, in.NumLabels)
+	assert.NotEmpty(t, m.Tokenizer(), "the file's tokenizer, verified by the backend")
+	assert.Greater(t, in.WeightsBytes, int64(0))
+	assert.Greater(t, in.ContextBytes, int64(0))
 	// the default set clamped to max_seq 40 and max_batch 64: batches 1, 4, 8, 16, 32 at seq 40
 	var got [][2]int
 	for _, b := range s.Buckets {
@@ -367,7 +417,7 @@ func TestCompareOps(t *testing.T) {
 	for op, sh := range shapes {
 		for _, f16 := range []bool{false, true} {
 			t.Run("op="+op+"/f16="+map[bool]string{false: "no", true: "yes"}[f16], func(t *testing.T) {
-				r, err := CompareOp(op, f16, sh[0], sh[1], 3)
+				r, err := metal.CompareOp(op, f16, sh[0], sh[1], 3)
 				skipIfNoDevice(t, err)
 				require.NoError(t, err)
 				// f32: the project's kernel bound. f16: both outputs are rounded
@@ -382,8 +432,8 @@ func TestCompareOps(t *testing.T) {
 			})
 		}
 	}
-	_, err := CompareOp("softmax", false, 1, 1, 1)
-	if !errors.Is(err, ErrNoDevice) {
+	_, err := metal.CompareOp("softmax", false, 1, 1, 1)
+	if !errors.Is(err, metal.ErrNoDevice) {
 		assert.ErrorContains(t, err, "unknown op")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build !darwin && cgo
 
-package metal
+package metal_test
 
 import (
 	"math/rand/v2"

@@ -88,7 +88,7 @@ func kernelsAction(c *cli.Context) error {
 		rep.Ops = append(rep.Ops, row)
 	}
 	if path := c.String("model"); path != "" {
-		stats, fw, err := metal.BenchForward(path, f16, c.String("buckets"), c.Int("forward-iters"))
+		stats, fw, err := benchForward(path, f16, c.String("buckets"), c.Int("forward-iters"))
 		if err != nil {
 			return fmt.Errorf("kernels: forward: %w", err)
 		}

@@ -7,8 +7,10 @@
 #      mode (-target arm64-apple-macos13.0, the deployment target) with the
 #      strict warning set, and in iOS 16 mode as a second opinion;
 #   2. GOOS=darwin GOARCH=arm64 CGO_ENABLED=1 go vet and go build of ./metal
-#      with CC = a clang wrapper over the SDK (cgo compiles the .m files into
-#      arm64 Mach-O objects; only a final link would need ld64);
+#      (its tests run through the binding) and go vet of ./kernels/native
+#      (the binding, with the Metal table) with CC = a clang wrapper over the
+#      SDK (cgo compiles the .m files into arm64 Mach-O objects; only a final
+#      link would need ld64);
 #      then the clang static analyzer over the same files (no findings);
 #   2b. GOOS=darwin GOARCH=arm64 CGO_ENABLED=1 go vet ./cmd/gomps (the CLI's
 #      Metal files, kernels_darwin.go), with a mach_vm.h stand-in for a
@@ -108,6 +110,11 @@ else sed 's/^/    | /' "$WORK/vet.log" | head -n 20; bad "go vet ./metal (darwin
 fi
 if gox build ./metal >"$WORK/build.log" 2>&1; then say "go build ./metal (darwin/arm64, cgo)" ok
 else sed 's/^/    | /' "$WORK/build.log" | head -n 20; bad "go build ./metal (darwin/arm64, cgo)"
+fi
+# the one binding (kernels/native) with its darwin backend table
+# (gomps_backend_metal) and the backend's tests over it
+if gox vet ./kernels/native >"$WORK/vet-native.log" 2>&1; then say "go vet ./kernels/native (darwin/arm64, cgo)" ok
+else sed 's/^/    | /' "$WORK/vet-native.log" | head -n 20; bad "go vet ./kernels/native (darwin/arm64, cgo)"
 fi
 
 # the CLI's darwin files (cmd/gomps/kernels_darwin.go: `gomps kernels` on

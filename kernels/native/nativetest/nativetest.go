@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !darwin
 
 // Package nativetest links a second native backend into a program for
 // tests: "ref", the ABI in plain C over the CPU backend's reference ops

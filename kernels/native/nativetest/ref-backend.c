@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && !darwin
 
 /*
  * ref-backend.c: "ref", a second backend for tests: the native ABI
