@@ -10,7 +10,7 @@
  * dtypes match), the plan of the forward (gomps-plan.h: one MPSGraph segment
  * by default, more when GOMPS_METAL_KERNELS puts our kernels between them),
  * the MPSGraph and, per bucket, one compiled executable per segment; it is
- * read-only after gomps_model_init, which compiles every bucket and runs each
+ * read-only after model_init, which compiles every bucket and runs each
  * once, so no request ever waits on a compile. A context (GompsSession) owns
  * a command queue, shared-storage I/O buffers and the plan's private
  * intermediate buffers, sized for the largest bucket. A forward encodes the

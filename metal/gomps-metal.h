@@ -43,7 +43,7 @@ void gomps_metal_set_shader_source(const char *src, size_t len);
 /* What a model's load did; filled by gomps_metal_model_stats. */
 typedef struct gomps_metal_stats {
     uint32_t struct_size;     /* sizeof(gomps_metal_stats)                           */
-    double   load_ms;         /* the whole gomps_model_init                          */
+    double   load_ms;         /* the whole model_init                                */
     double   compile_ms;      /* every bucket's compile + warm-up run                */
     int32_t  n_buckets;
     int32_t  bucket_batch[GOMPS_METAL_MAX_BUCKETS];
@@ -83,7 +83,7 @@ gomps_status gomps_metal_op_compare(const char *op, int32_t precision, int32_t r
                                     gomps_metal_op_result *out, char *err, size_t errlen);
 
 /* Bytes this process has allocated on the system default Metal device (the
- * one gomps_model_init uses): MTLDevice.currentAllocatedSize, which counts
+ * one model_init uses): MTLDevice.currentAllocatedSize, which counts
  * every buffer, texture and heap of the process on that device, ours and
  * MPSGraph's. GOMPS_ERR_DEVICE with err when there is no device. Cheap: no
  * GPU work. Any thread. */

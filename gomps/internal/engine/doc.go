@@ -37,7 +37,7 @@
 // writes Rows raw logits; 1 <= Rows <= MaxBatch, 3 <= Lengths[r] <= Seq <=
 // MaxSeq. The Batch's buffers are the engine's and are reused: read them only
 // during the call. They hold no Go pointers, so &b.IDs[0], &b.Types[0],
-// &b.Lengths[0] and &logits[0] may go straight to one gomps_context_forward
+// &b.Lengths[0] and &logits[0] may go straight to one native forward
 // call (cgo pins them for its duration). A Forward error fails every request with a
 // pair in that batch (ErrBackend wraps it); a panic does the same and the
 // instance is closed and rebuilt through the factory (if that fails the slot
