@@ -14,6 +14,7 @@
  *
  * (The build constraint above is for the go tool.)
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,22 +276,20 @@ static const gomps_backend ref_backend = {
     .context_last_error = context_last_error,
 };
 
-static const gomps_backend stale_backend = {
-    .struct_size = sizeof(gomps_backend),
-    .abi_version = 1,
-    .name = "stale",
-    .version = "the ref table under ABI version 1",
-    .capabilities = capabilities,
-    .model_init = model_init,
-    .model_free = model_free,
-    .model_info = model_info,
-    .last_init_error = last_init_error,
-    .context_init = context_init,
-    .context_free = context_free,
-    .context_set_threads = context_set_threads,
-    .context_forward = context_forward,
-    .context_last_error = context_last_error,
-};
-
 const gomps_backend *nativetest_backend_ref(void) { return &ref_backend; }
-const gomps_backend *nativetest_backend_stale(void) { return &stale_backend; }
+
+/* The ref table under another name, claiming ABI version 1. */
+static gomps_backend stale_backend;
+static pthread_once_t stale_once = PTHREAD_ONCE_INIT;
+
+static void stale_init(void) {
+    stale_backend = ref_backend;
+    stale_backend.abi_version = 1;
+    stale_backend.name = "stale";
+    stale_backend.version = "the ref table under ABI version 1";
+}
+
+const gomps_backend *nativetest_backend_stale(void) {
+    pthread_once(&stale_once, stale_init);
+    return &stale_backend;
+}
