@@ -2,7 +2,9 @@
 // (cross-encoder/ms-marco-MiniLM-L-6-v2 and its BERT family) through a
 // native backend: C over oneDNN on the CPU, Objective-C + MPSGraph on Apple
 // silicon. The backend sits behind one versioned C header,
-// kernels/gomps.h, which is the only thing this package's cgo code includes.
+// kernels/gomps.h, reached only through its Go binding (kernels/native):
+// Open asks the backend what it can do here and configures the engine from
+// the answers.
 //
 // # Use
 //
