@@ -65,35 +65,45 @@ func benchForward(path string, f16 bool, buckets string, iters int) (metal.Stats
 	logits := make([]float32, m.Info().MaxBatch*m.Info().NumLabels)
 	var out []forwardTiming
 	for _, b := range stats.Buckets {
-		n := b.Batch * b.Seq
-		ids, types, lengths := make([]int32, n), make([]int32, n), make([]int32, b.Batch)
-		for i := range ids {
-			ids[i] = r.Int32N(vocab)
-			if i%b.Seq >= b.Seq/2 {
-				types[i] = 1
-			}
-		}
-		for i := range lengths {
-			lengths[i] = int32(b.Seq)
-		}
-		if err := ctx.Forward(b.Batch, b.Seq, ids, types, lengths, logits); err != nil {
+		t, err := timeBucket(ctx, b, r, vocab, iters, logits)
+		if err != nil {
 			return metal.Stats{}, nil, fmt.Errorf("metal: bench forward %dx%d: %w", b.Batch, b.Seq, err)
 		}
-		t := forwardTiming{Batch: b.Batch, Seq: b.Seq, Iters: iters}
-		var total time.Duration
-		best := time.Duration(1<<63 - 1)
-		for range iters {
-			t0 := time.Now()
-			if err := ctx.Forward(b.Batch, b.Seq, ids, types, lengths, logits); err != nil {
-				return metal.Stats{}, nil, fmt.Errorf("metal: bench forward %dx%d: %w", b.Batch, b.Seq, err)
-			}
-			d := time.Since(t0)
-			total += d
-			best = min(best, d)
-		}
-		t.MeanMS = float64(total) / float64(iters) / 1e6
-		t.BestMS = float64(best) / 1e6
 		out = append(out, t)
 	}
 	return stats, out, nil
+}
+
+// timeBucket times iters forwards of bucket b's shape on full rows of random
+// ids below vocab (types 0 then 1), after one untimed forward.
+func timeBucket(ctx *native.Context, b metal.Bucket, r *rand.Rand, vocab int32, iters int, logits []float32) (forwardTiming, error) {
+	n := b.Batch * b.Seq
+	ids, types, lengths := make([]int32, n), make([]int32, n), make([]int32, b.Batch)
+	for i := range ids {
+		ids[i] = r.Int32N(vocab)
+		if i%b.Seq >= b.Seq/2 {
+			types[i] = 1
+		}
+	}
+	for i := range lengths {
+		lengths[i] = int32(b.Seq)
+	}
+	t := forwardTiming{Batch: b.Batch, Seq: b.Seq, Iters: iters}
+	if err := ctx.Forward(b.Batch, b.Seq, ids, types, lengths, logits); err != nil {
+		return t, err
+	}
+	var total time.Duration
+	best := time.Duration(1<<63 - 1)
+	for range iters {
+		t0 := time.Now()
+		if err := ctx.Forward(b.Batch, b.Seq, ids, types, lengths, logits); err != nil {
+			return t, err
+		}
+		d := time.Since(t0)
+		total += d
+		best = min(best, d)
+	}
+	t.MeanMS = float64(total) / float64(iters) / 1e6
+	t.BestMS = float64(best) / 1e6
+	return t, nil
 }

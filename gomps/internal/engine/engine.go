@@ -205,6 +205,15 @@ type Config struct {
 	TruncationError bool
 }
 
+// overheadDivisor is TokenBudget / the default BatchOverhead: 8, or 32 for a
+// padded backend.
+func (c Config) overheadDivisor() int {
+	if c.PaddedBackend {
+		return 32
+	}
+	return 8
+}
+
 func (c Config) withDefaults() (Config, error) {
 	if c.Instances <= 0 {
 		c.Instances = 1
@@ -236,10 +245,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.TokenBudget = max(c.TokenBudget, c.MaxSeq)
 	if c.BatchOverhead <= 0 {
-		c.BatchOverhead = c.TokenBudget / 8
-		if c.PaddedBackend {
-			c.BatchOverhead = c.TokenBudget / 32
-		}
+		c.BatchOverhead = c.TokenBudget / c.overheadDivisor()
 	}
 	if c.Window <= 0 {
 		c.Window = 256
