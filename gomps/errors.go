@@ -20,6 +20,10 @@ var (
 	// ErrTooLong: with WithTruncation(false), a pair is longer than the
 	// maximum length. The error is a *TooLongError.
 	ErrTooLong = errors.New("gomps: pair longer than the maximum length")
+	// ErrTokenizer: the tokenizer refused a text (such as text with a NUL
+	// byte for a tokenizer that does not drop them). The error is a
+	// *TokenizerError.
+	ErrTokenizer = errors.New("gomps: the tokenizer refused the text")
 	// ErrOverloaded: admitting the call would put more pairs in the queue
 	// than WithMaxQueue allows. Returned at once, without waiting.
 	ErrOverloaded = errors.New("gomps: overloaded")
@@ -82,6 +86,27 @@ func (e *TooLongError) Error() string {
 // Unwrap returns ErrTooLong.
 func (e *TooLongError) Unwrap() error { return ErrTooLong }
 
+// TokenizerError says which text the tokenizer refused, and why. It matches
+// ErrTokenizer.
+type TokenizerError struct {
+	Index int   // index of the passage (in Score) or pair (in ScorePairs); -1 for the query
+	Err   error // the tokenizer's reason
+}
+
+func (e *TokenizerError) Error() string {
+	where := "query"
+	if e.Index >= 0 {
+		where = fmt.Sprintf("passage %d", e.Index)
+	}
+	return fmt.Sprintf("gomps: %s: the tokenizer refused the text: %s", where, strings.TrimPrefix(e.Err.Error(), "tokenizer: "))
+}
+
+// Is reports whether target is ErrTokenizer.
+func (e *TokenizerError) Is(target error) bool { return target == ErrTokenizer }
+
+// Unwrap returns the tokenizer's reason.
+func (e *TokenizerError) Unwrap() error { return e.Err }
+
 // located is an error of this package with where it happened: its text is
 // "gomps: <where>: <err without its gomps: prefix>", and it unwraps to err.
 type located struct {
@@ -103,4 +128,5 @@ func at(err error, format string, args ...any) error {
 var (
 	_ error = (*located)(nil)
 	_ error = (*TooLongError)(nil)
+	_ error = (*TokenizerError)(nil)
 )

@@ -42,6 +42,7 @@ type Info struct {
 	Instances        int            // native contexts (concurrent forward passes)
 	MaxLength        int            // tokens per pair incl. [CLS] and two [SEP]
 	MaxBatch         int            // pairs per forward call
+	MaxQueue         int            // pairs admitted and not yet forwarded, over all calls (WithMaxQueue)
 	Batcher          string         // "adaptive" or "fixed"
 	Routing          string         // "least-loaded" or "round-robin"
 	BatchWait        time.Duration  // fixed batcher: longest a partial batch collects (WithBatchTimeout)
@@ -266,6 +267,7 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 			Instances:        o.instances,
 			MaxLength:        mi.MaxSeq,
 			MaxBatch:         o.maxBatch,
+			MaxQueue:         o.maxQueue,
 			Batcher:          o.mode.String(),
 			Routing:          o.routing.String(),
 			BatchWait:        o.timeout,
@@ -340,8 +342,9 @@ type job struct {
 // chunk of 1024 passages.
 //
 // Errors: ErrEmptyQuery, ErrInvalidUTF8 (naming the passage), *TooLongError
-// (ErrTooLong, with WithTruncation(false)), ErrOverloaded, ErrClosed,
-// ctx.Err(), or a backend failure matching a native sentinel (*Error).
+// (ErrTooLong, with WithTruncation(false)), *TokenizerError (ErrTokenizer),
+// ErrOverloaded, ErrClosed, ctx.Err(), or a backend failure matching a
+// native sentinel (*Error).
 // Cost: tokenization linear in the text; forward passes over batches the
 // engine cuts from pairs of similar length, shared with concurrent calls.
 // Blocks until every score is ready, ctx ends or the Reranker closes.
@@ -494,8 +497,8 @@ func (r *Reranker) run(ctx context.Context, jobs []job, n int) ([]float32, error
 }
 
 // mapError turns an engine error into this package's: ErrClosed,
-// ErrOverloaded and *TooLongError (the pair found again by re-tokenizing
-// the job, a cost paid only on this error path). Backend errors keep their
+// ErrOverloaded, *TooLongError and *TokenizerError (the text found again by
+// re-tokenizing the job, a cost paid only on these error paths). Backend errors keep their
 // *Error, context errors their context sentinel.
 func (r *Reranker) mapError(err error, j job) error {
 	switch {
@@ -517,6 +520,19 @@ func (r *Reranker) mapError(err error, j job) error {
 			}
 		}
 		return fmt.Errorf("%w: %w", ErrTooLong, err)
+	case errors.Is(err, engine.ErrTokenize):
+		if r.closed.Load() {
+			return ErrClosed
+		}
+		if _, qerr := r.tok.encode(j.query); qerr != nil {
+			return &TokenizerError{Index: -1, Err: qerr}
+		}
+		for k, p := range j.passages {
+			if _, perr := r.tok.encode(p); perr != nil {
+				return &TokenizerError{Index: j.index[k], Err: perr}
+			}
+		}
+		return &TokenizerError{Index: -1, Err: err} // the encoder failed in another way (a panic)
 	}
 	return err
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -47,13 +46,25 @@ Endpoints:
   GET  /dashboard   live dashboard (throughput, latency, queue, batches, CPU, memory).
 
 Rerank responses carry TEI's timing headers in milliseconds: x-compute-time,
-x-tokenization-time, x-queue-time, x-inference-time, x-total-time. A request may hold
-more texts than a batch: it is split. Errors are {"error", "error_type"}: 422 for invalid
-JSON or fields, 413 over --max-body, 429 when the engine's queue (--max-queue pairs) is
-full, 503 while loading. Every response carries X-Request-Id (the client's, or a new one).
+x-tokenization-time, x-queue-time, x-inference-time, x-total-time. Every response carries
+X-Request-Id (the client's, or a new one). Errors are {"error", "error_type"}.
 
-SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (up to
---shutdown-timeout), then frees the model. Every flag has a GOMPS_* environment variable.`,
+Limits, checked in this order before any work is spent on a request:
+  admission     at most --max-concurrent-requests scoring requests in progress, counted
+                before their body is read: 429 at once past it (503 while loading or
+                shutting down);
+  body          415 unless Content-Type is application/json, 413 over --max-body, 408 when
+                headers and body do not arrive within --read-timeout;
+  decoding      422 for invalid JSON or fields, null texts, or more than
+                --max-client-batch-size texts (documents); 400 for none;
+  scoring       429 when the engine's queue (--max-queue pairs) is full, 422 for text the
+                tokenizer refuses, 504 past --request-timeout (the request's queued pairs are
+                dropped), 424 when a forward pass fails.
+
+SIGTERM or SIGINT drains: the server stops admitting while its listener stays open (new
+requests and /health get 503 with Connection: close), lets the requests in progress finish
+for up to --shutdown-timeout, answers those still running then with 503, closes, and frees
+the model. The exit status is 1 when a request had to be cut that way. Every flag has a GOMPS_* environment variable.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Usage: "host:port to listen on (port 0 picks a free one; the address is logged)", Value: "127.0.0.1:8080", EnvVars: []string{"GOMPS_ADDR"}},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
@@ -63,7 +74,11 @@ SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (u
 			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
 			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
-			&cli.IntFlag{Name: "max-queue", Usage: "pairs admitted and not yet on a backend, over all requests; past it requests get 429 (0 = the library's 65536; at least 1024)", EnvVars: []string{"GOMPS_MAX_QUEUE"}},
+			&cli.IntFlag{Name: "max-queue", Usage: "pairs admitted and not yet on a backend, over all requests; past it requests get 429 (at least 1024 and --max-client-batch-size). " + maxQueueDerivation, Value: defaultServeMaxQueue, EnvVars: []string{"GOMPS_MAX_QUEUE"}},
+			&cli.IntFlag{Name: "max-client-batch-size", Usage: "texts (documents) per request; more get 422", Value: server.DefaultMaxClientBatchSize, EnvVars: []string{"GOMPS_MAX_CLIENT_BATCH_SIZE"}},
+			&cli.IntFlag{Name: "max-concurrent-requests", Usage: "scoring requests in progress at once, counted before the body is read; more get 429 (0 = as many as fit a 1 GiB budget at 8 bytes of memory per byte of --max-body, measured: 64 at 2MiB)", EnvVars: []string{"GOMPS_MAX_CONCURRENT_REQUESTS"}},
+			&cli.DurationFlag{Name: "request-timeout", Usage: "deadline of a scoring request from its headers to its response; past it 504 and its queued pairs are dropped", Value: server.DefaultRequestTimeout, EnvVars: []string{"GOMPS_REQUEST_TIMEOUT"}},
+			&cli.DurationFlag{Name: "read-timeout", Usage: "time a client has to send a request's headers and body; a late body gets 408", Value: server.DefaultReadTimeout, EnvVars: []string{"GOMPS_READ_TIMEOUT"}},
 			&cli.StringFlag{Name: "max-body", Usage: "largest request body (bytes, or with KiB, MiB, GiB, KB, MB, GB); larger ones get 413", Value: "2MiB", EnvVars: []string{"GOMPS_MAX_BODY"}},
 			&cli.BoolFlag{Name: "auto-truncate", Usage: "truncate too-long pairs when a request does not say (TEI \"truncate\"); false refuses them with 422", Value: true, EnvVars: []string{"GOMPS_AUTO_TRUNCATE"}},
 			&cli.BoolFlag{Name: "dashboard", Usage: "serve the live dashboard at /dashboard", Value: true, EnvVars: []string{"GOMPS_DASHBOARD"}},
@@ -71,11 +86,19 @@ SIGTERM or SIGINT stops accepting connections, lets requests in flight finish (u
 			&cli.BoolFlag{Name: "log-requests", Usage: "log one line per request (off: only start-up, shutdown and failures)", EnvVars: []string{"GOMPS_LOG_REQUESTS"}},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json (log/slog handlers, on stderr)", Value: "text", EnvVars: []string{"GOMPS_LOG_FORMAT"}},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info", EnvVars: []string{"GOMPS_LOG_LEVEL"}},
-			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "on SIGTERM, how long requests in flight may take to finish", Value: 30 * time.Second, EnvVars: []string{"GOMPS_SHUTDOWN_TIMEOUT"}},
+			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "on SIGTERM, how long requests in progress may take to finish; those still running then get 503", Value: 30 * time.Second, EnvVars: []string{"GOMPS_SHUTDOWN_TIMEOUT"}},
 		},
 		Action: serveAction,
 	}
 }
+
+// defaultServeMaxQueue is the default --max-queue: a queue that drains in
+// a few seconds at the measured throughput (maxQueueDerivation), and holds
+// two requests of the default --max-client-batch-size.
+const defaultServeMaxQueue = 2048
+
+// maxQueueDerivation states where defaultServeMaxQueue comes from.
+const maxQueueDerivation = "Default 2048 pairs: TODO measured"
 
 // parseSize parses "2097152", "2MiB", "512KB" (KiB/MiB/GiB = 1024^n, KB/MB/GB = 1000^n).
 func parseSize(s string) (int64, error) {
@@ -125,7 +148,7 @@ func serveOptions(c *cli.Context) ([]gomps.Option, error) {
 	for _, f := range []struct {
 		name string
 		opt  func(int) gomps.Option
-	}{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}, {"max-queue", gomps.WithMaxQueue}} {
+	}{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
 		switch n := c.Int(f.name); {
 		case n < 0:
 			return nil, fmt.Errorf("serve: --%s %d is negative", f.name, n)
@@ -133,7 +156,7 @@ func serveOptions(c *cli.Context) ([]gomps.Option, error) {
 			opts = append(opts, f.opt(n))
 		}
 	}
-	return opts, nil
+	return append(opts, gomps.WithMaxQueue(c.Int("max-queue"))), nil
 }
 
 func serveAction(c *cli.Context) error {
@@ -148,8 +171,18 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("serve: --max-body: %w", err)
 	}
-	if c.Duration("shutdown-timeout") <= 0 {
-		return errors.New("serve: --shutdown-timeout must be positive")
+	for _, name := range []string{"shutdown-timeout", "request-timeout", "read-timeout"} {
+		if c.Duration(name) <= 0 {
+			return fmt.Errorf("serve: --%s must be positive", name)
+		}
+	}
+	for _, name := range []string{"max-client-batch-size", "max-concurrent-requests"} {
+		if c.Int(name) < 0 {
+			return fmt.Errorf("serve: --%s %d is negative", name, c.Int(name))
+		}
+	}
+	if err := server.CheckBatchFitsQueue(c.Int("max-client-batch-size"), c.Int("max-queue")); err != nil {
+		return fmt.Errorf("serve: --max-client-batch-size %d is more than --max-queue %d: such a request could never be admitted", c.Int("max-client-batch-size"), c.Int("max-queue"))
 	}
 	if c.Duration("dashboard-history") < 2*time.Second {
 		return errors.New("serve: --dashboard-history must be at least 2s")
@@ -166,11 +199,12 @@ func serveAction(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	version := readVersion().Version
-	srv := server.New(server.Config{MaxBody: maxBody, AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),
+	srv := server.New(server.Config{MaxBody: maxBody, MaxClientBatchSize: c.Int("max-client-batch-size"),
+		MaxConcurrentRequests: c.Int("max-concurrent-requests"), RequestTimeout: c.Duration("request-timeout"),
+		ReadTimeout: c.Duration("read-timeout"), AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),
 		Logger: log, Version: version, Dashboard: c.Bool("dashboard"), DashboardHistory: c.Duration("dashboard-history")})
 	defer srv.Close()
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := srv.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
@@ -222,17 +256,27 @@ func serveAction(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	stop() // a second signal kills the process the default way
-	log.Info("shutting down", "timeout", c.Duration("shutdown-timeout").String())
-	srv.SetDraining()
+	log.Info("shutting down: draining", "timeout", c.Duration("shutdown-timeout").String())
 	sctx, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-timeout"))
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	cut := srv.Drain(sctx)
+	// Every admitted request has its answer: close the listener and the
+	// connections (those still sending a request get up to closeGrace).
+	cctx, ccancel := context.WithTimeout(context.Background(), closeGrace)
+	defer ccancel()
+	if err := hs.Shutdown(cctx); err != nil {
 		_ = hs.Close()
-		log.Warn("shutdown timed out; closing the remaining connections", "error", err)
 	}
 	if err := rr.Close(); err != nil {
 		return fmt.Errorf("serve: closing the model: %w", err)
 	}
+	if cut > 0 {
+		log.Warn("stopped; requests cut by the shutdown timeout", "cut", cut)
+		return fmt.Errorf("serve: %d requests were still in progress after --shutdown-timeout %v; they got 503", cut, c.Duration("shutdown-timeout"))
+	}
 	log.Info("stopped")
 	return nil
 }
+
+// closeGrace bounds closing the connections once the drain is over.
+const closeGrace = 5 * time.Second

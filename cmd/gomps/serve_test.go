@@ -74,6 +74,11 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"--log-format", "xml"},
 		{"--log-level", "loud"},
 		{"--shutdown-timeout", "0s"},
+		{"--request-timeout", "0s"},
+		{"--read-timeout", "-1s"},
+		{"--max-concurrent-requests", "-1"},
+		{"--max-client-batch-size", "3000"}, // more than the default --max-queue admits
+		{"--max-queue", "1024", "--max-client-batch-size", "1025"},
 		{"--threads", "-1"},
 		{"--model", "/nonexistent/model.gomps"},
 		{"extra"},
@@ -179,7 +184,7 @@ func startServe(t *testing.T, args ...string) (cmd *exec.Cmd, addr string, stder
 // allows) concurrent requests of 1024 texts find the engine's queue full
 // and get TEI's 429 body.
 func TestServeOverloaded(t *testing.T) {
-	_, addr, _, _ := startServe(t, "--max-queue", "1024", "--max-body", "16MiB")
+	_, addr, _, _ := startServe(t, "--max-queue", "1024", "--max-client-batch-size", "1024", "--max-body", "16MiB", "--max-concurrent-requests", "64")
 	texts := make([]string, 1024)
 	for i := range texts {
 		texts[i] = fmt.Sprintf("passage %d on the population of Berlin, Hamburg, Munich and Cologne", i)
@@ -265,13 +270,14 @@ func TestServeEndToEnd(t *testing.T) {
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	waitFor(t, "the shutdown log line", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "shutting down") })
-	waitFor(t, "the listener to close", 10*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err != nil
-	})
+	// Draining: the listener stays open and says so.
+	resp, err = http.Get(base + "/health")
+	require.NoError(t, err, "the listener stays open while a request is in progress")
+	hb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.JSONEq(t, `{"status":"draining"}`, string(hb))
+	assert.True(t, resp.Close, "Connection: close while draining")
 	select {
 	case err := <-exited:
 		t.Fatalf("exited with a request in flight: %v\n%s", err, stderr.String())
@@ -297,4 +303,35 @@ func TestServeEndToEnd(t *testing.T) {
 	log := stderr.String()
 	assert.Contains(t, log, "msg=stopped")
 	assert.NotContains(t, log, "msg=request ", "no per-request log by default")
+}
+
+// TestServeDrainCut: a request still in progress when --shutdown-timeout
+// passes gets 503 (not a reset), and the process exits 1 saying so.
+func TestServeDrainCut(t *testing.T) {
+	cmd, addr, stderr, exited := startServe(t, "--shutdown-timeout", "300ms")
+	body := `{"query":"q","texts":["a"]}`
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /rerank HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:5])
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond) // the server has read the headers
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err, "the cut request gets a response")
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(got))
+	assert.JSONEq(t, `{"error":"the server is shutting down","error_type":"unhealthy"}`, string(got))
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "exit status\n%s", stderr.String())
+		assert.Equal(t, 1, ee.ExitCode())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("did not exit after SIGTERM\n%s", stderr.String())
+	}
+	assert.Contains(t, stderr.String(), "1 requests were still in progress after --shutdown-timeout 300ms; they got 503")
 }

@@ -6,17 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gomps/gomps/gomps"
+	"github.com/gomps/gomps/gomps/internal/jsonhttp"
 )
 
 type ctxKey struct{}
@@ -39,75 +37,52 @@ const (
 	errValidation = "validation"
 	errTokenizer  = "tokenizer"
 	errEmpty      = "empty"
+	errTimeout    = "timeout"
 )
 
-// apiError is TEI's ErrorResponse.
-type apiError struct {
-	Error     string `json:"error"`
-	ErrorType string `json:"error_type"`
-}
-
 func writeError(w http.ResponseWriter, code int, typ, msg string) {
-	writeJSON(w, code, apiError{Error: msg, ErrorType: typ})
+	jsonhttp.WriteError(w, code, typ, msg)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+func writeJSON(w http.ResponseWriter, code int, v any) { jsonhttp.Write(w, code, v) }
+
+// readBody checks and reads a scoring request's body (checkBody, then at
+// most Config.MaxBody bytes). On failure it writes the response: 415, 413,
+// 408 for a body that did not arrive within ReadTimeout, 503 when Drain
+// cut the request.
+func (s *Server) readBody(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if aerr := checkBody(r, s.cfg.MaxBody); aerr != nil {
+		w.Header().Set("Connection", "close") // the body is not read
+		aerr.write(w)
+		return nil, false
+	}
+	body := r.Body
+	if r.ContentLength < 0 { // chunked: the limit applies as it arrives
+		body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	}
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		code, buf = http.StatusInternalServerError, *bytes.NewBufferString(`{"error":"encoding the response failed","error_type":"backend"}` + "\n")
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(code)
-	_, _ = w.Write(buf.Bytes())
-}
-
-// decode reads the JSON body into v. It writes the error response (413 over
-// the body limit, 422 otherwise) and returns false on failure.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, errValidation,
-				fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit))
-			return false
-		}
+	_, err := buf.ReadFrom(body)
+	if err == nil {
+		return buf.Bytes(), true
+	}
+	w.Header().Set("Connection", "close")
+	var tooBig *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		tooLarge(tooBig.Limit).write(w)
+	case context.Cause(ctx) == errCut:
+		writeShuttingDown(w)
+	case errors.As(err, &ne) && ne.Timeout():
+		writeError(w, http.StatusRequestTimeout, errValidation,
+			fmt.Sprintf("the request body did not arrive within the read timeout of %v", s.cfg.ReadTimeout))
+	default:
 		writeError(w, http.StatusBadRequest, errValidation, "reading the request body: "+err.Error())
-		return false
 	}
-	if !utf8.Valid(body) {
-		writeError(w, http.StatusUnprocessableEntity, errValidation, "invalid JSON: the body is not valid UTF-8")
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusUnprocessableEntity, errValidation, "invalid JSON: "+jsonMessage(err))
-		return false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, http.StatusUnprocessableEntity, errValidation, "invalid JSON: data after the top-level value")
-		return false
-	}
-	return true
-}
-
-// jsonMessage names the field of a type error.
-func jsonMessage(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("field %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
-	}
-	if errors.Is(err, io.EOF) {
-		return "empty body"
-	}
-	return err.Error()
+	return nil, false
 }
 
 // reranker returns the loaded reranker, or writes 503 and returns nil.
@@ -119,105 +94,62 @@ func (s *Server) reranker(w http.ResponseWriter) *gomps.Reranker {
 	return r
 }
 
-// scored is a request's outcome over all its chunks.
+// scored is a request's outcome.
 type scored struct {
 	scores    []float32 // raw logits, input order
 	tokens    int
 	truncated int
 	chars     int
-	timings   gomps.Timings // pair-weighted mean over chunks (Total: the longest chunk)
+	timings   gomps.Timings
 	elapsed   time.Duration // the scoring's wall time
 }
 
-// score runs query against texts in chunks of ChunkPairs, chunkWorkers at a
-// time; the first failure cancels the rest.
+// score runs query against texts in one engine call (texts are at most
+// Config.MaxClientBatchSize, which fits the engine's queue).
 func (s *Server) score(ctx context.Context, rr *gomps.Reranker, query string, texts []string) (scored, error) {
 	start := time.Now()
-	out := scored{scores: make([]float32, len(texts)), chars: len(query) * len(texts)}
+	res, err := rr.ScoreCall(ctx, query, texts)
+	if err != nil {
+		return scored{}, err
+	}
+	out := scored{scores: res.Scores, tokens: res.Tokens, truncated: res.Truncated, chars: len(query) * len(texts),
+		timings: res.Timings, elapsed: time.Since(start)}
 	for _, t := range texts {
 		out.chars += len(t)
 	}
-	type chunk struct{ lo, hi int }
-	var chunks []chunk
-	for lo := 0; lo < len(texts); lo += ChunkPairs {
-		chunks = append(chunks, chunk{lo, min(lo+ChunkPairs, len(texts))})
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan chunk, len(chunks))
-	for _, c := range chunks {
-		next <- c
-	}
-	close(next)
-	var (
-		wg                  sync.WaitGroup
-		mu                  sync.Mutex
-		first               error
-		tok, queue, inf, tl float64 // pair-weighted sums, ns x pairs
-	)
-	for range min(chunkWorkers, len(chunks)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range next {
-				if ctx.Err() != nil {
-					return
-				}
-				res, err := rr.ScoreCall(ctx, query, texts[c.lo:c.hi])
-				mu.Lock()
-				if err != nil {
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-				copy(out.scores[c.lo:c.hi], res.Scores)
-				out.tokens += res.Tokens
-				out.truncated += res.Truncated
-				n := float64(c.hi - c.lo)
-				tok += n * float64(res.Timings.Tokenize)
-				queue += n * float64(res.Timings.Queue)
-				inf += n * float64(res.Timings.Inference)
-				tl += n * float64(res.Timings.Total)
-				out.timings.Batches += res.Timings.Batches
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return scored{}, first
-	}
-	if n := float64(len(texts)); n > 0 {
-		out.timings.Tokenize = time.Duration(tok / n)
-		out.timings.Queue = time.Duration(queue / n)
-		out.timings.Inference = time.Duration(inf / n)
-		out.timings.Total = time.Duration(tl / n)
-	}
-	out.elapsed = time.Since(start)
 	return out, nil
 }
 
-// fail writes the response for a scoring error.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+// fail writes the response for a scoring error. ctx is the request's
+// scoring context; input names the texts in messages ("texts").
+func (s *Server) fail(ctx context.Context, w http.ResponseWriter, input string, err error) {
+	var tokErr *gomps.TokenizerError
 	switch {
 	case errors.Is(err, gomps.ErrOverloaded):
+		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, errOverloaded, "Model is overloaded")
+	case errors.As(err, &tokErr):
+		what := "`query`"
+		if tokErr.Index >= 0 {
+			what = fmt.Sprintf("%s[%d]", input, tokErr.Index)
+		}
+		writeError(w, http.StatusUnprocessableEntity, errTokenizer, fmt.Sprintf("%s: the tokenizer refused the text: %v", what, tokErr.Err))
 	case errors.Is(err, gomps.ErrEmptyQuery):
 		writeError(w, http.StatusUnprocessableEntity, errValidation, "`query` cannot be empty")
 	case errors.Is(err, gomps.ErrInvalidUTF8):
 		writeError(w, http.StatusUnprocessableEntity, errTokenizer, err.Error())
 	case errors.Is(err, gomps.ErrTooLong):
 		writeError(w, http.StatusUnprocessableEntity, errValidation, err.Error())
-	case errors.Is(err, gomps.ErrClosed):
-		writeError(w, http.StatusServiceUnavailable, errUnhealthy, "the server is shutting down")
+	case errors.Is(err, gomps.ErrClosed) || context.Cause(ctx) == errCut:
+		writeShuttingDown(w)
+	case context.Cause(ctx) == errRequestTimeout:
+		writeError(w, http.StatusGatewayTimeout, errTimeout,
+			fmt.Sprintf("the request was not scored within the request timeout of %v; its pairs were dropped", s.cfg.RequestTimeout))
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		// The client went away; nobody reads this.
 		writeError(w, 499, errBackend, "request cancelled")
 	default:
-		s.log.Error("inference failed", "request_id", RequestID(r.Context()), "error", err)
+		s.log.Error("inference failed", "request_id", RequestID(ctx), "error", err)
 		writeError(w, http.StatusFailedDependency, errBackend, "Inference failed: "+err.Error())
 	}
 }
@@ -251,16 +183,6 @@ func ranking(scores []float32) []int {
 	return idx
 }
 
-// teiRequest is TEI's RerankRequest.
-type teiRequest struct {
-	Query               *string  `json:"query"`
-	Texts               []string `json:"texts"`
-	Truncate            *bool    `json:"truncate"`
-	TruncationDirection *string  `json:"truncation_direction"`
-	RawScores           bool     `json:"raw_scores"`
-	ReturnText          bool     `json:"return_text"`
-}
-
 // teiRank is TEI's Rank.
 type teiRank struct {
 	Index int     `json:"index"`
@@ -268,39 +190,20 @@ type teiRank struct {
 	Text  *string `json:"text,omitempty"`
 }
 
-func (s *Server) handleTEIRerank(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTEIRerank(ctx context.Context, w http.ResponseWriter, r *http.Request, rr *gomps.Reranker, body []byte) {
 	start := time.Now()
-	rr := s.reranker(w)
-	if rr == nil {
-		return
-	}
-	var req teiRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	switch {
-	case req.Query == nil:
-		writeError(w, http.StatusUnprocessableEntity, errValidation, "missing field `query`")
-		return
-	case req.Texts == nil:
-		writeError(w, http.StatusUnprocessableEntity, errValidation, "missing field `texts`")
-		return
-	case len(req.Texts) == 0:
-		writeError(w, http.StatusBadRequest, errEmpty, "`texts` cannot be empty")
-		return
-	}
-	if d := req.TruncationDirection; d != nil && !strings.EqualFold(*d, "right") {
-		writeError(w, http.StatusUnprocessableEntity, errValidation,
-			fmt.Sprintf("truncation_direction %q: only right truncation (longest_first) is supported", *d))
+	req, aerr := decodeTEI(body, s.cfg.MaxClientBatchSize)
+	if aerr != nil {
+		aerr.write(w)
 		return
 	}
 	truncate := s.cfg.AutoTruncate
 	if req.Truncate != nil {
 		truncate = *req.Truncate
 	}
-	sc, err := s.score(r.Context(), rr, *req.Query, req.Texts)
+	sc, err := s.score(ctx, rr, req.Query, req.Texts)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(ctx, w, "texts", err)
 		return
 	}
 	if !truncate && sc.truncated > 0 {
@@ -322,15 +225,6 @@ func (s *Server) handleTEIRerank(w http.ResponseWriter, r *http.Request) {
 	}
 	setTimingHeaders(w, rr.Info().Backend, sc, time.Since(start))
 	writeJSON(w, http.StatusOK, out)
-}
-
-// cohereRequest is the Cohere (v1) / Jina rerank request.
-type cohereRequest struct {
-	Model           string            `json:"model"`
-	Query           *string           `json:"query"`
-	Documents       []json.RawMessage `json:"documents"`
-	TopN            *int              `json:"top_n"`
-	ReturnDocuments bool              `json:"return_documents"`
 }
 
 type cohereResult struct {
@@ -365,50 +259,17 @@ type cohereResponse struct {
 	Meta    cohereMeta     `json:"meta"`
 }
 
-func (s *Server) handleCohereRerank(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCohereRerank(ctx context.Context, w http.ResponseWriter, r *http.Request, rr *gomps.Reranker, body []byte) {
 	start := time.Now()
-	rr := s.reranker(w)
-	if rr == nil {
+	req, aerr := decodeCohere(body, s.cfg.MaxClientBatchSize)
+	if aerr != nil {
+		aerr.write(w)
 		return
 	}
-	var req cohereRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	switch {
-	case req.Query == nil:
-		writeError(w, http.StatusUnprocessableEntity, errValidation, "missing field `query`")
-		return
-	case req.Documents == nil:
-		writeError(w, http.StatusUnprocessableEntity, errValidation, "missing field `documents`")
-		return
-	case len(req.Documents) == 0:
-		writeError(w, http.StatusBadRequest, errEmpty, "`documents` cannot be empty")
-		return
-	case req.TopN != nil && *req.TopN < 1:
-		writeError(w, http.StatusUnprocessableEntity, errValidation, fmt.Sprintf("`top_n` must be at least 1, got %d", *req.TopN))
-		return
-	}
-	texts := make([]string, len(req.Documents))
-	for i, raw := range req.Documents {
-		var sv string
-		if err := json.Unmarshal(raw, &sv); err == nil {
-			texts[i] = sv
-			continue
-		}
-		var obj struct {
-			Text *string `json:"text"`
-		}
-		if err := json.Unmarshal(raw, &obj); err != nil || obj.Text == nil {
-			writeError(w, http.StatusUnprocessableEntity, errValidation,
-				fmt.Sprintf("documents[%d]: want a string or an object with a string field \"text\"", i))
-			return
-		}
-		texts[i] = *obj.Text
-	}
-	sc, err := s.score(r.Context(), rr, *req.Query, texts)
+	texts := req.Texts
+	sc, err := s.score(ctx, rr, req.Query, texts)
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(ctx, w, "documents", err)
 		return
 	}
 	if !s.cfg.AutoTruncate && sc.truncated > 0 {
@@ -418,10 +279,10 @@ func (s *Server) handleCohereRerank(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := len(texts)
-	if req.TopN != nil {
-		n = min(n, *req.TopN)
+	if req.TopN > 0 {
+		n = min(n, req.TopN)
 	}
-	resp := cohereResponse{ID: RequestID(r.Context()), Model: rr.Info().Model, Results: make([]cohereResult, 0, n),
+	resp := cohereResponse{ID: RequestID(ctx), Model: rr.Info().Model, Results: make([]cohereResult, 0, n),
 		Usage: cohereUsage{PromptTokens: sc.tokens, TotalTokens: sc.tokens}}
 	resp.Meta.APIVersion.Version = "1"
 	resp.Meta.BilledUnits.SearchUnits = 1
@@ -444,9 +305,7 @@ func (s *Server) handleCohereRerank(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case s.draining.Load():
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+	switch { // while draining the middleware answers
 	case s.r.Load() == nil:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading"})
 	default:

@@ -4,24 +4,37 @@
 // *gomps.Reranker.
 //
 // A Server answers as soon as it is built: /health returns 503 until
-// SetReranker hands it the loaded model (and again after SetDraining), so
+// SetReranker hands it the loaded model (and again once Drain begins), so
 // a process can listen while it loads. Every response carries an
 // X-Request-Id (the client's, echoed, or a generated one). Errors have
-// TEI's shape, {"error": "...", "error_type": "..."}: 422 validation for
-// invalid JSON or fields, 400 empty for an empty batch, 413 validation over
-// Config.MaxBody, 429 overloaded when the engine's queue is full, 424
-// backend for a failed forward pass, 503 unhealthy while loading or
-// draining.
+// TEI's shape, {"error": "...", "error_type": "..."}.
+//
+// Every scoring request passes the same checks, in this order, before any
+// work is spent on it: admission (at most Config.MaxConcurrentRequests
+// scoring requests at once, counted before the body is read: 429
+// overloaded at once past it; 503 unhealthy while loading or draining),
+// the body (415 unless Content-Type is JSON, 413 over Config.MaxBody, 408
+// when it does not arrive within Config.ReadTimeout), decoding (422
+// validation for invalid JSON or fields, more than
+// Config.MaxClientBatchSize texts, or null texts; 400 empty for an empty
+// batch). Then the engine: 429 overloaded when its queue is full, 422
+// tokenizer for text the tokenizer refuses, 504 timeout past
+// Config.RequestTimeout (the request's queued pairs are dropped), 424
+// backend for a failed forward pass.
 //
 // Concurrency: a Server is safe for concurrent use; requests share the
-// reranker's batches. Cost per request: JSON decoding and encoding, plus
-// the reranker's work (texts are sent in chunks of ChunkPairs pairs, a few
-// at a time, so a request may hold more texts than a batch or the queue).
+// reranker's batches. Cost per request: reading the body into memory, JSON
+// decoding and encoding, plus the reranker's work: one engine call per
+// request, which Config.MaxClientBatchSize keeps within the engine's queue.
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -37,23 +50,70 @@ import (
 	"github.com/gomps/gomps/gomps/dashboard"
 )
 
-// DefaultMaxBody is the default request body limit, 2 MiB.
-const DefaultMaxBody = 2 << 20
+// Defaults of Config's limits.
+const (
+	// DefaultMaxBody is the default request body limit, 2 MiB (TEI's
+	// --payload-limit).
+	DefaultMaxBody = 2 << 20
+	// DefaultMaxClientBatchSize is the default of texts per request: a
+	// top-1000 list can be reranked in one request.
+	DefaultMaxClientBatchSize = 1000
+	// DefaultRequestTimeout is the default deadline of a scoring request,
+	// from its headers to its response.
+	DefaultRequestTimeout = 30 * time.Second
+	// DefaultReadTimeout is the default time a client has to send a
+	// request's headers and body.
+	DefaultReadTimeout = 10 * time.Second
+	// RequestMemoryBudget is the memory the default
+	// MaxConcurrentRequests allows the requests in progress.
+	RequestMemoryBudget = 1 << 30
+	// requestBytesPerBodyByte is the measured peak memory a scoring
+	// request holds per byte of its body (the body, its decoded strings,
+	// the pairs' tokens and the engine's buffers), rounded up. See
+	// DefaultMaxConcurrentRequests.
+	requestBytesPerBodyByte = 8
+	// writeGrace is the time past the request deadline a client has to
+	// read the response (http.Server.WriteTimeout = RequestTimeout +
+	// writeGrace).
+	writeGrace = 10 * time.Second
+	// cutGrace is how long Drain waits, after cutting the requests still
+	// in progress at its deadline, for their 503 to be written.
+	cutGrace = 5 * time.Second
+)
 
-// ChunkPairs is the most texts of one request sent to the engine in one
-// call; a larger request is split into chunks scored concurrently, so it is
-// never refused for its size alone (the library's queue holds at least
-// this many pairs).
-const ChunkPairs = 1024
-
-// chunkWorkers is how many chunks of one request are in the engine at once.
-const chunkWorkers = 4
+// DefaultMaxConcurrentRequests is the default of Config.MaxConcurrentRequests
+// for a body limit: as many requests as fit RequestMemoryBudget when each
+// holds a body of maxBody bytes and requestBytesPerBodyByte bytes of memory
+// per body byte (64 for the 2 MiB default), at least 1.
+func DefaultMaxConcurrentRequests(maxBody int64) int {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	return int(max(1, RequestMemoryBudget/(requestBytesPerBodyByte*maxBody)))
+}
 
 // Config sets up a Server. Zero fields take the documented defaults.
 type Config struct {
 	// MaxBody caps a request body in bytes; larger bodies get 413.
 	// Default DefaultMaxBody.
 	MaxBody int64
+	// MaxClientBatchSize caps the texts (documents) of one request; more
+	// get 422. It must not exceed the reranker's queue (SetReranker
+	// checks), so a request alone is never refused with 429. Default
+	// DefaultMaxClientBatchSize.
+	MaxClientBatchSize int
+	// MaxConcurrentRequests caps the scoring requests in progress, from
+	// their headers to their response; more get 429 before their body is
+	// read. Default DefaultMaxConcurrentRequests(MaxBody).
+	MaxConcurrentRequests int
+	// RequestTimeout is the deadline of a scoring request from its
+	// headers to its response; past it the request gets 504 and its pairs
+	// still queued are dropped. Default DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// ReadTimeout is how long a client may take to send a request's
+	// headers and body; a body not in by then gets 408. Default
+	// DefaultReadTimeout.
+	ReadTimeout time.Duration
 	// AutoTruncate is what a TEI request without "truncate" (and every
 	// Cohere/Jina request) gets: true truncates too-long pairs
 	// longest_first, false refuses them with 422.
@@ -74,14 +134,54 @@ type Config struct {
 	DashboardHistory time.Duration
 }
 
+func (c Config) withDefaults() Config {
+	if c.MaxBody <= 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.MaxClientBatchSize <= 0 {
+		c.MaxClientBatchSize = DefaultMaxClientBatchSize
+	}
+	if c.MaxConcurrentRequests <= 0 {
+		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests(c.MaxBody)
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// CheckBatchFitsQueue reports an error when a request of maxClientBatch
+// texts could never be admitted by an engine queue of maxQueue pairs.
+func CheckBatchFitsQueue(maxClientBatch, maxQueue int) error {
+	if maxClientBatch > maxQueue {
+		return fmt.Errorf("server: max client batch size %d is more than the %d pairs the queue admits (--max-queue): such a request could never be scored", maxClientBatch, maxQueue)
+	}
+	return nil
+}
+
 // Server is the HTTP API over one reranker. Build it with New.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	mux      *http.ServeMux
-	r        atomic.Pointer[gomps.Reranker]
-	draining atomic.Bool
+	cfg Config
+	log *slog.Logger
+	reg *prometheus.Registry
+	mux *http.ServeMux
+	r   atomic.Pointer[gomps.Reranker]
+
+	// Admission: active scoring requests, the drain flag, and idle, closed
+	// when draining and active reaches 0.
+	admitMu  sync.Mutex
+	active   int
+	draining bool
+	idle     chan struct{}
+	// cut ends the requests still in progress when Drain's deadline passes.
+	cutCtx context.Context
+	cut    context.CancelFunc
 
 	mu   sync.Mutex
 	dash *dashboard.Dashboard
@@ -97,13 +197,9 @@ var _ http.Handler = (*Server)(nil)
 // rerank endpoints answer 503. Its Prometheus registry already holds the Go
 // runtime, process and HTTP metrics.
 func New(cfg Config) *Server {
-	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = DefaultMaxBody
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), mux: http.NewServeMux(), idle: make(chan struct{})}
+	s.cutCtx, s.cut = context.WithCancel(context.Background())
 	s.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gomps_http_requests_total", Help: "HTTP requests answered, by route and status code.",
 	}, []string{"handler", "code"})
@@ -117,8 +213,8 @@ func New(cfg Config) *Server {
 	s.reg.MustRegister(s.httpRequests, s.httpDuration, s.httpInFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	s.route("POST /rerank", "/rerank", s.handleTEIRerank)
-	s.route("POST /v1/rerank", "/v1/rerank", s.handleCohereRerank)
+	s.route("POST /rerank", "/rerank", s.scoring(s.handleTEIRerank))
+	s.route("POST /v1/rerank", "/v1/rerank", s.scoring(s.handleCohereRerank))
 	s.route("GET /health", "/health", s.handleHealth)
 	s.route("GET /info", "/info", s.handleInfo)
 	s.route("GET /metrics", "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.log}}).ServeHTTP)
@@ -132,13 +228,33 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// HTTPServer returns an http.Server for s with timeouts sized for its
+// limits: headers within min(10s, ReadTimeout), headers and body within
+// ReadTimeout, the response written within RequestTimeout plus 10 s of the
+// headers, idle keep-alive connections closed after a minute. errorLog
+// may be nil.
+func (s *Server) HTTPServer(errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.RequestTimeout + writeGrace,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          errorLog,
+	}
+}
+
 // Registry is the Prometheus registry /metrics serves.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
 // SetReranker makes the server ready: the rerank endpoints use r, /health
 // answers 200, r's engine metrics join /metrics and the dashboard starts
-// sampling. Call it once. The Server does not close r.
+// sampling. Call it once. It fails when Config.MaxClientBatchSize exceeds
+// r's queue (CheckBatchFitsQueue). The Server does not close r.
 func (s *Server) SetReranker(r *gomps.Reranker) error {
+	if err := CheckBatchFitsQueue(s.cfg.MaxClientBatchSize, r.Info().MaxQueue); err != nil {
+		return err
+	}
 	if err := s.reg.Register(r.Collector()); err != nil {
 		return err
 	}
@@ -155,9 +271,37 @@ func (s *Server) SetReranker(r *gomps.Reranker) error {
 	return nil
 }
 
-// SetDraining makes /health answer 503 (so load balancers stop sending
-// work) while requests in flight finish; call it when shutdown begins.
-func (s *Server) SetDraining() { s.draining.Store(true) }
+// Drain shuts the API down without losing a request, for a graceful stop;
+// the listener stays open throughout. It stops admitting: from then on
+// every request, /health included, gets 503 with "Connection: close".
+// The scoring requests already admitted keep running until they finish or
+// ctx ends; then those still in progress are cut: their pairs are dropped
+// and they get 503 unhealthy. Drain returns once every admitted request
+// has its response (or, for a client that does not read it, 5 s after the
+// cut) with the number of requests cut. Close the listener after it (with
+// http.Server.Shutdown). Safe to call once.
+func (s *Server) Drain(ctx context.Context) (cut int) {
+	s.admitMu.Lock()
+	s.draining = true
+	if s.active == 0 {
+		close(s.idle)
+	}
+	s.admitMu.Unlock()
+	select {
+	case <-s.idle:
+		return 0
+	case <-ctx.Done():
+	}
+	s.admitMu.Lock()
+	cut = s.active
+	s.admitMu.Unlock()
+	s.cut()
+	select {
+	case <-s.idle:
+	case <-time.After(cutGrace):
+	}
+	return cut
+}
 
 // Close stops the dashboard's sampling. It does not close the reranker.
 func (s *Server) Close() {
@@ -170,18 +314,33 @@ func (s *Server) Close() {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+func (s *Server) isDraining() bool {
+	s.admitMu.Lock()
+	defer s.admitMu.Unlock()
+	return s.draining
+}
+
 // route registers h under pattern with the common middleware: request id,
-// body limit, metrics and the optional request log. name labels metrics.
+// the draining answer, metrics and the optional request log. name labels
+// metrics.
 func (s *Server) route(pattern, name string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		r = r.WithContext(withRequestID(r.Context(), id))
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		sw := &statusWriter{ResponseWriter: w}
 		s.httpInFlight.Inc()
-		h(sw, r)
+		if s.isDraining() {
+			w.Header().Set("Connection", "close")
+			if name == "/health" {
+				writeJSON(sw, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			} else {
+				writeShuttingDown(sw)
+			}
+		} else {
+			h(sw, r)
+		}
 		s.httpInFlight.Dec()
 		d := time.Since(start)
 		code := sw.code
@@ -196,6 +355,86 @@ func (s *Server) route(pattern, name string, h http.HandlerFunc) {
 		}
 	})
 }
+
+func writeShuttingDown(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, errUnhealthy, "the server is shutting down")
+}
+
+// admit takes a place for a scoring request, or writes 503 (draining) or
+// 429 (MaxConcurrentRequests in progress) and returns false. A true return
+// must be paired with release.
+func (s *Server) admit(w http.ResponseWriter) bool {
+	s.admitMu.Lock()
+	switch {
+	case s.draining:
+		s.admitMu.Unlock()
+		w.Header().Set("Connection", "close")
+		writeShuttingDown(w)
+		return false
+	case s.active >= s.cfg.MaxConcurrentRequests:
+		s.admitMu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, errOverloaded,
+			fmt.Sprintf("Model is overloaded: %d requests in progress, the limit (--max-concurrent-requests)", s.cfg.MaxConcurrentRequests))
+		return false
+	}
+	s.active++
+	s.admitMu.Unlock()
+	return true
+}
+
+func (s *Server) release() {
+	s.admitMu.Lock()
+	s.active--
+	if s.draining && s.active == 0 {
+		close(s.idle)
+	}
+	s.admitMu.Unlock()
+}
+
+// Causes of a scoring request's context ending on the server's side.
+var (
+	errRequestTimeout = errors.New("server: request timeout")
+	errCut            = errors.New("server: cut by shutdown")
+)
+
+// scoring wraps a scoring handler with the checks every scoring request
+// passes in order, before any work: the model is loaded, admission, the
+// body (Content-Type, size, read within the deadline). h gets the body and
+// a context that ends at the request deadline or when Drain cuts it.
+func (s *Server) scoring(h func(ctx context.Context, w http.ResponseWriter, r *http.Request, rr *gomps.Reranker, body []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rr := s.reranker(w)
+		if rr == nil {
+			return
+		}
+		if !s.admit(w) {
+			return
+		}
+		defer s.release()
+		rc := http.NewResponseController(w)
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
+		ctx, cancelTimeout := context.WithTimeoutCause(ctx, s.cfg.RequestTimeout, errRequestTimeout)
+		defer cancelTimeout()
+		stop := context.AfterFunc(s.cutCtx, func() {
+			cancel(errCut)
+			_ = rc.SetReadDeadline(time.Now()) // ends a body read in progress
+		})
+		defer stop()
+		body, ok := s.readBody(ctx, w, r)
+		if !ok {
+			return
+		}
+		h(ctx, w, r, rr, body)
+	}
+}
+
+// slogErrorLog adapts a slog.Logger to promhttp's error logger.
+type slogErrorLog struct{ l *slog.Logger }
+
+func (e slogErrorLog) Println(v ...any) { e.l.Error("metrics", "error", v) }
 
 // statusWriter records the status code and body size.
 type statusWriter struct {
@@ -247,8 +486,3 @@ func requestID(given string) string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return hex.EncodeToString(b[:])
 }
-
-// slogErrorLog adapts a slog.Logger to promhttp's error logger.
-type slogErrorLog struct{ l *slog.Logger }
-
-func (e slogErrorLog) Println(v ...any) { e.l.Error("metrics", "error", v) }

@@ -235,30 +235,46 @@ func TestCohereRerank(t *testing.T) {
 	})
 }
 
-// A request with more texts than a batch and than one engine call is split.
-func TestLargeRequestIsSplit(t *testing.T) {
+// A request of MaxClientBatchSize texts (more than a batch) is scored on an
+// idle server whose queue holds exactly that many pairs; one text more is
+// refused with TEI's batch size error, before any scoring.
+func TestClientBatchLimit(t *testing.T) {
 	t.Parallel()
-	r := tiny(t)
-	_, hs := newTestServer(t, r, Config{AutoTruncate: true, MaxBody: 8 << 20})
-	n := 2*ChunkPairs + 77
-	require.Greater(t, n, r.Info().MaxBatch)
-	texts := make([]string, n)
+	const limit = 1024 // the least queue the library allows
+	r, err := gomps.Open(context.Background(), tinyModel, gomps.WithNotices(nil), gomps.WithThreads(2), gomps.WithMaxQueue(limit))
+	require.NoError(t, err)
+	defer r.Close()
+	_, hs := newTestServer(t, r, Config{AutoTruncate: true, MaxBody: 8 << 20, MaxClientBatchSize: limit})
+	texts := make([]string, limit+1)
 	for i := range texts {
 		texts[i] = fmt.Sprintf("passage %d about Berlin and its %d inhabitants", i, i*37%1000)
 	}
-	want, err := r.Score(context.Background(), berlin.query, texts)
+	require.Greater(t, limit, r.Info().MaxBatch)
+	want, err := r.Score(context.Background(), berlin.query, texts[:limit])
 	require.NoError(t, err)
-	resp, body := post(t, hs.URL+"/rerank", mustJSON(t, map[string]any{"query": berlin.query, "texts": texts, "raw_scores": true}))
+	resp, body := post(t, hs.URL+"/rerank", mustJSON(t, map[string]any{"query": berlin.query, "texts": texts[:limit], "raw_scores": true}))
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	var got []struct {
 		Index int     `json:"index"`
 		Score float64 `json:"score"`
 	}
 	require.NoError(t, json.Unmarshal(body, &got))
-	require.Len(t, got, n)
+	require.Len(t, got, limit)
 	for _, g := range got {
 		assert.InDelta(t, float64(want[g.Index]), g.Score, 1e-5, "text %d", g.Index)
 	}
+
+	for _, c := range []struct{ path, field string }{{"/rerank", "texts"}, {"/v1/rerank", "documents"}} {
+		resp, body = post(t, hs.URL+c.path, mustJSON(t, map[string]any{"query": berlin.query, c.field: texts}))
+		assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, c.path)
+		assert.JSONEq(t, `{"error":"batch size 1025 > maximum allowed batch size 1024","error_type":"validation"}`, string(body), c.path)
+	}
+	_, m := get(t, hs.URL+"/metrics")
+	assert.Equal(t, float64(2*limit), metricValue(string(m), "gomps_pairs_total"), "the refused requests never reached the engine (want: Score and one request)")
+
+	// A limit the queue cannot admit is refused when the model is set.
+	s := New(Config{MaxClientBatchSize: limit + 1})
+	assert.ErrorContains(t, s.SetReranker(r), "max client batch size 1025 is more than the 1024 pairs the queue admits")
 }
 
 func TestErrors(t *testing.T) {
@@ -290,7 +306,12 @@ func TestErrors(t *testing.T) {
 		{"top_n_zero", "/v1/rerank", `{"query": "q", "documents": ["a"], "top_n": 0}`, 422, "validation", "top_n"},
 		{"missing_documents", "/v1/rerank", `{"query": "q"}`, 422, "validation", "missing field `documents`"},
 		{"empty_documents", "/v1/rerank", `{"query": "q", "documents": []}`, 400, "empty", "cannot be empty"},
-		{"unknown_route", "/v2/rerank", `{}`, 404, "not_found", "no route"},
+		{"unknown_route", "/v9/rerank", `{}`, 404, "not_found", "no route"},
+		{"null_text", "/rerank", `{"query": "q", "texts": ["a", null]}`, 422, "validation", "texts[1]: expected a string, got JSON null"},
+		{"number_text", "/rerank", `{"query": "q", "texts": ["a", 7]}`, 422, "validation", "texts[1]: expected a string, got JSON number"},
+		{"null_texts", "/rerank", `{"query": "q", "texts": null}`, 422, "validation", `field "texts": expected an array, got JSON null`},
+		{"null_document", "/v1/rerank", `{"query": "q", "documents": ["a", null]}`, 422, "validation", "documents[1]: want a string or an object"},
+		{"null_document_text", "/v1/rerank", `{"query": "q", "documents": [{"text": null}]}`, 422, "validation", "documents[0]"},
 	}
 	for _, c := range cases {
 		t.Run("case="+c.name, func(t *testing.T) {
@@ -368,10 +389,6 @@ func TestHealthAndInfoWhileLoading(t *testing.T) {
 	resp, _ = get(t, hs.URL+"/dashboard")
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "dashboard once loaded")
 
-	s.SetDraining()
-	resp, body = get(t, hs.URL+"/health")
-	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "draining")
-	assert.Contains(t, string(body), "draining")
 }
 
 // metricValue returns the value of the first exposition line starting with
@@ -421,12 +438,12 @@ func TestMetrics(t *testing.T) {
 func TestOverloaded(t *testing.T) {
 	t.Parallel()
 	// The real engine with the smallest queue the library allows: one
-	// request of ChunkPairs texts fills it, so concurrent ones are refused.
-	r, err := gomps.Open(context.Background(), tinyModel, gomps.WithNotices(nil), gomps.WithThreads(2), gomps.WithMaxQueue(ChunkPairs))
+	// request of 1024 texts fills it, so concurrent ones are refused.
+	r, err := gomps.Open(context.Background(), tinyModel, gomps.WithNotices(nil), gomps.WithThreads(2), gomps.WithMaxQueue(1024))
 	require.NoError(t, err)
 	defer r.Close()
-	_, hs := newTestServer(t, r, Config{AutoTruncate: true, MaxBody: 16 << 20})
-	texts := make([]string, ChunkPairs)
+	_, hs := newTestServer(t, r, Config{AutoTruncate: true, MaxBody: 16 << 20, MaxClientBatchSize: 1024, MaxConcurrentRequests: 64})
+	texts := make([]string, 1024)
 	for i := range texts {
 		texts[i] = fmt.Sprintf("a fairly ordinary passage number %d about the population of Berlin, Hamburg and Munich", i)
 	}

@@ -1,0 +1,283 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+// apiError is a refused request: the status and TEI's error body.
+type apiError struct {
+	code int
+	typ  string
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func (e *apiError) write(w http.ResponseWriter) { writeError(w, e.code, e.typ, e.msg) }
+
+func invalid(format string, args ...any) *apiError {
+	return &apiError{http.StatusUnprocessableEntity, errValidation, fmt.Sprintf(format, args...)}
+}
+
+// isJSON reports whether a Content-Type names JSON: application/json or
+// application/<anything>+json, with any parameters.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// checkBody refuses a request whose body is not JSON (415) or declares more
+// than maxBody bytes (413), before any of it is read.
+func checkBody(r *http.Request, maxBody int64) *apiError {
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		if ct == "" {
+			ct = "none"
+		}
+		return &apiError{http.StatusUnsupportedMediaType, errValidation,
+			fmt.Sprintf("Content-Type %s: the body must be application/json", ct)}
+	}
+	if r.ContentLength > maxBody {
+		return tooLarge(maxBody)
+	}
+	return nil
+}
+
+func tooLarge(limit int64) *apiError {
+	return &apiError{http.StatusRequestEntityTooLarge, errValidation,
+		fmt.Sprintf("request body is larger than the limit of %d bytes", limit)}
+}
+
+// decodeObject decodes a JSON object body into v: 422 for a body that is
+// not one valid UTF-8 JSON value of v's shape.
+func decodeObject(body []byte, v any) *apiError {
+	if !utf8.Valid(body) {
+		return invalid("invalid JSON: the body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return invalid("invalid JSON: %s", jsonMessage(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("invalid JSON: data after the top-level value")
+	}
+	return nil
+}
+
+// jsonMessage names the field of a type error.
+func jsonMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Sprintf("field %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
+	}
+	if errors.Is(err, io.EOF) {
+		return "empty body"
+	}
+	return err.Error()
+}
+
+// decodeArray walks the JSON array raw (field names it in errors), calling
+// each for every element in order, and refuses more than limit elements
+// with TEI's batch size error. The elements past the limit are counted, not
+// decoded. A missing field is "missing field", null or another type 422.
+func decodeArray(raw json.RawMessage, field string, limit int, each func(i int, elem json.RawMessage) *apiError) (n int, aerr *apiError) {
+	if raw == nil {
+		return 0, invalid("missing field `%s`", field)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return 0, invalid("invalid JSON: field %q: expected an array, got JSON %s", field, jsonKind(raw))
+	}
+	var elem json.RawMessage // reused: counting past the limit allocates nothing per element
+	for dec.More() {
+		if err := dec.Decode(&elem); err != nil {
+			return 0, invalid("invalid JSON: field %q: %s", field, jsonMessage(err))
+		}
+		if n < limit {
+			if aerr := each(n, elem); aerr != nil {
+				return 0, aerr
+			}
+		}
+		n++
+	}
+	if n > limit {
+		return 0, invalid("batch size %d > maximum allowed batch size %d", n, limit)
+	}
+	return n, nil
+}
+
+// jsonKind names the kind of a JSON value from its first byte.
+func jsonKind(raw json.RawMessage) string {
+	b := bytes.TrimLeft(raw, " \t\r\n")
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// decodeString decodes a JSON string element; null and other kinds are 422
+// naming it (what: "texts[3]").
+func decodeString(raw json.RawMessage, what string) (string, *apiError) {
+	if jsonKind(raw) != "string" {
+		return "", invalid("%s: expected a string, got JSON %s", what, jsonKind(raw))
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", invalid("%s: %s", what, jsonMessage(err))
+	}
+	return s, nil
+}
+
+// teiRequest is TEI's RerankRequest, decoded and checked.
+type teiRequest struct {
+	Query               string
+	Texts               []string
+	Truncate            *bool
+	TruncationDirection *string
+	RawScores           bool
+	ReturnText          bool
+}
+
+// decodeTEI decodes and checks a TEI /rerank body: at most maxTexts texts,
+// every text a string.
+func decodeTEI(body []byte, maxTexts int) (teiRequest, *apiError) {
+	var wire struct {
+		Query               *string         `json:"query"`
+		Texts               json.RawMessage `json:"texts"`
+		Truncate            *bool           `json:"truncate"`
+		TruncationDirection *string         `json:"truncation_direction"`
+		RawScores           bool            `json:"raw_scores"`
+		ReturnText          bool            `json:"return_text"`
+	}
+	if aerr := decodeObject(body, &wire); aerr != nil {
+		return teiRequest{}, aerr
+	}
+	if wire.Query == nil {
+		return teiRequest{}, invalid("missing field `query`")
+	}
+	req := teiRequest{Query: *wire.Query, Truncate: wire.Truncate, TruncationDirection: wire.TruncationDirection,
+		RawScores: wire.RawScores, ReturnText: wire.ReturnText}
+	n, aerr := decodeArray(wire.Texts, "texts", maxTexts, func(i int, elem json.RawMessage) *apiError {
+		s, aerr := decodeString(elem, fmt.Sprintf("texts[%d]", i))
+		req.Texts = append(req.Texts, s)
+		return aerr
+	})
+	switch {
+	case aerr != nil:
+		return teiRequest{}, aerr
+	case n == 0:
+		return teiRequest{}, &apiError{http.StatusBadRequest, errEmpty, "`texts` cannot be empty"}
+	case req.Query == "":
+		return teiRequest{}, invalid("`query` cannot be empty")
+	}
+	if d := req.TruncationDirection; d != nil && !strings.EqualFold(*d, "right") {
+		return teiRequest{}, invalid("truncation_direction %q: only right truncation (longest_first) is supported", *d)
+	}
+	return req, nil
+}
+
+// cohereRequest is a Cohere (v1) / Jina rerank request, decoded and
+// checked.
+type cohereRequest struct {
+	Model           string
+	Query           string
+	Documents       []json.RawMessage // as sent, for return_documents
+	Texts           []string          // the text scored for each document
+	TopN            int               // 0: all
+	ReturnDocuments bool
+}
+
+// decodeCohere decodes and checks a Cohere /v1/rerank body: at most maxDocs
+// documents, each a string or an object with a string field "text".
+func decodeCohere(body []byte, maxDocs int) (cohereRequest, *apiError) {
+	var wire struct {
+		Model           string          `json:"model"`
+		Query           *string         `json:"query"`
+		Documents       json.RawMessage `json:"documents"`
+		TopN            *int            `json:"top_n"`
+		ReturnDocuments bool            `json:"return_documents"`
+	}
+	if aerr := decodeObject(body, &wire); aerr != nil {
+		return cohereRequest{}, aerr
+	}
+	if wire.Query == nil {
+		return cohereRequest{}, invalid("missing field `query`")
+	}
+	req := cohereRequest{Model: wire.Model, Query: *wire.Query, ReturnDocuments: wire.ReturnDocuments}
+	n, aerr := decodeArray(wire.Documents, "documents", maxDocs, func(i int, elem json.RawMessage) *apiError {
+		text, aerr := documentText(elem, i)
+		if aerr != nil {
+			return aerr
+		}
+		req.Documents = append(req.Documents, append(json.RawMessage(nil), elem...))
+		req.Texts = append(req.Texts, text)
+		return nil
+	})
+	switch {
+	case aerr != nil:
+		return cohereRequest{}, aerr
+	case n == 0:
+		return cohereRequest{}, &apiError{http.StatusBadRequest, errEmpty, "`documents` cannot be empty"}
+	case req.Query == "":
+		return cohereRequest{}, invalid("`query` cannot be empty")
+	case wire.TopN != nil && *wire.TopN < 1:
+		return cohereRequest{}, invalid("`top_n` must be at least 1, got %d", *wire.TopN)
+	}
+	if wire.TopN != nil {
+		req.TopN = *wire.TopN
+	}
+	return req, nil
+}
+
+// documentText returns the text of documents[i]: the string, or the
+// object's string field "text".
+func documentText(elem json.RawMessage, i int) (string, *apiError) {
+	bad := invalid("documents[%d]: want a string or an object with a string field \"text\", got JSON %s", i, jsonKind(elem))
+	switch jsonKind(elem) {
+	case "string":
+		var s string
+		if json.Unmarshal(elem, &s) != nil {
+			return "", bad
+		}
+		return s, nil
+	case "object":
+		var obj struct {
+			Text json.RawMessage `json:"text"`
+		}
+		if json.Unmarshal(elem, &obj) != nil || jsonKind(obj.Text) != "string" {
+			return "", bad
+		}
+		var s string
+		if json.Unmarshal(obj.Text, &s) != nil {
+			return "", bad
+		}
+		return s, nil
+	}
+	return "", bad
+}
