@@ -20,7 +20,6 @@ package dashboard
 
 import (
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -34,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gomps/gomps/gomps"
+	"github.com/gomps/gomps/gomps/internal/jsonhttp"
 )
 
 //go:embed page.html
@@ -149,7 +149,7 @@ func (d *Dashboard) sample() {
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "dashboard: method not allowed", http.StatusMethodNotAllowed)
+		jsonhttp.WriteError(w, http.StatusMethodNotAllowed, "validation", "dashboard: method "+r.Method+" not allowed; use GET")
 		return
 	}
 	if strings.HasSuffix(r.URL.Path, "/data") {
@@ -170,7 +170,7 @@ func (d *Dashboard) serveData(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("window"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 86400 {
-			http.Error(w, "dashboard: window: want seconds, 1..86400", http.StatusBadRequest)
+			jsonhttp.WriteError(w, http.StatusBadRequest, "validation", "dashboard: window: want seconds, 1..86400")
 			return
 		}
 		win = n
@@ -183,9 +183,8 @@ func (d *Dashboard) serveData(w http.ResponseWriter, r *http.Request) {
 	d.mu.RUnlock()
 	out.Config = d.info
 	out.Windows = Windows
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(out)
+	jsonhttp.Write(w, http.StatusOK, out)
 }
 
 // Server is a dashboard on its own listener (see Start).
