@@ -314,11 +314,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 // InfoResponse is the body of GET /info. Field names follow TEI's /info
-// where it has one.
+// where it has one. It names the model, never where it lies on disk.
 type InfoResponse struct {
 	ModelID          string `json:"model_id"`
 	ModelSHA256      string `json:"model_sha"`
-	ModelPath        string `json:"model_path"`
 	ModelType        string `json:"model_type"`
 	TestModel        bool   `json:"test_model"`
 	Backend          string `json:"backend"`
@@ -331,6 +330,9 @@ type InfoResponse struct {
 	MaxInputLength   int    `json:"max_input_length"`
 	AutoTruncate     bool   `json:"auto_truncate"`
 	MaxBodyBytes     int64  `json:"max_body_bytes"`
+	MaxClientBatch   int    `json:"max_client_batch_size"`
+	MaxConcurrent    int    `json:"max_concurrent_requests"`
+	MaxQueuePairs    int    `json:"max_queue_pairs"`
 	Version          string `json:"version"`
 }
 
@@ -341,10 +343,11 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	in := rr.Info()
 	writeJSON(w, http.StatusOK, InfoResponse{
-		ModelID: in.Model, ModelSHA256: in.SHA256, ModelPath: in.Path, ModelType: "reranker", TestModel: in.TestModel,
+		ModelID: in.Model, ModelSHA256: in.SHA256, ModelType: "reranker", TestModel: in.TestModel,
 		Backend: in.Backend, ISA: in.ISA, Precision: in.Precision, Instances: in.Instances, Threads: in.Threads,
 		Batcher: in.Batcher, MaxBatchRequests: in.MaxBatch, MaxInputLength: in.MaxLength,
-		AutoTruncate: s.cfg.AutoTruncate, MaxBodyBytes: s.cfg.MaxBody, Version: s.cfg.Version,
+		AutoTruncate: s.cfg.AutoTruncate, MaxBodyBytes: s.cfg.MaxBody, MaxClientBatch: s.cfg.MaxClientBatchSize,
+		MaxConcurrent: s.cfg.MaxConcurrentRequests, MaxQueuePairs: in.MaxQueue, Version: s.cfg.Version,
 	})
 }
 

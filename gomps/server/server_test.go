@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -386,6 +387,13 @@ func TestHealthAndInfoWhileLoading(t *testing.T) {
 	assert.Equal(t, "adaptive", info.Batcher)
 	assert.Equal(t, 512, info.MaxInputLength)
 	assert.Equal(t, "v9.9.9", info.Version)
+	assert.Equal(t, DefaultMaxClientBatchSize, info.MaxClientBatch)
+	assert.Equal(t, DefaultMaxConcurrentRequests(DefaultMaxBody), info.MaxConcurrent)
+	assert.Equal(t, in.MaxQueue, info.MaxQueuePairs)
+	abs, err := filepath.Abs(tinyModel)
+	require.NoError(t, err)
+	assert.NotContains(t, string(body), "model_path")
+	assert.NotContains(t, string(body), filepath.Dir(abs), "/info does not tell strangers where files lie")
 	resp, _ = get(t, hs.URL+"/dashboard")
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "dashboard once loaded")
 
