@@ -37,6 +37,7 @@ import (
 	"log"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -165,6 +166,10 @@ func CheckBatchFitsQueue(maxClientBatch, maxQueue int) error {
 	return nil
 }
 
+// heapLive adds go_gc_heap_live_bytes to the Go metrics: the heap the last
+// garbage collection found live, the figure that grows when memory leaks.
+var heapLive = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)}
+
 // Server is the HTTP API over one reranker. Build it with New.
 type Server struct {
 	cfg Config
@@ -211,7 +216,7 @@ func New(cfg Config) *Server {
 		Name: "gomps_http_requests_in_flight", Help: "HTTP requests being handled.",
 	})
 	s.reg.MustRegister(s.httpRequests, s.httpDuration, s.httpInFlight,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(heapLive)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	s.route("POST /rerank", "/rerank", s.scoring(s.handleTEIRerank))
 	s.route("POST /v1/rerank", "/v1/rerank", s.scoring(s.handleCohereRerank))

@@ -441,6 +441,7 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, 1.0, metricValue(text, `gomps_http_requests_total{code="422",handler="/rerank"}`))
 	assert.Equal(t, float64(n+1), metricValue(text, `gomps_http_request_duration_seconds_count{handler="/rerank"}`))
 	assert.False(t, math.IsNaN(metricValue(text, "process_resident_memory_bytes")), "process metrics")
+	assert.Positive(t, metricValue(text, "go_gc_heap_live_bytes"), "the live heap of the last GC")
 }
 
 func TestOverloaded(t *testing.T) {
