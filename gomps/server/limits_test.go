@@ -127,6 +127,19 @@ func TestBodyLimitBeforeRead(t *testing.T) {
 	assert.JSONEq(t, `{"error":"request body is larger than the limit of 1000 bytes","error_type":"validation"}`, body)
 }
 
+// Headers past MaxHeaderBytes get 431.
+func TestHeaderLimit(t *testing.T) {
+	t.Parallel()
+	_, hs := newTimedServer(t, tiny(t), Config{})
+	conn, err := net.Dial("tcp", hs.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "POST /rerank HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\nContent-Length: 0\r\n\r\n", strings.Repeat("a", 2*MaxHeaderBytes))
+	require.NoError(t, err)
+	resp, _ := readResponse(t, conn, bufio.NewReader(conn), 5*time.Second)
+	assert.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+}
+
 // Admission comes before the body: with MaxConcurrentRequests requests
 // waiting for their bodies, the next request gets 429 at once, before it
 // sends its own body. When one of the first finishes, requests are
@@ -298,6 +311,7 @@ func TestDrainFinishesAdmitted(t *testing.T) {
 	resp, got = readResponse(t, conn, br, 10*time.Second)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, got)
 	assert.Equal(t, 3, strings.Count(got, `"score"`))
+	assert.True(t, resp.Close, "a response written while draining closes its connection, so it is not reused")
 	select {
 	case n := <-cut:
 		assert.Equal(t, 0, n, "nothing cut")

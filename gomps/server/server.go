@@ -233,11 +233,14 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// MaxHeaderBytes caps a request's headers; larger ones get 431.
+const MaxHeaderBytes = 64 << 10
+
 // HTTPServer returns an http.Server for s with timeouts sized for its
-// limits: headers within min(10s, ReadTimeout), headers and body within
-// ReadTimeout, the response written within RequestTimeout plus 10 s of the
-// headers, idle keep-alive connections closed after a minute. errorLog
-// may be nil.
+// limits: headers (at most MaxHeaderBytes) within min(10s, ReadTimeout),
+// headers and body within ReadTimeout, the response written within
+// RequestTimeout plus 10 s of the headers, idle keep-alive connections
+// closed after a minute. errorLog may be nil.
 func (s *Server) HTTPServer(errorLog *log.Logger) *http.Server {
 	return &http.Server{
 		Handler:           s,
@@ -245,6 +248,7 @@ func (s *Server) HTTPServer(errorLog *log.Logger) *http.Server {
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.RequestTimeout + writeGrace,
 		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          errorLog,
 	}
 }
@@ -334,10 +338,9 @@ func (s *Server) route(pattern, name string, h http.HandlerFunc) {
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		r = r.WithContext(withRequestID(r.Context(), id))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, s: s}
 		s.httpInFlight.Inc()
 		if s.isDraining() {
-			w.Header().Set("Connection", "close")
 			if name == "/health" {
 				writeJSON(sw, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 			} else {
@@ -374,8 +377,7 @@ func (s *Server) admit(w http.ResponseWriter) bool {
 	switch {
 	case s.draining:
 		s.admitMu.Unlock()
-		w.Header().Set("Connection", "close")
-		writeShuttingDown(w)
+		writeShuttingDown(w) // statusWriter adds Connection: close
 		return false
 	case s.active >= s.cfg.MaxConcurrentRequests:
 		s.admitMu.Unlock()
@@ -441,9 +443,12 @@ type slogErrorLog struct{ l *slog.Logger }
 
 func (e slogErrorLog) Println(v ...any) { e.l.Error("metrics", "error", v) }
 
-// statusWriter records the status code and body size.
+// statusWriter records the status code and body size, and closes the
+// connection after a response written while the server drains, so no
+// client sends another request on it.
 type statusWriter struct {
 	http.ResponseWriter
+	s     *Server
 	code  int
 	bytes int64
 }
@@ -451,13 +456,16 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code
+		if w.s.isDraining() {
+			w.Header().Set("Connection", "close")
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
-		w.code = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
