@@ -295,10 +295,10 @@ type encoder struct{ t *tokenizer }
 
 func (e encoder) EncodeQuery(q string) ([]int32, error) { return e.t.encode(q) }
 
-func (e encoder) EncodePassages(ps []string) ([][]int32, error) {
+func (e encoder) EncodePassages(ps []string, atLeast int) ([][]int32, error) {
 	out := make([][]int32, len(ps))
 	for i, p := range ps {
-		ids, err := e.t.encode(p)
+		ids, err := e.t.encodeFirst(p, atLeast)
 		if err != nil {
 			return nil, fmt.Errorf("passage %d: %w", i, err)
 		}

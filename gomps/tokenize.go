@@ -30,6 +30,10 @@ type tokenizer struct {
 	// removing NUL bytes before handing text to C (which ends strings at NUL)
 	// changes nothing. Without it, text with a NUL is refused.
 	dropNUL bool
+	// wordwise: the pre-tokenizer splits at whitespace and the model
+	// tokenizes each word alone (BertPreTokenizer + WordPiece), so the ids
+	// of a text cut at a space are a prefix of the whole text's ids.
+	wordwise bool
 }
 
 // newTokenizer loads a tokenizer.json. Its own "truncation" and "padding" are
@@ -61,11 +65,17 @@ func newTokenizer(data []byte) (*tokenizer, error) {
 		CleanText bool   `json:"clean_text"`
 	}
 	_ = json.Unmarshal(doc["normalizer"], &norm) // absent or other: dropNUL stays false
+	var pre, model struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(doc["pre_tokenizer"], &pre) // absent or other: wordwise stays false
+	_ = json.Unmarshal(doc["model"], &model)
 	return &tokenizer{
-		tk:      tk,
-		cls:     cls,
-		sep:     sep,
-		dropNUL: norm.Type == "BertNormalizer" && norm.CleanText,
+		tk:       tk,
+		cls:      cls,
+		sep:      sep,
+		dropNUL:  norm.Type == "BertNormalizer" && norm.CleanText,
+		wordwise: pre.Type == "BertPreTokenizer" && model.Type == "WordPiece",
 	}, nil
 }
 
@@ -90,6 +100,36 @@ func (t *tokenizer) encode(text string) ([]int32, error) {
 		ids[i] = int32(id)
 	}
 	return ids, nil
+}
+
+// prefixBytesPerToken are the prefix lengths encodeFirst tries, in bytes
+// per token wanted: English text takes about 5; a word of more than 100
+// characters is one [UNK] token.
+var prefixBytesPerToken = []int{8, 128}
+
+// encodeFirst returns the ids of text without special tokens: all of them,
+// or at least the first n (n <= 0: all). A long text is cut at a space
+// past n x 8 bytes (then n x 128) and only that prefix is tokenized when it
+// holds n tokens, so the cost of a text is bounded by what survives
+// truncation; a tokenizer that is not wordwise always gets the whole text.
+func (t *tokenizer) encodeFirst(text string, n int) ([]int32, error) {
+	if n > 0 && t.wordwise {
+		for _, per := range prefixBytesPerToken {
+			limit := n * per
+			if len(text) <= limit {
+				break
+			}
+			sp := strings.IndexAny(text[limit:], " \t\n\r")
+			if sp < 0 {
+				break
+			}
+			ids, err := t.encode(text[:limit+sp])
+			if err != nil || len(ids) >= n {
+				return ids, err
+			}
+		}
+	}
+	return t.encode(text)
 }
 
 // Close frees the handle after in-flight encodes finish. Idempotent.

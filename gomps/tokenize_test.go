@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -224,5 +226,86 @@ func TestGoldenTokenization(t *testing.T) {
 	t.Logf("%d cases, %d truncated", len(cases), truncated)
 	if len(cases) > 100 {
 		assert.Greater(t, truncated, 10, "the goldens exercise truncation")
+	}
+}
+
+// mixedText returns a deterministic text of about n bytes mixing what the
+// BERT normalizer and pre-tokenizer treat specially: punctuation, accents
+// (composed and combining), CJK, tabs and newlines, NUL, emoji, special
+// tokens and words longer than WordPiece's 100 characters.
+func mixedText(seed uint64, n int) string {
+	parts := []string{"Berlin", "population", "café", "cafe\u0301", "北京市", "naïve", "x,y;z", "3.5", "e-mail", "\t", "\n", "\r\n",
+		"[SEP]", "a\x00b", "🙂", "ǅ", "İstanbul", strings.Repeat("z", 150), "ﬁne", "Ⅻ", "\u00a0", "don't", "((nested))"}
+	var b strings.Builder
+	x := seed
+	for b.Len() < n {
+		x = x*6364136223846793005 + 1442695040888963407
+		b.WriteString(parts[(x>>33)%uint64(len(parts))])
+		if (x>>20)%4 != 0 {
+			b.WriteByte(' ')
+		}
+	}
+	return b.String()
+}
+
+// encodeFirst returns a prefix of the whole text's ids with at least n of
+// them (or all), whatever the text.
+func TestEncodeFirstIsPrefix(t *testing.T) {
+	tk := newTestTokenizer(t, tokenizerJSON(t))
+	require.True(t, tk.wordwise, "the tiny model's tokenizer is BertPreTokenizer + WordPiece")
+	for seed := range uint64(12) {
+		text := mixedText(seed, 20000+int(seed)*7000)
+		full, err := tk.encode(text)
+		require.NoError(t, err)
+		for _, n := range []int{1, 7, 100, 510, len(full) - 1, len(full), len(full) + 5} {
+			got, err := tk.encodeFirst(text, n)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(got), len(full), "seed %d n %d", seed, n)
+			assert.Equal(t, full[:len(got)], got, "seed %d n %d: a prefix of the whole ids", seed, n)
+			assert.GreaterOrEqual(t, len(got), min(n, len(full)), "seed %d n %d: at least n ids", seed, n)
+		}
+		short, _ := tk.encodeFirst(text, 100)
+		assert.Less(t, len(short), len(full), "seed %d: a long text is not tokenized whole", seed)
+	}
+}
+
+func FuzzEncodeFirst(f *testing.F) {
+	tk := newTestTokenizer(f, tokenizerJSON(f))
+	f.Add(mixedText(1, 300), uint16(3))
+	f.Add("a b c d e f g h i j k l m n o p", uint16(1))
+	f.Add(strings.Repeat("x", 200)+" y", uint16(1))
+	f.Fuzz(func(t *testing.T, text string, n uint16) {
+		if !utf8.ValidString(text) {
+			return // callers check UTF-8 first
+		}
+		want := int(n%600) + 1
+		full, ferr := tk.encode(text)
+		got, err := tk.encodeFirst(text, want)
+		if (ferr == nil) != (err == nil) {
+			t.Fatalf("encode error %v, encodeFirst error %v", ferr, err)
+		}
+		if err != nil {
+			return
+		}
+		if len(got) > len(full) || !slices.Equal(full[:len(got)], got) || len(got) < min(want, len(full)) {
+			t.Fatalf("n %d: encodeFirst gave %d ids %v, not a prefix of the %d ids %v with at least n", want, len(got), got, len(full), full)
+		}
+	})
+}
+
+// BenchmarkEncodeLongText: the cost of a 2 MiB passage whole and when only
+// the first 510 tokens can survive truncation.
+func BenchmarkEncodeLongText(b *testing.B) {
+	tk := newTestTokenizer(b, tokenizerJSON(b))
+	text := mixedText(9, 2<<20)
+	for _, n := range []int{0, 510} {
+		b.Run(fmt.Sprintf("first=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				if _, err := tk.encodeFirst(text, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -16,7 +16,7 @@ import (
 type benchEncoder struct{ ids map[string][]int32 }
 
 func (b *benchEncoder) EncodeQuery(q string) ([]int32, error) { return b.ids[q], nil }
-func (b *benchEncoder) EncodePassages(ps []string) ([][]int32, error) {
+func (b *benchEncoder) EncodePassages(ps []string, _ int) ([][]int32, error) {
 	out := make([][]int32, len(ps))
 	for i, p := range ps {
 		out[i] = b.ids[p]

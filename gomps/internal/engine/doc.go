@@ -21,7 +21,8 @@
 //	err = eng.Shutdown(ctx)                     // or eng.Close()
 //
 // Encoder.EncodeQuery / EncodePassages return token ids WITHOUT special
-// tokens and WITHOUT truncation (daulet/tokenizers: Encode(text, false), ids
+// tokens and WITHOUT truncation (a passage may stop after the first tokens
+// that can survive truncation; daulet/tokenizers: Encode(text, false), ids
 // converted to int32; the model's tokenizer.json sets no truncation); the engine
 // assembles [CLS] q [SEP] p [SEP] with token types 0/1 and truncates each
 // pair longest_first to MaxSeq exactly as Hugging Face tokenizers does

@@ -34,10 +34,13 @@ var (
 // Encoder turns text into token ids WITHOUT special tokens. The engine calls
 // it from Config.TokenizeWorkers goroutines at once, so it must be safe for
 // concurrent use. EncodePassages must return exactly one slice per passage;
-// the engine only reads the returned slices.
+// the engine only reads the returned slices. With atLeast > 0 it may stop
+// early: each slice is then all of the passage's ids or at least their
+// first atLeast (a prefix of the full ids), which changes no pair (the
+// engine asks only when the tokens past atLeast cannot survive truncation).
 type Encoder interface {
 	EncodeQuery(query string) ([]int32, error)
-	EncodePassages(passages []string) ([][]int32, error)
+	EncodePassages(passages []string, atLeast int) ([][]int32, error)
 }
 
 // Batch is one padded forward pass: Rows rows of Seq tokens (Seq = the

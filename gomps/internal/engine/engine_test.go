@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,58 @@ func makeCalls(seed uint64, n, maxPassages, maxWords int) []call {
 		}
 	}
 	return calls
+}
+
+// prefixEncoder returns only the first atLeast ids of a passage when asked
+// to, as the real tokenizer may.
+type prefixEncoder struct {
+	fakeEncoder
+	asked atomic.Int64 // calls with atLeast > 0
+}
+
+func (p *prefixEncoder) EncodePassages(ps []string, atLeast int) ([][]int32, error) {
+	out, err := p.fakeEncoder.EncodePassages(ps, 0)
+	if atLeast > 0 {
+		p.asked.Add(1)
+		for i := range out {
+			out[i] = out[i][:min(len(out[i]), atLeast)]
+		}
+	}
+	return out, err
+}
+
+// An encoder that stops at the tokens the engine asks for changes no score
+// or count, with short and over-long queries and passages.
+func TestPassagePrefixChangesNothing(t *testing.T) {
+	cfg := Config{MaxSeq: 24, MaxBatch: 8}
+	rng := rand.New(rand.NewPCG(3, 9))
+	enc := &prefixEncoder{}
+	e, err := New(cfg, enc, newFakeBackend().factory)
+	require.NoError(t, err)
+	defer e.Close()
+	for k := range 200 {
+		q := words(500+k, 1+rng.IntN(40), rng)
+		ps := make([]string, 1+rng.IntN(6))
+		for i := range ps {
+			ps[i] = words(7000+i, 1+rng.IntN(60), rng)
+		}
+		res, err := e.Score(context.Background(), q, ps)
+		require.NoError(t, err)
+		qi, _ := fakeWords(q)
+		tokens, truncated := 0, 0
+		for i, p := range ps {
+			assert.Equal(t, want(t, cfg, q, p), res.Scores[i], "call %d passage %d", k, i)
+			pi, _ := fakeWords(p)
+			kq, kp, cut := PairLengths(len(qi), len(pi), cfg.MaxSeq)
+			tokens += kq + kp + pairSpecials
+			if cut {
+				truncated++
+			}
+		}
+		assert.Equal(t, tokens, res.Tokens, "call %d tokens", k)
+		assert.Equal(t, truncated, res.Truncated, "call %d truncated", k)
+	}
+	assert.Positive(t, enc.asked.Load(), "the engine asked for prefixes")
 }
 
 // Every score returns to its caller, in input order, bit-identical to the

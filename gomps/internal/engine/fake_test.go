@@ -74,7 +74,7 @@ func (f *fakeEncoder) EncodeQuery(q string) ([]int32, error) {
 	return fakeWords(q)
 }
 
-func (f *fakeEncoder) EncodePassages(ps []string) ([][]int32, error) {
+func (f *fakeEncoder) EncodePassages(ps []string, _ int) ([][]int32, error) {
 	defer f.enter()()
 	out := make([][]int32, len(ps))
 	for i, p := range ps {

@@ -84,6 +84,30 @@ func TestPairLengths(t *testing.T) {
 	}
 }
 
+// A passage's tokens past passageTokensNeeded never change its pair: for
+// every query that asks for a cap, PairLengths of a longer passage equals
+// PairLengths of the capped one.
+func TestPassageTokensNeeded(t *testing.T) {
+	for maxLen := 3; maxLen <= 40; maxLen++ {
+		for nq := 0; nq <= 60; nq++ {
+			need := passageTokensNeeded(nq, maxLen)
+			if need == 0 {
+				assert.True(t, nq > maxLen-pairSpecials || maxLen == pairSpecials, "no cap only for a query over the budget (maxLen %d, nq %d)", maxLen, nq)
+				continue
+			}
+			kq0, kp0, cut0 := PairLengths(nq, need, maxLen)
+			for np := need; np <= need+60; np++ {
+				kq, kp, cut := PairLengths(nq, np, maxLen)
+				if kq != kq0 || kp != kp0 || cut != cut0 {
+					t.Fatalf("maxLen=%d nq=%d np=%d: (%d, %d, %v), capped at %d: (%d, %d, %v)", maxLen, nq, np, kq, kp, cut, need, kq0, kp0, cut0)
+				}
+			}
+		}
+	}
+	assert.Equal(t, 510, passageTokensNeeded(8, 512))
+	assert.Equal(t, 0, passageTokensNeeded(510, 512), "a query over the budget: every passage token counts")
+}
+
 func TestAssemblePair(t *testing.T) {
 	t.Parallel()
 	t.Run("fits", func(t *testing.T) {

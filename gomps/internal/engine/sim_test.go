@@ -123,8 +123,8 @@ func (s *simEncoder) EncodeQuery(q string) ([]int32, error) {
 	return ids, err
 }
 
-func (s *simEncoder) EncodePassages(ps []string) ([][]int32, error) {
-	out, err := s.fakeEncoder.EncodePassages(ps)
+func (s *simEncoder) EncodePassages(ps []string, _ int) ([][]int32, error) {
+	out, err := s.fakeEncoder.EncodePassages(ps, 0)
 	n := 0
 	for _, p := range out {
 		n += len(p)

@@ -58,6 +58,18 @@ func (e *Engine) tokenize(r *request) {
 	}
 }
 
+// passageTokensNeeded is how many of a passage's first tokens decide its
+// pair with a query of nq tokens (0: all). While the query fits the budget,
+// PairLengths gives the same result for every passage of budget+1 tokens or
+// more, so the tokenizer may stop there and a 2 MiB passage costs what a
+// 512-token one does.
+func passageTokensNeeded(nq, maxSeq int) int {
+	if budget := maxSeq - pairSpecials; budget > 0 && nq <= budget {
+		return budget + 1
+	}
+	return 0
+}
+
 // encode tokenizes the query once and the passages, then assembles every pair
 // into the request's flat buffers (one allocation each for ids, types,
 // offsets and scores).
@@ -73,7 +85,7 @@ func (e *Engine) encode(r *request) (err error) {
 		r.reason = ReasonTokenization
 		return fmt.Errorf("%w: query: %w", ErrTokenize, err)
 	}
-	ps, err := e.enc.EncodePassages(r.passages)
+	ps, err := e.enc.EncodePassages(r.passages, passageTokensNeeded(len(q), e.cfg.MaxSeq))
 	if err != nil {
 		r.reason = ReasonTokenization
 		return fmt.Errorf("%w: passages: %w", ErrTokenize, err)
