@@ -74,7 +74,7 @@ the model. The exit status is 1 when a request had to be cut that way. Every fla
 			&cli.IntFlag{Name: "max-length", Usage: "tokens per pair incl. specials (0 = the model's maximum)", EnvVars: []string{"GOMPS_MAX_LENGTH"}},
 			&cli.StringFlag{Name: "batcher", Usage: "adaptive or fixed", Value: "adaptive", EnvVars: []string{"GOMPS_BATCHER"}},
 			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
-			&cli.IntFlag{Name: "max-queue", Usage: "pairs admitted and not yet on a backend, over all requests; past it requests get 429 (at least 1024 and --max-client-batch-size). " + maxQueueDerivation, Value: defaultServeMaxQueue, EnvVars: []string{"GOMPS_MAX_QUEUE"}},
+			&cli.IntFlag{Name: "max-queue", Usage: "pairs admitted and not yet on a backend, over all requests; past it requests get 429; at least 1024 and --max-client-batch-size (0 = the least of those: a queue that drains in seconds, about 8 s for 1024 pairs at the 130 pairs/s the test model (MiniLM-L6 shape, f32) scored on 2 EPYC cores)", EnvVars: []string{"GOMPS_MAX_QUEUE"}},
 			&cli.IntFlag{Name: "max-client-batch-size", Usage: "texts (documents) per request; more get 422", Value: server.DefaultMaxClientBatchSize, EnvVars: []string{"GOMPS_MAX_CLIENT_BATCH_SIZE"}},
 			&cli.IntFlag{Name: "max-concurrent-requests", Usage: "scoring requests in progress at once, counted before the body is read; more get 429 (0 = as many as fit a 1 GiB budget at 8 bytes of memory per byte of --max-body, measured: 64 at 2MiB)", EnvVars: []string{"GOMPS_MAX_CONCURRENT_REQUESTS"}},
 			&cli.DurationFlag{Name: "request-timeout", Usage: "deadline of a scoring request from its headers to its response; past it 504 and its queued pairs are dropped", Value: server.DefaultRequestTimeout, EnvVars: []string{"GOMPS_REQUEST_TIMEOUT"}},
@@ -92,13 +92,21 @@ the model. The exit status is 1 when a request had to be cut that way. Every fla
 	}
 }
 
-// defaultServeMaxQueue is the default --max-queue: a queue that drains in
-// a few seconds at the measured throughput (maxQueueDerivation), and holds
-// two requests of the default --max-client-batch-size.
-const defaultServeMaxQueue = 2048
+// minServeMaxQueue is the least --max-queue, the library's least queue: one
+// engine call of up to 1024 pairs always fits.
+const minServeMaxQueue = 1024
 
-// maxQueueDerivation states where defaultServeMaxQueue comes from.
-const maxQueueDerivation = "Default 2048 pairs: TODO measured"
+// serveMaxQueue is --max-queue, or by default the least queue that admits
+// a request of --max-client-batch-size texts: on a CPU the queue is where
+// latency builds up, so the default keeps it as short as that allows
+// (1024 pairs took about 8 s to drain at the 130 pairs/s measured with the
+// test model on 2 EPYC cores: go run ./tools/reliability, calibration row).
+func serveMaxQueue(c *cli.Context) int {
+	if n := c.Int("max-queue"); n != 0 {
+		return n
+	}
+	return max(minServeMaxQueue, c.Int("max-client-batch-size"))
+}
 
 // parseSize parses "2097152", "2MiB", "512KB" (KiB/MiB/GiB = 1024^n, KB/MB/GB = 1000^n).
 func parseSize(s string) (int64, error) {
@@ -156,7 +164,7 @@ func serveOptions(c *cli.Context) ([]gomps.Option, error) {
 			opts = append(opts, f.opt(n))
 		}
 	}
-	return append(opts, gomps.WithMaxQueue(c.Int("max-queue"))), nil
+	return append(opts, gomps.WithMaxQueue(serveMaxQueue(c))), nil
 }
 
 func serveAction(c *cli.Context) error {
@@ -176,13 +184,15 @@ func serveAction(c *cli.Context) error {
 			return fmt.Errorf("serve: --%s must be positive", name)
 		}
 	}
-	for _, name := range []string{"max-client-batch-size", "max-concurrent-requests"} {
+	for _, name := range []string{"max-client-batch-size", "max-concurrent-requests", "max-queue"} {
 		if c.Int(name) < 0 {
 			return fmt.Errorf("serve: --%s %d is negative", name, c.Int(name))
 		}
 	}
-	if err := server.CheckBatchFitsQueue(c.Int("max-client-batch-size"), c.Int("max-queue")); err != nil {
-		return fmt.Errorf("serve: --max-client-batch-size %d is more than --max-queue %d: such a request could never be admitted", c.Int("max-client-batch-size"), c.Int("max-queue"))
+	if q := serveMaxQueue(c); q < minServeMaxQueue {
+		return fmt.Errorf("serve: --max-queue %d: want at least %d", q, minServeMaxQueue)
+	} else if server.CheckBatchFitsQueue(c.Int("max-client-batch-size"), q) != nil {
+		return fmt.Errorf("serve: --max-client-batch-size %d is more than --max-queue %d: such a request could never be admitted", c.Int("max-client-batch-size"), q)
 	}
 	if c.Duration("dashboard-history") < 2*time.Second {
 		return errors.New("serve: --dashboard-history must be at least 2s")

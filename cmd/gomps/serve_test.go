@@ -77,8 +77,9 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"--request-timeout", "0s"},
 		{"--read-timeout", "-1s"},
 		{"--max-concurrent-requests", "-1"},
-		{"--max-client-batch-size", "3000"}, // more than the default --max-queue admits
 		{"--max-queue", "1024", "--max-client-batch-size", "1025"},
+		{"--max-queue", "-5"},
+		{"--max-queue", "1000"},
 		{"--threads", "-1"},
 		{"--model", "/nonexistent/model.gomps"},
 		{"extra"},
@@ -239,6 +240,10 @@ func TestServeEndToEnd(t *testing.T) {
 	assert.Equal(t, "tiny", info["model_id"])
 	assert.Equal(t, "cpu", info["backend"])
 	assert.Equal(t, 2.0, info["threads"])
+	assert.Equal(t, 1024.0, info["max_queue_pairs"], "the default queue: the least that admits --max-client-batch-size 1000")
+	assert.Equal(t, 1000.0, info["max_client_batch_size"])
+	assert.Equal(t, 64.0, info["max_concurrent_requests"])
+	assert.NotContains(t, info, "model_path")
 
 	resp, err = http.Post(base+"/rerank", "application/json",
 		strings.NewReader(`{"query":"How many people live in Berlin?","texts":["Berlin has 3.5 million people.","Paris is in France."]}`))
