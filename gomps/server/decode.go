@@ -90,34 +90,71 @@ func jsonMessage(err error) string {
 	return err.Error()
 }
 
-// decodeArray walks the JSON array raw (field names it in errors), calling
-// each for every element in order, and refuses more than limit elements
-// with TEI's batch size error. The elements past the limit are counted, not
-// decoded. A missing field is "missing field", null or another type 422.
+// decodeArray walks the JSON array raw (field names it in errors; raw is
+// valid JSON), calling each for every element in order. More than limit
+// elements get TEI's batch size error before any is decoded. A missing
+// field is "missing field", null or another type 422.
 func decodeArray(raw json.RawMessage, field string, limit int, each func(i int, elem json.RawMessage) *apiError) (n int, aerr *apiError) {
 	if raw == nil {
 		return 0, invalid("missing field `%s`", field)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+	if jsonKind(raw) != "array" {
 		return 0, invalid("invalid JSON: field %q: expected an array, got JSON %s", field, jsonKind(raw))
 	}
-	var elem json.RawMessage // reused: counting past the limit allocates nothing per element
-	for dec.More() {
+	if n := countElements(raw); n > limit {
+		return 0, invalid("batch size %d > maximum allowed batch size %d", n, limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return 0, invalid("invalid JSON: field %q: %s", field, jsonMessage(err))
+	}
+	for ; dec.More(); n++ {
+		var elem json.RawMessage
 		if err := dec.Decode(&elem); err != nil {
 			return 0, invalid("invalid JSON: field %q: %s", field, jsonMessage(err))
 		}
-		if n < limit {
-			if aerr := each(n, elem); aerr != nil {
-				return 0, aerr
-			}
+		if aerr := each(n, elem); aerr != nil {
+			return 0, aerr
 		}
-		n++
-	}
-	if n > limit {
-		return 0, invalid("batch size %d > maximum allowed batch size %d", n, limit)
 	}
 	return n, nil
+}
+
+// countElements counts the elements of a valid JSON array in one pass over
+// its bytes, without decoding them.
+func countElements(arr []byte) int {
+	depth, n, empty := 0, 0, true
+	for i := 0; i < len(arr); i++ {
+		switch c := arr[i]; c {
+		case '"':
+			for i++; i < len(arr) && arr[i] != '"'; i++ {
+				if arr[i] == '\\' {
+					i++
+				}
+			}
+			empty = false
+		case '[', '{':
+			depth++
+			if depth > 1 {
+				empty = false
+			}
+		case ']', '}':
+			depth--
+		case ',':
+			if depth == 1 {
+				n++
+			}
+		case ' ', '\t', '\r', '\n':
+		default:
+			if depth == 1 {
+				empty = false
+			}
+		}
+	}
+	if empty {
+		return 0
+	}
+	return n + 1
 }
 
 // jsonKind names the kind of a JSON value from its first byte.
