@@ -213,26 +213,34 @@ func TestSlowBody(t *testing.T) {
 	waitUntil(t, "the slot released", func() bool { s.admitMu.Lock(); defer s.admitMu.Unlock(); return s.active == 0 })
 }
 
-// Past RequestTimeout a request gets 504 and its pairs leave the queue (the
-// test model and long pairs: scoring them takes far longer than the
-// deadline).
+// Past RequestTimeout a request gets 504 and its queued pairs are dropped:
+// the request waits behind a long call (the test model, thousands of long
+// pairs) that holds every instance for far longer than the deadline.
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
 	r, err := gomps.Open(context.Background(), testModelFile(t), gomps.WithNotices(nil), gomps.WithThreads(2))
 	require.NoError(t, err)
 	defer r.Close()
-	_, hs := newTimedServer(t, r, Config{RequestTimeout: time.Second, AutoTruncate: true, MaxBody: 8 << 20})
-	texts := make([]string, 1000)
-	for i := range texts {
-		texts[i] = strings.Repeat(fmt.Sprintf("the population of Berlin in year %d ", 1900+i), 40)
+	_, hs := newTimedServer(t, r, Config{RequestTimeout: 2 * time.Second, AutoTruncate: true})
+	long := make([]string, 1024) // one engine call of pairs cut to 512 tokens: many seconds of work
+	for i := range long {
+		long[i] = strings.Repeat(fmt.Sprintf("the population of Berlin in year %d ", 1900+i), 80)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	blocked := make(chan error, 1)
+	go func() { _, err := r.Score(ctx, berlin.query, long); blocked <- err }()
+	waitUntil(t, "the long call tokenized and on the instances", func() bool { return r.Stats().Batches > 0 })
+
 	start := time.Now()
+	texts := long[:5] // as long as the queued pairs: behind them in the queue
 	resp, got := post(t, hs.URL+"/rerank", mustJSON(t, map[string]any{"query": berlin.query, "texts": texts}))
 	assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode, string(got))
-	assert.JSONEq(t, `{"error":"the request was not scored within the request timeout of 1s; its pairs were dropped","error_type":"timeout"}`, string(got))
-	assert.Less(t, time.Since(start), 5*time.Second, "answered at the deadline")
-	waitUntil(t, "queued pairs dropped", func() bool { return r.Stats().PairsDropped > 0 })
-	assert.Less(t, r.Stats().Rows, uint64(len(texts)), "not every pair was forwarded")
+	assert.JSONEq(t, `{"error":"the request was not scored within the request timeout of 2s; its pairs were dropped","error_type":"timeout"}`, string(got))
+	assert.Less(t, time.Since(start), 10*time.Second, "answered at the deadline")
+	waitUntil(t, "the request's pairs dropped", func() bool { return r.Stats().PairsDropped == uint64(len(texts)) })
+	cancel()
+	assert.ErrorIs(t, <-blocked, context.Canceled)
 }
 
 // A tokenizer that refuses text (this one keeps NUL bytes, which the C

@@ -71,9 +71,11 @@ func (s *suite) add(r row) {
 	s.rows = append(s.rows, r)
 }
 
-// serveArgs are the flags every server of the suite runs with.
+// serveArgs are the flags every server of the suite runs with: the defaults
+// but for a short --read-timeout (the slow-body phases wait for it) and a
+// short dashboard history (a bounded footprint); later flags win.
 func (s *suite) serveArgs(extra ...string) []string {
-	return append([]string{"--model", s.model, "--threads", fmt.Sprint(s.threads), "--request-timeout", "5s",
+	return append([]string{"--model", s.model, "--threads", fmt.Sprint(s.threads),
 		"--read-timeout", readTimeout.String(), "--shutdown-timeout", "10s", "--dashboard-history", "60s"}, extra...)
 }
 

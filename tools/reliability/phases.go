@@ -443,9 +443,11 @@ func (s *suite) admission(srv *child, maxConcurrent int, readTimeout time.Durati
 func (s *suite) slowRead(srv *child) {
 	const conns = 16
 	cp := newCorpus(77)
-	texts := make([]string, 200)
+	texts := make([]string, 4) // few pairs, a large response
 	for i := range texts {
-		texts[i] = strings.Repeat(cp.passage()+" ", 6)
+		for len(texts[i]) < 128<<10 {
+			texts[i] += cp.passage() + " "
+		}
 	}
 	body, _ := json.Marshal(map[string]any{"query": "q", "texts": texts, "return_text": true})
 	var held []net.Conn
@@ -517,7 +519,7 @@ func (s *suite) memory(maxConcurrent, maxBody, maxBatch int) {
 		{"one query", oneQuery},
 		{"empty texts (past the batch limit)", empties},
 	} {
-		srv, err := startServe(s.bin, s.serveArgs()...)
+		srv, err := startServe(s.bin, s.serveArgs("--read-timeout", "10s")...)
 		if err != nil {
 			s.add(row{attack: "memory at the body limit", inputs: shape.name, outcome: "FAILED: " + err.Error()})
 			continue
