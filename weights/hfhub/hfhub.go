@@ -9,7 +9,11 @@
 // sha1 of a small file), and X-Linked-Size. The file is then fetched with GET
 // from the redirect target or the resolve URL into blobs/<etag>.incomplete,
 // resuming a partial file with a Range request, verified against the etag
-// (sha256, or git blob sha1), and renamed to blobs/<etag>.
+// (sha256, or git blob sha1), and renamed to blobs/<etag>. A file whose etag
+// is neither hash cannot be verified and is refused unless
+// Options.TrustUnverified. A body is read no further than its advertised
+// size, and a body that sends nothing for Options.StallTimeout is broken
+// off and resumed.
 //
 // Cache layout (huggingface_hub's): {cache}/models--{org}--{name}/ with
 // blobs/<etag>, snapshots/<commit>/<file> a relative symlink to the blob, and
@@ -59,7 +63,20 @@ var (
 	ErrUnauthorized = errors.New("not authorized")
 	ErrNotFound     = errors.New("not found")
 	ErrChecksum     = errors.New("checksum mismatch")
+	// ErrUnverified: the server named the file by an etag that is neither
+	// a sha256 nor a git blob sha1, so its content cannot be checked.
+	ErrUnverified = errors.New("cannot be verified")
+	// ErrTooLarge: the server sent more than the file's advertised size
+	// (or than maxUnsizedBytes when it advertised none).
+	ErrTooLarge = errors.New("larger than advertised")
 )
+
+// DefaultStallTimeout is how long a download waits for the next bytes of a
+// response by default.
+const DefaultStallTimeout = 60 * time.Second
+
+// maxUnsizedBytes caps a file whose size the server does not advertise.
+var maxUnsizedBytes int64 = 4 << 30
 
 // Progress reports a file's download.
 type Progress struct {
@@ -80,6 +97,14 @@ type Options struct {
 	Progress func(Progress)
 	// Retries is how many times a cut download is resumed (default 3).
 	Retries int
+	// StallTimeout is how long a request may wait for its response or the
+	// next bytes of a body before it is broken off (and the download
+	// resumed). Default DefaultStallTimeout.
+	StallTimeout time.Duration
+	// TrustUnverified accepts files the server names by an etag that is no
+	// hash (some mirrors do), checking only their size. By default they are
+	// refused with ErrUnverified.
+	TrustUnverified bool
 }
 
 // CacheDir returns the hub cache directory from the environment.
@@ -145,6 +170,13 @@ var (
 	sha256Re   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	etagRe     = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 )
+
+// ValidModelID reports whether id is a model repository id of the form
+// "org/name" (letters, digits, '.', '_' and '-'), as a model argument must
+// be to be looked up or downloaded.
+func ValidModelID(id string) bool {
+	return strings.Count(id, "/") == 1 && checkRepoID(id) == nil
+}
 
 func checkRepoID(id string) error {
 	parts := strings.Split(id, "/")
@@ -224,6 +256,9 @@ func Download(ctx context.Context, repoID, rev string, files []string, opts Opti
 	}
 	if opts.Retries == 0 {
 		opts.Retries = 3
+	}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = DefaultStallTimeout
 	}
 	if opts.Client == nil {
 		opts.Client = defaultClient()
@@ -449,6 +484,10 @@ func (d *downloader) meta(file string, resp *http.Response, getURL string) (*fil
 	if !etagRe.MatchString(m.etag) || m.etag == "." || m.etag == ".." {
 		return nil, fmt.Errorf("hfhub: %s: %s: the server sent no usable ETag (%q); is %s a Hugging Face Hub?", d.repoID, file, m.etag, d.opts.Endpoint)
 	}
+	if !sha256Re.MatchString(m.etag) && !commitRe.MatchString(m.etag) && !d.opts.TrustUnverified {
+		return nil, fmt.Errorf("hfhub: %s: %s: %w: %s names it by the ETag %q, which is neither a sha256 (LFS) nor a git blob sha1; "+
+			"accept it on its size alone with --trust-unverified (Options.TrustUnverified), or %s", d.repoID, file, ErrUnverified, d.opts.Endpoint, m.etag, d.hint)
+	}
 	return m, nil
 }
 
@@ -505,10 +544,15 @@ func (d *downloader) fetch(ctx context.Context, file string, m *fileMeta, blob s
 	return nil
 }
 
+// errStalled ends a request that received nothing for StallTimeout.
+var errStalled = errors.New("hfhub: stalled")
+
 // permanentError marks a failure that retrying will not fix.
 type permanentError struct{ err error }
 
 func (p *permanentError) Error() string { return p.err.Error() }
+
+func (p *permanentError) Unwrap() error { return p.err }
 
 func (p *permanentError) unwrap(err error) error {
 	if p != nil {
@@ -539,7 +583,16 @@ func (d *downloader) get(ctx context.Context, file string, m *fileMeta, inc stri
 	if m.size >= 0 && have == m.size {
 		return false, nil // complete already; verify decides
 	}
-	req, err := d.request(ctx, http.MethodGet, m.getURL)
+	// The request ends when no bytes come for StallTimeout: a timer that
+	// every read resets.
+	rctx, stall := context.WithCancelCause(ctx)
+	defer stall(nil)
+	timer := time.AfterFunc(d.opts.StallTimeout, func() { stall(errStalled) })
+	defer timer.Stop()
+	stalled := func(err error) error {
+		return fmt.Errorf("hfhub: %s: %s: nothing received for %v after %d bytes (%v)", d.repoID, file, d.opts.StallTimeout, have, err)
+	}
+	req, err := d.request(rctx, http.MethodGet, m.getURL)
 	if err != nil {
 		return false, &permanentError{err}
 	}
@@ -548,8 +601,11 @@ func (d *downloader) get(ctx context.Context, file string, m *fileMeta, inc stri
 	}
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return false, &permanentError{fmt.Errorf("hfhub: %s: %s: %w", d.repoID, file, ctx.Err())}
+		case context.Cause(rctx) == errStalled:
+			return true, stalled(err)
 		}
 		return true, fmt.Errorf("hfhub: %s: %s: %w", d.repoID, file, err)
 	}
@@ -576,10 +632,19 @@ func (d *downloader) get(ctx context.Context, file string, m *fileMeta, inc stri
 		return false, &permanentError{d.statusError(file, resp)}
 	}
 	total := m.size
+	limit := total
+	if limit < 0 {
+		limit = maxUnsizedBytes
+	}
 	buf := make([]byte, 256<<10)
 	for {
 		n, rerr := resp.Body.Read(buf)
+		timer.Reset(d.opts.StallTimeout)
 		if n > 0 {
+			if have+int64(n) > limit {
+				os.Remove(inc) // what came is not the file
+				return false, &permanentError{fmt.Errorf("hfhub: %s: %s: %w: the server sent more than %d bytes; the partial download was removed", d.repoID, file, ErrTooLarge, limit)}
+			}
 			if _, err := f.Write(buf[:n]); err != nil {
 				return false, &permanentError{fmt.Errorf("hfhub: %w", err)}
 			}
@@ -592,8 +657,11 @@ func (d *downloader) get(ctx context.Context, file string, m *fileMeta, inc stri
 			break
 		}
 		if rerr != nil {
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
 				return false, &permanentError{fmt.Errorf("hfhub: %s: %s: %w", d.repoID, file, ctx.Err())}
+			case context.Cause(rctx) == errStalled:
+				return true, stalled(rerr)
 			}
 			return true, fmt.Errorf("hfhub: %s: %s: connection broke after %d bytes: %w", d.repoID, file, have, rerr)
 		}
@@ -623,7 +691,8 @@ func rangeStart(cr string) (int64, bool) {
 
 // verify checks a downloaded file against its size and etag: the sha256 of
 // an LFS file, or the git blob sha1 ("blob <size>\x00" + content) of a small
-// one. An etag of another form (a mirror's) is not a hash and is not checked.
+// one. An etag of another form (a mirror's, accepted only with
+// TrustUnverified) is not a hash: the size is all there is to check.
 func verify(p string, m *fileMeta) error {
 	f, err := os.Open(p)
 	if err != nil {

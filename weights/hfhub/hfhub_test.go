@@ -36,6 +36,9 @@ type fakeHub struct {
 	noRange  bool              // the storage ignores Range
 	oddEtag  bool              // small files get an etag that is not a git sha1
 	badSmall bool              // small files get a git sha1 of other content
+	mirror   bool              // LFS files come without X-Linked-Etag, named by an etag that is no hash, and tampered
+	stall    int               // this many GETs of an LFS file send half of it, then nothing
+	extra    int               // LFS files carry this many bytes past their advertised size (sent chunked)
 
 	mu      sync.Mutex
 	log     []string // "HEAD path", "GET path range=..."
@@ -128,6 +131,13 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("X-Repo-Commit", fakeCommit)
+	if f.lfs[file] && f.mirror {
+		w.Header().Set("ETag", `"mirror-lfs-1"`)
+		tampered := append([]byte(nil), content...)
+		tampered[len(tampered)/2] ^= 1
+		http.ServeContent(w, r, file, time.Time{}, bytes.NewReader(tampered))
+		return
+	}
 	if f.lfs[file] {
 		sum := sha256Hex(content)
 		if f.badSHA {
@@ -157,8 +167,26 @@ func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
 	f.cdnAuth = append(f.cdnAuth, r.Header.Get("Authorization"))
 	cut := f.cutAfter > 0 && !f.cut
 	f.cut = f.cut || cut
+	stall := f.stall > 0
+	if stall {
+		f.stall--
+	}
 	f.mu.Unlock()
 	content := f.files[r.URL.Query().Get("file")]
+	if stall {
+		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(content[:len(content)/2])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // nothing more until the client gives up
+		return
+	}
+	if f.extra > 0 {
+		w.WriteHeader(http.StatusOK) // no Content-Length: chunked
+		w.Write(content)
+		w.Write(make([]byte, f.extra))
+		return
+	}
 	if cut {
 		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
 		w.WriteHeader(http.StatusOK)
@@ -319,11 +347,82 @@ func TestSmallFileEtags(t *testing.T) {
 	assert.Contains(t, err.Error(), "git sha1")
 
 	f.badSmall, f.oddEtag = false, true
-	snap, err := Download(context.Background(), "org/model", "main", []string{"config.json"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
-	require.NoError(t, err, "an etag that is no hash is accepted (mirrors)")
+	gets := len(f.requests("GET"))
+	_, err = Download(context.Background(), "org/model", "main", []string{"config.json"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
+	require.ErrorIs(t, err, ErrUnverified, "an etag that is no hash cannot be verified")
+	assert.Contains(t, err.Error(), "--trust-unverified")
+	assert.Len(t, f.requests("GET"), gets, "refused before downloading")
+
+	snap, err := Download(context.Background(), "org/model", "main", []string{"config.json"}, Options{Endpoint: f.hub.URL, CacheDir: cache, TrustUnverified: true})
+	require.NoError(t, err, "accepted when trusted (some mirrors)")
 	link, err := os.Readlink(filepath.Join(snap, "config.json"))
 	require.NoError(t, err)
 	assert.Equal(t, "mirror-1a2b", filepath.Base(link))
+}
+
+// A tampered model.safetensors from a server that names it by an etag that
+// is no hash is refused, not scored.
+func TestUnverifiedLFSRefused(t *testing.T) {
+	cache := isolate(t)
+	f := newFakeHub(t)
+	f.mirror = true
+	_, err := Download(context.Background(), "org/model", "main", []string{"model.safetensors"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
+	require.ErrorIs(t, err, ErrUnverified)
+	_, err = os.Stat(filepath.Join(cache, "models--org--model", "blobs"))
+	assert.True(t, os.IsNotExist(err), "nothing downloaded")
+}
+
+// A body that stops arriving is broken off after StallTimeout and resumed.
+func TestStalledBodyResumes(t *testing.T) {
+	cache := isolate(t)
+	f := newFakeHub(t)
+	f.stall = 1
+	start := time.Now()
+	snap, err := Download(context.Background(), "org/model", "main", []string{"model.safetensors"},
+		Options{Endpoint: f.hub.URL, CacheDir: cache, StallTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	b, err := os.ReadFile(filepath.Join(snap, "model.safetensors"))
+	require.NoError(t, err)
+	assert.Equal(t, f.files["model.safetensors"], b)
+	gets := f.requests("GET cdn")
+	require.Len(t, gets, 2, "one stalled GET, one resumed")
+	assert.Equal(t, fmt.Sprintf("GET cdn model.safetensors range=bytes=%d-", len(b)/2), gets[1])
+}
+
+// A body that never resumes fails after the retries, saying it stalled.
+func TestStalledBodyFails(t *testing.T) {
+	cache := isolate(t)
+	f := newFakeHub(t)
+	f.stall = 100
+	_, err := Download(context.Background(), "org/model", "main", []string{"model.safetensors"},
+		Options{Endpoint: f.hub.URL, CacheDir: cache, StallTimeout: 100 * time.Millisecond, Retries: 2})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nothing received for 100ms")
+	assert.Len(t, f.requests("GET cdn"), 3)
+}
+
+// A body longer than its advertised size is cut off at that size and
+// discarded, and so is an unsized body past maxUnsizedBytes.
+func TestBodyOverAdvertisedSize(t *testing.T) {
+	cache := isolate(t)
+	f := newFakeHub(t)
+	f.extra = 4 << 20
+	_, err := Download(context.Background(), "org/model", "main", []string{"model.safetensors"}, Options{Endpoint: f.hub.URL, CacheDir: cache})
+	require.ErrorIs(t, err, ErrTooLarge)
+	entries, _ := os.ReadDir(filepath.Join(cache, "models--org--model", "blobs"))
+	assert.Empty(t, entries, "nothing kept")
+
+	f.extra = 0
+	old := maxUnsizedBytes
+	maxUnsizedBytes = 1000
+	defer func() { maxUnsizedBytes = old }()
+	d := &downloader{opts: Options{Client: defaultClient(), StallTimeout: time.Second}, repoID: "org/model", repo: filepath.Join(cache, "models--org--model")}
+	inc := filepath.Join(t.TempDir(), "blob.incomplete")
+	_, err = d.get(context.Background(), "config.json", &fileMeta{size: -1, getURL: f.cdn.URL + "/lfs/x?file=model.safetensors"}, inc)
+	require.ErrorIs(t, err, ErrTooLarge, "an unsized body is capped")
+	_, err = os.Stat(inc)
+	assert.True(t, os.IsNotExist(err), "the partial file is removed")
 }
 
 func TestHTTPErrors(t *testing.T) {
