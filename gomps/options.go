@@ -29,6 +29,8 @@ type options struct {
 	timeout   time.Duration // fixed batcher: longest a partial batch waits; 0 = 100ms
 	maxQueue  int           // pairs admitted and not yet forwarded; 0 = 65536
 	notices   io.Writer
+	// trustUnverified accepts Hub files whose etag is no hash.
+	trustUnverified bool
 }
 
 func defaultOptions() options {
@@ -191,6 +193,15 @@ func WithMaxQueue(n int) Option {
 // from the test model" (default os.Stderr; nil silences them).
 func WithNotices(w io.Writer) Option {
 	return func(o *options) error { o.notices = w; return nil }
+}
+
+// WithTrustUnverified makes a model download from the Hugging Face Hub (a
+// model id not in the cache) accept files the server names by an etag that
+// is no hash, checking only their size. By default every downloaded file is
+// verified against its sha256 (LFS) or git blob sha1, and a file that cannot
+// be is refused (hfhub.ErrUnverified).
+func WithTrustUnverified() Option {
+	return func(o *options) error { o.trustUnverified = true; return nil }
 }
 
 // WithRouting selects which instance gets each batch: "least-loaded" (the

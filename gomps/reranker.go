@@ -190,7 +190,7 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 	if err != nil {
 		return nil, err
 	}
-	src, err := resolveModel(ctx, model, o.notices)
+	src, err := resolveModel(ctx, model, o.notices, o.trustUnverified)
 	if err != nil {
 		return nil, err
 	}

@@ -121,8 +121,8 @@ func resolveArg(model string) (Source, error) {
 		return Source{}, fmt.Errorf("%w: %s: %v", ErrNoModel, model, err)
 	}
 	// Not a path: a model id in the Hugging Face cache?
-	if !looksLikeModelID(model) {
-		return Source{}, fmt.Errorf("%w: %s: no such file or directory", ErrNoModel, model)
+	if !hfhub.ValidModelID(model) {
+		return Source{}, fmt.Errorf("%w: %s is no file or directory, nor a Hugging Face model id (\"org/name\")", ErrNoModel, model)
 	}
 	dir, cerr := weights.ResolveHFCache(model)
 	if cerr != nil {
@@ -131,34 +131,28 @@ func resolveArg(model string) (Source, error) {
 	return Source{Path: dir, Kind: SourceHFDir, ModelID: model}, nil
 }
 
-// looksLikeModelID reports whether a model argument that is no existing path
-// has the shape of a Hugging Face model id ("org/name" or "name") rather
-// than of a mistyped path.
-func looksLikeModelID(model string) bool {
-	return !(strings.HasPrefix(model, ".") || strings.HasPrefix(model, "/") || strings.HasSuffix(model, ".gomps") ||
-		strings.Count(model, "/") > 1 || strings.Contains(model, string(os.PathSeparator)+string(os.PathSeparator)))
-}
-
 // resolveModel is ResolveModel plus the network and the native cache, for
 // Open:
 //
-//   - a model id (from model or $GOMPS_MODEL) that is not in the Hugging
-//     Face cache is downloaded into it with hfhub.Download (config.json,
-//     model.safetensors, tokenizer.json at revision main; HF_ENDPOINT,
-//     HF_TOKEN and HF_HUB_OFFLINE apply), with a notice;
+//   - a model id "org/name" (from model or $GOMPS_MODEL) that is not in the
+//     Hugging Face cache is downloaded into it with hfhub.Download
+//     (config.json, model.safetensors, tokenizer.json at revision main;
+//     HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE apply; every file verified
+//     against its hash unless trustUnverified), with a notice; anything else
+//     that is no path is an error without network;
 //   - a model from the Hugging Face cache is converted once into
 //     NativeCachePath(id, commit), and later calls load that file directly.
 //
 // Errors match ErrNoModel; a failed or offline download says how to supply
 // the files by hand.
-func resolveModel(ctx context.Context, model string, notices io.Writer) (Source, error) {
+func resolveModel(ctx context.Context, model string, notices io.Writer, trustUnverified bool) (Source, error) {
 	src, err := ResolveModel(model)
 	if err != nil {
 		id := model
 		if id == "" {
 			id = os.Getenv("GOMPS_MODEL")
 		}
-		if id == "" || !looksLikeModelID(id) {
+		if id == "" || !hfhub.ValidModelID(id) {
 			return Source{}, err
 		}
 		if _, serr := os.Stat(id); !errors.Is(serr, os.ErrNotExist) {
@@ -167,7 +161,7 @@ func resolveModel(ctx context.Context, model string, notices io.Writer) (Source,
 		if notices != nil {
 			fmt.Fprintf(notices, "gomps: %s is not in the Hugging Face cache; downloading it from the Hub\n", id)
 		}
-		snap, derr := hfhub.Download(ctx, id, "main", hfhub.DefaultFiles, hfhub.Options{})
+		snap, derr := hfhub.Download(ctx, id, "main", hfhub.DefaultFiles, hfhub.Options{TrustUnverified: trustUnverified})
 		if derr != nil {
 			return Source{}, fmt.Errorf("%w: %s: %w", ErrNoModel, id, derr)
 		}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gomps/gomps/weights/hfhub"
 )
 
 const hubCommit = "89abcdef0123456789abcdef0123456789abcdef"
@@ -34,6 +36,9 @@ type tinyHub struct {
 	files map[string][]byte
 	mu    sync.Mutex
 	log   []string
+	// mirror: every file is served directly, named by an etag that is no
+	// hash (as some mirrors do).
+	mirror bool
 }
 
 func newTinyHub(t *testing.T, repo string) *tinyHub {
@@ -79,6 +84,11 @@ func (h *tinyHub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("X-Repo-Commit", hubCommit)
+	if h.mirror {
+		w.Header().Set("ETag", `"mirror-`+file+`"`)
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(content))
+		return
+	}
 	if file == "model.safetensors" {
 		s := sha256.Sum256(content)
 		w.Header().Set("X-Linked-Etag", `"`+hex.EncodeToString(s[:])+`"`)
@@ -195,4 +205,43 @@ func TestOpenModelIDOfflineAndFailures(t *testing.T) {
 	_, err = Open(context.Background(), id, WithNotices(nil))
 	require.ErrorIs(t, err, ErrNoModel)
 	assert.ErrorContains(t, err, "by hand")
+}
+
+// A model argument that is neither a path nor an "org/name" id is an error
+// at once, without asking the Hub.
+func TestOpenMistypedModelNoNetwork(t *testing.T) {
+	hub := newTinyHub(t, "gomps-test/tiny-reranker")
+	t.Setenv("HF_ENDPOINT", hub.srv.URL)
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("GOMPS_CACHE", t.TempDir())
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("GOMPS_MODEL", "")
+	for _, m := range []string{"foo", "tiny.gomps", "./models/x", "a/b/c", "org/na me", "org/", "/org/name", "org--x/name"} {
+		_, err := Open(context.Background(), m, WithNotices(nil))
+		require.ErrorIs(t, err, ErrNoModel, m)
+		assert.ErrorContains(t, err, "nor a Hugging Face model id", m)
+	}
+	assert.Empty(t, hub.requests(), "no request for a mistyped model")
+}
+
+// A Hub that names files by etags that are no hash cannot be verified:
+// Open refuses the download unless WithTrustUnverified.
+func TestOpenModelIDUnverified(t *testing.T) {
+	const id = "gomps-test/tiny-reranker"
+	hub := newTinyHub(t, id)
+	hub.mirror = true
+	t.Setenv("HF_ENDPOINT", hub.srv.URL)
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("GOMPS_CACHE", t.TempDir())
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("HF_TOKEN", "")
+	t.Setenv("GOMPS_MODEL", "")
+	_, err := Open(context.Background(), id, WithNotices(nil))
+	require.ErrorIs(t, err, ErrNoModel)
+	require.ErrorIs(t, err, hfhub.ErrUnverified)
+	assert.ErrorContains(t, err, "--trust-unverified")
+
+	r, err := Open(context.Background(), id, WithNotices(nil), WithTrustUnverified())
+	require.NoError(t, err, "trusted")
+	require.NoError(t, r.Close())
 }

@@ -70,6 +70,7 @@ were made (build, model, backend, machine, command), then for each configuration
 every figure of A and B, the ratio B/A, and which is better; it loads no model.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
+			trustUnverifiedFlag(),
 			&cli.StringFlag{Name: "workload", Usage: "pairs file (TSV or JSONL); empty = the built-in synthetic workload", EnvVars: []string{"GOMPS_WORKLOAD"}, TakesFile: true},
 			&cli.StringFlag{Name: "batch-sizes", Usage: "pairs per request, a comma-separated list", Value: "64", EnvVars: []string{"GOMPS_BATCH_SIZES"}},
 			&cli.StringFlag{Name: "concurrency", Usage: "closed-loop callers, a comma-separated list", Value: "32", EnvVars: []string{"GOMPS_CONCURRENCY"}},
@@ -128,7 +129,11 @@ func benchOptions(c *cli.Context) ([]gomps.Option, error) {
 		gomps.WithRouting(c.String("routing")),
 		gomps.WithBatchTimeout(c.Duration("batch-timeout")),
 	}
-	return appendIntOptions(opts, c, "bench", engineIntOptions)
+	opts, err := appendIntOptions(opts, c, "bench", engineIntOptions)
+	if err != nil {
+		return nil, err
+	}
+	return withTrust(c, opts), nil
 }
 
 // benchFiles are the files a bench run writes; "" = not written (only the

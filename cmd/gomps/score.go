@@ -106,6 +106,7 @@ tools/setup.sh (with a notice on stderr). The output file is written to a tempor
 file and renamed into place, so it is never left half-written.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: see above)", EnvVars: []string{"GOMPS_MODEL"}},
+			trustUnverifiedFlag(),
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input file (- for standard input)", EnvVars: []string{"GOMPS_INPUT"}, Required: true, TakesFile: true},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output file (default: standard output)", EnvVars: []string{"GOMPS_OUTPUT"}, TakesFile: true},
 			&cli.StringFlag{Name: "format", Usage: "input format: tsv, jsonl or trec (default: from the extension, else from the first line)", EnvVars: []string{"GOMPS_FORMAT"}},
@@ -149,7 +150,7 @@ func scoreOptions(c *cli.Context) ([]gomps.Option, error) {
 	if k := c.Int("top-k"); k < 0 {
 		return nil, fmt.Errorf("score: --top-k %d is negative", k)
 	}
-	return opts, nil
+	return withTrust(c, opts), nil
 }
 
 func scoreAction(c *cli.Context) error {

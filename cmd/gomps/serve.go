@@ -68,6 +68,7 @@ the model. The exit status is 1 when a request had to be cut that way. Every fla
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Usage: "host:port to listen on (port 0 picks a free one; the address is logged)", Value: "127.0.0.1:8080", EnvVars: []string{"GOMPS_ADDR"}},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "native file, Hugging Face model dir or model id (default: as gomps score)", EnvVars: []string{"GOMPS_MODEL"}},
+			trustUnverifiedFlag(),
 			&cli.StringFlag{Name: "precision", Usage: precisionUsage, Value: "f32", EnvVars: []string{"GOMPS_PRECISION"}},
 			&cli.IntFlag{Name: "instances", Usage: "model instances running at once (0 = the backend's default: on the CPU one per thread, up to 4)", EnvVars: []string{"GOMPS_INSTANCES"}},
 			&cli.IntFlag{Name: "threads", Usage: threadsUsage, EnvVars: []string{"GOMPS_THREADS"}},
@@ -164,7 +165,7 @@ func serveOptions(c *cli.Context) ([]gomps.Option, error) {
 			opts = append(opts, f.opt(n))
 		}
 	}
-	return append(opts, gomps.WithMaxQueue(serveMaxQueue(c))), nil
+	return withTrust(c, append(opts, gomps.WithMaxQueue(serveMaxQueue(c)))), nil
 }
 
 func serveAction(c *cli.Context) error {
