@@ -54,6 +54,12 @@ func TestTSVReader(t *testing.T) {
 	assert.Equal(t, Item{Query: "q1", Passage: "", Pos: Pos{"in.tsv", 4}}, items[1], "empty passage is valid")
 	assert.Equal(t, "in.tsv:5", items[2].Pos.String())
 
+	t.Run("whitespace-only lines are blank", func(t *testing.T) {
+		items, err := readAll(t, NewTSVReader(strings.NewReader("q1\tp1\n   \n\t\n \t \r\nq2\tp2\n"), "ws.tsv", Options{}))
+		require.NoError(t, err)
+		require.Len(t, items, 2)
+		assert.Equal(t, "ws.tsv:5", items[1].Pos.String(), "line numbers still count them")
+	})
 	t.Run("header=absent", func(t *testing.T) {
 		items, err := readAll(t, NewTSVReader(strings.NewReader("query\tpassage\n"), "x", Options{Header: HeaderAbsent}))
 		require.NoError(t, err)

@@ -48,7 +48,7 @@ func (t *TSVReader) next() (Item, bool, error) {
 	if err != nil {
 		return Item{}, false, err
 	}
-	if len(line) == 0 {
+	if len(bytes.TrimSpace(line)) == 0 { // blank, or only spaces and tabs
 		return Item{}, false, nil
 	}
 	if t.first {
