@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 )
 
 // Output is a destination written in full or not at all.
@@ -26,7 +28,10 @@ type Output interface {
 // Commit syncs it, renames it over the target and syncs the directory, so
 // after a crash at any point the target holds its old content or the new
 // content in full (or does not exist if it did not before). A crash can leave
-// the temporary file (named .<target>.tmp-<random>) behind.
+// the temporary file (named .<target>.tmp-<random>) behind; the next
+// CreateAtomic of the same target removes it (on Unix: the writer holds a
+// flock on its temporary file, so one whose lock is free and that is a
+// minute old has no writer left).
 type AtomicFile struct {
 	mu     sync.Mutex
 	f      *os.File
@@ -51,6 +56,7 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 		}
 		perm = st.Mode().Perm()
 	}
+	removeAbandoned(dir, base)
 	for range 10 {
 		var r [6]byte
 		if _, err := rand.Read(r[:]); err != nil {
@@ -64,12 +70,40 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pairio: create output: %w", err)
 		}
+		lockTemp(f)
 		if st, err := os.Stat(path); err == nil {
 			_ = f.Chmod(st.Mode().Perm()) // umask may have narrowed it
 		}
 		return &AtomicFile{f: f, path: path}, nil
 	}
 	return nil, fmt.Errorf("pairio: create output %s: no free temporary name", path)
+}
+
+// abandonedAge is how old a temporary file must be before it can be taken
+// for abandoned: its writer creates and locks it within that time.
+const abandonedAge = time.Minute
+
+// removeAbandoned removes the temporary files of base in dir that no live
+// writer holds.
+func removeAbandoned(dir, base string) {
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".tmp-*"))
+	for _, m := range matches {
+		if st, err := os.Lstat(m); err == nil && st.Mode().IsRegular() && time.Since(st.ModTime()) > abandonedAge && abandoned(m) {
+			_ = os.Remove(m)
+		}
+	}
+}
+
+// globEscape quotes the pattern characters of a file name.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // TempName returns the temporary file's path.

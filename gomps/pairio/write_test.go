@@ -231,11 +231,33 @@ func TestAtomicKilledMidWrite(t *testing.T) {
 			}
 			// The killed child leaves its temporary file; it is not the target.
 			entries, _ := os.ReadDir(dir)
+			var left []string
 			for _, e := range entries {
 				if e.Name() != "out.tsv" {
 					assert.True(t, strings.HasPrefix(e.Name(), ".out.tsv.tmp-"), "only a temp file may be left: %s", e.Name())
+					left = append(left, filepath.Join(dir, e.Name()))
 				}
 			}
+			if tc.commit {
+				return
+			}
+			require.Len(t, left, 1, "the killed writer's temporary file")
+			// A live writer's temporary file, as old: never removed.
+			live, err := CreateAtomic(p)
+			require.NoError(t, err)
+			defer live.Abort()
+			old2 := time.Now().Add(-2 * abandonedAge)
+			for _, f := range append(left, live.TempName()) {
+				require.NoError(t, os.Chtimes(f, old2, old2))
+			}
+			// The next write of the same target removes what the dead one left.
+			next, err := CreateAtomic(p)
+			require.NoError(t, err)
+			require.NoError(t, next.Abort())
+			_, err = os.Stat(left[0])
+			assert.True(t, os.IsNotExist(err), "the abandoned temporary file is removed: %v", err)
+			_, err = os.Stat(live.TempName())
+			assert.NoError(t, err, "the live writer's temporary file stays")
 		})
 	}
 }
