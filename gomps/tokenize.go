@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -94,12 +95,46 @@ func (t *tokenizer) encode(text string) ([]int32, error) {
 	if t.tk == nil {
 		return nil, ErrClosed
 	}
-	enc := t.tk.EncodeWithOptions(text, false)
-	ids := make([]int32, len(enc.IDs))
-	for i, id := range enc.IDs {
-		ids[i] = int32(id)
+	if !t.wordwise || len(text) <= encodePieceBytes {
+		return t.appendIDs(nil, text), nil
+	}
+	var ids []int32
+	for len(text) > 0 {
+		end := len(text)
+		if end > encodePieceBytes {
+			if cut := strings.IndexAny(text[encodePieceBytes:], wordBreaks); cut >= 0 {
+				end = encodePieceBytes + cut
+			}
+		}
+		ids = t.appendIDs(ids, text[:end])
+		text = text[end:]
 	}
 	return ids, nil
+}
+
+// encodePieceBytes: a wordwise tokenizer encodes a longer text in pieces of
+// about this many bytes, cut before a word break, so the native tokenizer's
+// working memory (tens of bytes per token) stays bounded; the ids are the
+// same.
+var encodePieceBytes = 64 << 10
+
+// wordBreaks are the bytes a wordwise text may be cut before without
+// changing its ids: ASCII whitespace and the ASCII punctuation the BERT
+// pre-tokenizer makes a word of its own, but for the brackets of special
+// tokens ("[SEP]").
+const wordBreaks = " \t\n\r!\"#$%&'()*+,-./:;<=>?@\\^_`{|}~"
+
+// appendIDs appends the ids of text to ids. t.mu must be read-locked.
+func (t *tokenizer) appendIDs(ids []int32, text string) []int32 {
+	enc := t.tk.EncodeWithOptions(text, false)
+	if ids == nil {
+		ids = []int32{}
+	}
+	ids = slices.Grow(ids, len(enc.IDs))
+	for _, id := range enc.IDs {
+		ids = append(ids, int32(id))
+	}
+	return ids
 }
 
 // prefixBytesPerToken are the prefix lengths encodeFirst tries, in bytes
@@ -108,9 +143,9 @@ func (t *tokenizer) encode(text string) ([]int32, error) {
 var prefixBytesPerToken = []int{8, 128}
 
 // encodeFirst returns the ids of text without special tokens: all of them,
-// or at least the first n (n <= 0: all). A long text is cut at a space
-// past n x 8 bytes (then n x 128) and only that prefix is tokenized when it
-// holds n tokens, so the cost of a text is bounded by what survives
+// or at least the first n (n <= 0: all). A long text is cut before a word
+// break past n x 8 bytes (then n x 128) and only that prefix is tokenized
+// when it holds n tokens, so the cost of a text is bounded by what survives
 // truncation; a tokenizer that is not wordwise always gets the whole text.
 func (t *tokenizer) encodeFirst(text string, n int) ([]int32, error) {
 	if n > 0 && t.wordwise {
@@ -119,11 +154,11 @@ func (t *tokenizer) encodeFirst(text string, n int) ([]int32, error) {
 			if len(text) <= limit {
 				break
 			}
-			sp := strings.IndexAny(text[limit:], " \t\n\r")
-			if sp < 0 {
+			cut := strings.IndexAny(text[limit:], wordBreaks)
+			if cut < 0 {
 				break
 			}
-			ids, err := t.encode(text[:limit+sp])
+			ids, err := t.encode(text[:limit+cut])
 			if err != nil || len(ids) >= n {
 				return ids, err
 			}

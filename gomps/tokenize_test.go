@@ -269,6 +269,22 @@ func TestEncodeFirstIsPrefix(t *testing.T) {
 	}
 }
 
+// A long text encoded in pieces cut at spaces gives the ids of the whole.
+func TestEncodeInPieces(t *testing.T) {
+	tk := newTestTokenizer(t, tokenizerJSON(t))
+	for _, text := range []string{mixedText(4, 300000), strings.Repeat("!?[SEP]a.b,c", 20000), strings.Repeat("x", 70000) + " y"} {
+		whole := tk.appendIDs(nil, strings.ReplaceAll(text, "\x00", ""))
+		for _, piece := range []int{1 << 10, 5001, 64 << 10} {
+			old := encodePieceBytes
+			encodePieceBytes = piece
+			got, err := tk.encode(text)
+			encodePieceBytes = old
+			require.NoError(t, err)
+			assert.Equal(t, whole, got, "pieces of %d bytes of %.20q", piece, text)
+		}
+	}
+}
+
 func FuzzEncodeFirst(f *testing.F) {
 	tk := newTestTokenizer(f, tokenizerJSON(f))
 	f.Add(mixedText(1, 300), uint16(3))
