@@ -4,7 +4,10 @@ GO ?= go
 LDFLAGS ?= $(shell bash tools/lib/ldflags.sh)
 PREFIX ?= /usr/local
 
-.PHONY: help setup build install test check-metal bench fuzz golden lint clean readme-examples
+GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
+SOAK ?= 30m
+
+.PHONY: help setup build install test check-metal bench fuzz golden lint clean readme-examples soak vulncheck
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +32,12 @@ bench: ## benchmarks of the forward pass and the engine
 
 fuzz: ## every fuzz target for FUZZTIME
 	FUZZTIME=$(FUZZTIME) bash tools/fuzz.sh
+
+soak: ## the serve reliability suite, long form: a SOAK-long flood (default 30m) and every attack (CI runs the short form)
+	$(GO) run ./tools/reliability -form long -flood $(SOAK)
+
+vulncheck: ## govulncheck over the module (needs vuln.go.dev, so CI does not run it)
+	$(GO) run $(GOVULNCHECK) ./...
 
 golden: ## regenerate the PyTorch goldens (dev only, never in CI; needs a multi-GB venv)
 	bash tools/golden/run.sh

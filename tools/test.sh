@@ -31,6 +31,8 @@ stage setup 1800 bash tools/setup.sh || true
 stage vet 600 go vet ./...
 stage test 2400 go test -race -count=1 -timeout 30m ./...
 stage fuzz 900 bash tools/fuzz.sh
+# gomps serve under load, abuse and faults on loopback (short form; make soak is the long one).
+stage reliability 300 go run ./tools/reliability
 # The goldens once per ISA ceiling at or below this CPU's (each run asserts
 # the ISA it got), and the CPU backend on an emulated AVX2-only CPU, so the
 # suite proves every x86-64 kind with AVX2 whatever CPU runs it.

@@ -194,7 +194,9 @@ report study research method model data result system energy light heat weather 
 rain wind summer winter spring autumn north south east west old new large small early late
 million thousand hundred first second third last many most some few often always never`)
 
-func newCorpus(seed uint64) *corpus { return &corpus{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))} }
+func newCorpus(seed uint64) *corpus {
+	return &corpus{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
 
 func (c *corpus) passage() string {
 	n := 30 + c.rng.IntN(91)

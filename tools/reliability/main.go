@@ -86,6 +86,7 @@ func main() {
 	model := flag.String("model", "", "the model to serve (default: the test model tools/setup.sh installs)")
 	threads := flag.Int("threads", 2, "--threads of the server")
 	out := flag.String("out", "", "also write the table (markdown) to this file")
+	memoryOnly := flag.Bool("memory-only", false, "run only the memory phase (the measure behind --max-concurrent-requests)")
 	flag.Parse()
 
 	calibrateFor, sampleEvery := 10*time.Second, 10*time.Second
@@ -123,7 +124,11 @@ func main() {
 		}
 	}
 	start := time.Now()
-	s.run(calibrateFor, *floodFor, sampleEvery)
+	if *memoryOnly {
+		s.memory(64, 2<<20, 1000) // the server's defaults
+	} else {
+		s.run(calibrateFor, *floodFor, sampleEvery)
+	}
 	report := s.table(*form, time.Since(start))
 	fmt.Print(report)
 	if *out != "" {

@@ -509,6 +509,7 @@ func (s *suite) memory(maxConcurrent, maxBody, maxBatch int) {
 	long := strings.Repeat("berlin ", (maxBody-64)/7)
 	oneText, _ := json.Marshal(map[string]any{"query": "q", "texts": []string{long}})
 	oneQuery, _ := json.Marshal(map[string]any{"query": long, "texts": []string{"q"}})
+	punct, _ := json.Marshal(map[string]any{"query": strings.Repeat("!", maxBody-64), "texts": []string{"q"}}) // a token per byte
 	empties := []byte(`{"query":"q","texts":[` + strings.Repeat(`"",`, (maxBody-100)/3) + `""]}`)
 	for _, shape := range []struct {
 		name string
@@ -517,6 +518,7 @@ func (s *suite) memory(maxConcurrent, maxBody, maxBatch int) {
 		{fmt.Sprintf("%d texts of %d bytes", maxBatch, perText), full},
 		{"one text", oneText},
 		{"one query", oneQuery},
+		{"one query of punctuation (a token per byte)", punct},
 		{"empty texts (past the batch limit)", empties},
 	} {
 		srv, err := startServe(s.bin, s.serveArgs("--read-timeout", "10s")...)
