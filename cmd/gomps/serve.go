@@ -49,7 +49,10 @@ Rerank responses carry TEI's timing headers in milliseconds: x-compute-time,
 x-tokenization-time, x-queue-time, x-inference-time, x-total-time. Every response carries
 X-Request-Id (the client's, or a new one). Errors are {"error", "error_type"}.
 
-Limits, checked in this order before any work is spent on a request:
+Checks, in this order, before any work is spent on a request:
+  API key       with --api-key or --api-key-file, every route but /health (and /metrics and
+                /dashboard with --public-metrics) needs "Authorization: Bearer <key>": 401
+                without it (a CORS preflight from an origin of --cors-allow-origin needs none);
   admission     at most --max-concurrent-requests scoring requests in progress, counted
                 before their body is read: 429 at once past it (503 while loading or
                 shutting down);
@@ -81,6 +84,10 @@ the model. The exit status is 1 when a request had to be cut that way. Every fla
 			&cli.DurationFlag{Name: "request-timeout", Usage: "deadline of a scoring request from its headers to its response; past it 504 and its queued pairs are dropped", Value: server.DefaultRequestTimeout, EnvVars: []string{"GOMPS_REQUEST_TIMEOUT"}},
 			&cli.DurationFlag{Name: "read-timeout", Usage: "time a client has to send a request's headers and body; a late body gets 408", Value: server.DefaultReadTimeout, EnvVars: []string{"GOMPS_READ_TIMEOUT"}},
 			&cli.StringFlag{Name: "max-body", Usage: "largest request body (bytes, or with KiB, MiB, GiB, KB, MB, GB); larger ones get 413", Value: "2MiB", EnvVars: []string{"GOMPS_MAX_BODY"}},
+			&cli.StringSliceFlag{Name: "api-key", Usage: "a key clients must send as \"Authorization: Bearer <key>\" on every route but /health (repeat, or comma-separate, for several); none and no --api-key-file: no key needed", EnvVars: []string{"GOMPS_API_KEY"}},
+			&cli.StringFlag{Name: "api-key-file", Usage: "a file of API keys, one a line (# comments); re-read on SIGHUP", EnvVars: []string{"GOMPS_API_KEY_FILE"}},
+			&cli.BoolFlag{Name: "public-metrics", Usage: "with API keys, leave /metrics and /dashboard open", EnvVars: []string{"GOMPS_PUBLIC_METRICS"}},
+			&cli.StringSliceFlag{Name: "cors-allow-origin", Usage: "an origin browsers may call the API from (repeat for several; * for any); preflights get the allowed methods and headers", EnvVars: []string{"GOMPS_CORS_ALLOW_ORIGIN"}},
 			&cli.BoolFlag{Name: "auto-truncate", Usage: "truncate too-long pairs when a request does not say (TEI \"truncate\"); false refuses them with 422", Value: true, EnvVars: []string{"GOMPS_AUTO_TRUNCATE"}},
 			&cli.BoolFlag{Name: "dashboard", Usage: "serve the live dashboard at /dashboard", Value: true, EnvVars: []string{"GOMPS_DASHBOARD"}},
 			&cli.DurationFlag{Name: "dashboard-history", Usage: "how much history the dashboard keeps (about 2 KB per second)", Value: time.Hour, EnvVars: []string{"GOMPS_DASHBOARD_HISTORY"}},
@@ -107,6 +114,27 @@ func serveMaxQueue(c *cli.Context) int {
 		return n
 	}
 	return max(minServeMaxQueue, c.Int("max-client-batch-size"))
+}
+
+// apiKeys reads --api-key and the keys of --api-key-file (one a line; blank
+// lines and # comments skipped).
+func apiKeys(c *cli.Context) ([]string, error) {
+	keys := append([]string(nil), c.StringSlice("api-key")...)
+	if f := c.String("api-key-file"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("serve: --api-key-file: %w", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				keys = append(keys, line)
+			}
+		}
+		if len(keys) == 0 {
+			return nil, fmt.Errorf("serve: --api-key-file %s holds no key", f)
+		}
+	}
+	return keys, nil
 }
 
 // parseSize parses "2097152", "2MiB", "512KB" (KiB/MiB/GiB = 1024^n, KB/MB/GB = 1000^n).
@@ -202,6 +230,10 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	keys, err := apiKeys(c)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -212,12 +244,27 @@ func serveAction(c *cli.Context) error {
 	version := readVersion().Version
 	srv := server.New(server.Config{MaxBody: maxBody, MaxClientBatchSize: c.Int("max-client-batch-size"),
 		MaxConcurrentRequests: c.Int("max-concurrent-requests"), RequestTimeout: c.Duration("request-timeout"),
-		ReadTimeout: c.Duration("read-timeout"), AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),
+		ReadTimeout: c.Duration("read-timeout"), APIKeys: keys, PublicMetrics: c.Bool("public-metrics"),
+		CORSAllowOrigins: c.StringSlice("cors-allow-origin"), AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),
 		Logger: log, Version: version, Dashboard: c.Bool("dashboard"), DashboardHistory: c.Duration("dashboard-history")})
 	defer srv.Close()
 	hs := srv.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			keys, err := apiKeys(c)
+			if err != nil {
+				log.Warn("SIGHUP: keeping the API keys in force", "error", err)
+				continue
+			}
+			srv.SetAPIKeys(keys)
+			log.Info("SIGHUP: API keys reloaded", "keys", len(keys))
+		}
+	}()
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 
 	type loadResult struct {

@@ -80,6 +80,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		{"--max-queue", "1024", "--max-client-batch-size", "1025"},
 		{"--max-queue", "-5"},
 		{"--max-queue", "1000"},
+		{"--api-key-file", "/nonexistent/keys"},
 		{"--threads", "-1"},
 		{"--model", "/nonexistent/model.gomps"},
 		{"extra"},
@@ -339,4 +340,35 @@ func TestServeDrainCut(t *testing.T) {
 		t.Fatalf("did not exit after SIGTERM\n%s", stderr.String())
 	}
 	assert.Contains(t, stderr.String(), "1 requests were still in progress after --shutdown-timeout 300ms; they got 503")
+}
+
+// TestServeAPIKeyFileReload: the keys of --api-key-file are re-read on
+// SIGHUP; --api-key keys stay.
+func TestServeAPIKeyFileReload(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	require.NoError(t, os.WriteFile(keys, []byte("# keys\nfirst-key\n"), 0o600))
+	cmd, addr, stderr, _ := startServe(t, "--api-key-file", keys, "--api-key", "flag-key")
+	status := func(key string) int {
+		req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/rerank", strings.NewReader(`{"query":"q","texts":["a"]}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, 200, status("first-key"))
+	assert.Equal(t, 200, status("flag-key"))
+	assert.Equal(t, 401, status("second-key"))
+	require.NoError(t, os.WriteFile(keys, []byte("second-key\n"), 0o600))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	waitFor(t, "the reload", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "API keys reloaded") })
+	assert.Equal(t, 401, status("first-key"), "the old file key is gone")
+	assert.Equal(t, 200, status("second-key"))
+	assert.Equal(t, 200, status("flag-key"))
+	resp, err := http.Get("http://" + addr + "/health")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
 }

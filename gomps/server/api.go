@@ -38,6 +38,8 @@ const (
 	errTokenizer  = "tokenizer"
 	errEmpty      = "empty"
 	errTimeout    = "timeout"
+	// errUnauthorized: no or a wrong API key (401).
+	errUnauthorized = "unauthorized"
 )
 
 func writeError(w http.ResponseWriter, code int, typ, msg string) {

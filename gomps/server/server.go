@@ -39,6 +39,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,6 +131,16 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by /info.
 	Version string
+	// APIKeys, when any, are the keys a client must send as
+	// "Authorization: Bearer <key>" on every route but /health (401
+	// otherwise), checked before anything else. SetAPIKeys replaces them.
+	APIKeys []string
+	// PublicMetrics leaves /metrics and /dashboard open without a key.
+	PublicMetrics bool
+	// CORSAllowOrigins are the origins browsers may call the API from
+	// ("*": any); preflight requests get the allowed methods and headers.
+	// None: no CORS headers, preflights get 403.
+	CORSAllowOrigins []string
 	// Dashboard serves the live dashboard at /dashboard (and its data at
 	// /dashboard/data) once the model is loaded.
 	Dashboard bool
@@ -180,6 +191,10 @@ type Server struct {
 	reg *prometheus.Registry
 	mux *http.ServeMux
 	r   atomic.Pointer[gomps.Reranker]
+	// keys are the API keys in force (SetAPIKeys).
+	keys atomic.Pointer[keySet]
+	// methods are the methods each routed path answers, for 405's Allow.
+	methods map[string][]string
 
 	// Admission: active scoring requests, the drain flag, and idle, closed
 	// when draining and active reaches 0.
@@ -206,8 +221,9 @@ var _ http.Handler = (*Server)(nil)
 // runtime, process and HTTP metrics.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), mux: http.NewServeMux(), idle: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), mux: http.NewServeMux(), idle: make(chan struct{}), methods: map[string][]string{}}
 	s.cutCtx, s.cut = context.WithCancel(context.Background())
+	s.SetAPIKeys(cfg.APIKeys)
 	s.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gomps_http_requests_total", Help: "HTTP requests answered, by route and status code.",
 	}, []string{"handler", "code"})
@@ -231,6 +247,11 @@ func New(cfg Config) *Server {
 		s.route("GET /dashboard/", "/dashboard", s.handleDashboard)
 	}
 	s.route("/", "other", func(w http.ResponseWriter, r *http.Request) {
+		if ms := s.methods[r.URL.Path]; len(ms) > 0 {
+			w.Header().Set("Allow", strings.Join(ms, ", "))
+			writeError(w, http.StatusMethodNotAllowed, errValidation, r.Method+" "+r.URL.Path+": method not allowed; use "+strings.Join(ms, " or "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "no route for "+r.Method+" "+r.URL.Path)
 	})
 	return s
@@ -332,10 +353,14 @@ func (s *Server) isDraining() bool {
 	return s.draining
 }
 
-// route registers h under pattern with the common middleware: request id,
-// the draining answer, metrics and the optional request log. name labels
+// route registers h under pattern with the common middleware, in order:
+// request id, CORS (a preflight is answered there), the API key, the
+// draining answer; then metrics and the optional request log. name labels
 // metrics.
 func (s *Server) route(pattern, name string, h http.HandlerFunc) {
+	if method, path, ok := strings.Cut(pattern, " "); ok {
+		s.methods[path] = append(s.methods[path], method)
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
@@ -343,13 +368,15 @@ func (s *Server) route(pattern, name string, h http.HandlerFunc) {
 		r = r.WithContext(withRequestID(r.Context(), id))
 		sw := &statusWriter{ResponseWriter: w, s: s}
 		s.httpInFlight.Inc()
-		if s.isDraining() {
+		switch {
+		case s.cors(sw, r), !s.authorized(sw, r, name):
+		case s.isDraining():
 			if name == "/health" {
 				writeJSON(sw, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 			} else {
 				writeShuttingDown(sw)
 			}
-		} else {
+		default:
 			h(sw, r)
 		}
 		s.httpInFlight.Dec()

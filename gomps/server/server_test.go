@@ -332,8 +332,13 @@ func TestErrors(t *testing.T) {
 		assert.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	})
 	t.Run("get_rerank", func(t *testing.T) {
-		resp, _ := get(t, hs.URL+"/rerank")
-		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "only POST is routed")
+		resp, body := get(t, hs.URL+"/rerank")
+		assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "only POST is routed")
+		assert.Equal(t, "POST", resp.Header.Get("Allow"))
+		assert.JSONEq(t, `{"error":"GET /rerank: method not allowed; use POST","error_type":"validation"}`, string(body))
+		resp, _ = post(t, hs.URL+"/health", "")
+		assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+		assert.Equal(t, "GET", resp.Header.Get("Allow"))
 	})
 }
 
