@@ -65,9 +65,18 @@ func newApp() *cli.App {
 	}
 }
 
+// loggedError is an error a command has already written to its log (as
+// JSON, say): main only sets the exit status.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
+
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "gomps: %v\n", err)
+		var logged loggedError
+		if !errors.As(err, &logged) {
+			fmt.Fprintf(os.Stderr, "gomps: %v\n", err)
+		}
 		code := 1
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) && ec.ExitCode() != 0 {

@@ -116,6 +116,19 @@ func serveMaxQueue(c *cli.Context) int {
 	return max(minServeMaxQueue, c.Int("max-client-batch-size"))
 }
 
+// noticeLog writes the library's one-line notices as log lines, so they
+// take the --log-format of the rest.
+type noticeLog struct{ log *slog.Logger }
+
+func (n noticeLog) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			n.log.Warn(strings.TrimPrefix(strings.TrimPrefix(line, "gomps: "), "notice: "))
+		}
+	}
+	return len(p), nil
+}
+
 // apiKeys reads --api-key and the keys of --api-key-file (one a line; blank
 // lines and # comments skipped).
 func apiKeys(c *cli.Context) ([]string, error) {
@@ -175,9 +188,9 @@ func serveLogger(c *cli.Context) (*slog.Logger, error) {
 // serveOptions turns the flags into library options. The server applies
 // the sigmoid and the per-request truncation itself, so the library runs
 // with raw logits and truncation on.
-func serveOptions(c *cli.Context) ([]gomps.Option, error) {
+func serveOptions(c *cli.Context, log *slog.Logger) ([]gomps.Option, error) {
 	opts := []gomps.Option{
-		gomps.WithNotices(c.App.ErrWriter),
+		gomps.WithNotices(noticeLog{log}),
 		gomps.WithPrecision(c.String("precision")),
 		gomps.WithBatcher(c.String("batcher")),
 		gomps.WithTruncation(true),
@@ -204,6 +217,18 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	err = serve(c, log)
+	if err != nil && c.String("log-format") == "json" {
+		// Every line on stderr is JSON: the failure too, once.
+		log.Error("serve failed", "error", err.Error())
+		return loggedError{err}
+	}
+	return err
+}
+
+// serve runs the server with its logger.
+func serve(c *cli.Context, log *slog.Logger) error {
+	var err error
 	maxBody, err := parseSize(c.String("max-body"))
 	if err != nil {
 		return fmt.Errorf("serve: --max-body: %w", err)
@@ -226,7 +251,7 @@ func serveAction(c *cli.Context) error {
 	if c.Duration("dashboard-history") < 2*time.Second {
 		return errors.New("serve: --dashboard-history must be at least 2s")
 	}
-	opts, err := serveOptions(c)
+	opts, err := serveOptions(c, log)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
+
+	"github.com/gomps/gomps/gomps"
 )
 
 func TestParseSize(t *testing.T) {
@@ -371,4 +373,66 @@ func TestServeAPIKeyFileReload(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
+}
+
+// TestServeJSONLogs: with --log-format json every line on stderr is JSON:
+// the test-model notice, the request log, a failure.
+func TestServeJSONLogs(t *testing.T) {
+	bin := serveBinary(t)
+	if _, err := os.Stat(gomps.TestModelPath()); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("required under CI=true: the test model: %v", err)
+		}
+		t.Skipf("the test model is missing: %v", err)
+	}
+	run := func(args ...string) (lines []string, exit error) {
+		cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-requests"}, args...)...)
+		cmd.Env = append(os.Environ(), "GOMPS_MODEL=", "HF_HUB_CACHE="+t.TempDir(), "HF_HOME=", "GOMPS_LOG_FORMAT=")
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		addrRE := regexp.MustCompile(`"msg":"listening","addr":"(127\.0\.0\.1:\d+)"`)
+		var addr string
+		deadline := time.Now().Add(60 * time.Second)
+	wait:
+		for time.Now().Before(deadline) {
+			select {
+			case err := <-done:
+				return strings.Split(strings.TrimSpace(stderr.String()), "\n"), err
+			case <-time.After(20 * time.Millisecond):
+			}
+			if m := addrRE.FindStringSubmatch(stderr.String()); m != nil && strings.Contains(stderr.String(), `"msg":"model loaded"`) {
+				addr = m[1]
+				break wait
+			}
+		}
+		require.NotEmpty(t, addr, stderr.String())
+		resp, err := http.Post("http://"+addr+"/rerank", "application/json", strings.NewReader(`{"query":"q","texts":["a"]}`))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		err = <-done
+		return strings.Split(strings.TrimSpace(stderr.String()), "\n"), err
+	}
+	lines, err := run()
+	require.NoError(t, err)
+	notice := false
+	for _, l := range lines {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &rec), "not JSON: %q", l)
+		if m, _ := rec["msg"].(string); strings.Contains(m, "scores come from the TEST model") {
+			notice = true
+		}
+	}
+	assert.True(t, notice, "the test-model notice is a JSON line: %q", lines)
+
+	lines, err = run("--model", "/nonexistent/model.gomps")
+	require.Error(t, err)
+	for _, l := range lines {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &rec), "not JSON: %q", l)
+	}
+	assert.Contains(t, lines[len(lines)-1], `"msg":"serve failed"`)
 }
