@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gomps/gomps/gomps/internal/engine"
 )
 
 // CallResult is one engine call's outcome (see ScoreCall).
@@ -22,12 +24,21 @@ type CallResult struct {
 	Timings   Timings
 }
 
+// CallOption sets one ScoreCall.
+type CallOption func(*engine.Call)
+
+// TruncateLeft makes a ScoreCall keep the last tokens of a too-long query or
+// passage instead of the first (Hugging Face's truncation direction "left";
+// TEI's "truncation_direction": "Left"). The lengths kept are the same. It
+// costs a whole tokenization of every passage.
+func TruncateLeft() CallOption { return func(c *engine.Call) { c.TruncateLeft = true } }
+
 // ScoreCall is ScoreTimed that also returns the call's token counts, for
 // servers that report usage and refuse truncated input per request. Like
 // ScoreTimed it is one engine call: len(passages) must not pass the
 // engine's queue bound (WithMaxQueue; 1024 pairs always fit). Errors as
 // Score.
-func (r *Reranker) ScoreCall(ctx context.Context, query string, passages []string) (CallResult, error) {
+func (r *Reranker) ScoreCall(ctx context.Context, query string, passages []string, opts ...CallOption) (CallResult, error) {
 	if r.closed.Load() {
 		return CallResult{}, ErrClosed
 	}
@@ -47,7 +58,11 @@ func (r *Reranker) ScoreCall(ctx context.Context, query string, passages []strin
 		}
 		idx[i] = i
 	}
-	res, err := r.eng.Score(ctx, query, passages)
+	var call engine.Call
+	for _, o := range opts {
+		o(&call)
+	}
+	res, err := r.eng.ScoreCall(ctx, query, passages, call)
 	if err != nil {
 		return CallResult{}, r.mapError(err, job{query: query, passages: passages, index: idx})
 	}

@@ -33,17 +33,23 @@ func newServeCommand() *cli.Command {
 
 Endpoints:
   POST /rerank      text-embeddings-inference: {"query", "texts", "raw_scores", "return_text",
-                    "truncate", "truncation_direction"} -> [{"index", "score", "text"?}], best
-                    first; scores are sigmoid(logit) unless "raw_scores": true.
-  POST /v1/rerank   Cohere / Jina: {"query", "documents" (strings or {"text": ...}), "top_n",
-                    "return_documents"} -> {"id", "model", "results": [{"index",
-                    "relevance_score", "document"?}], "usage", "meta"}; relevance_score is
-                    sigmoid(logit).
+                    "truncate", "truncation_direction" (Right or Left)} -> [{"index", "score",
+                    "text"?}], best first; scores are sigmoid(logit) unless "raw_scores": true.
+  POST /v1/rerank   Cohere v1 / Jina: {"model" (any), "query", "documents" (strings or objects
+                    with "text"), "top_n", "return_documents", "rank_fields" (the object fields
+                    ranked on, in order), "max_chunks_per_doc" (1 only)} -> {"id", "model",
+                    "results": [{"index", "relevance_score", "document"?}], "usage", "meta"}.
+  POST /v2/rerank   Cohere v2: {"model" (any), "query", "documents", "top_n",
+                    "max_tokens_per_doc" (at least the model's maximum length)} -> {"id",
+                    "results": [{"index", "relevance_score"}], "meta"}. relevance_score is
+                    sigmoid(logit); unknown fields are ignored, as Cohere does, and a known field
+                    gomps cannot honour is a 422 naming it.
   GET  /health      503 while loading or shutting down, else 200.
   GET  /info        model name and sha256, backend, precision, instances, threads, batcher,
                     max input length, version.
   GET  /metrics     Prometheus text: the engine's gomps_* metrics, HTTP counters, process.
   GET  /dashboard   live dashboard (throughput, latency, queue, batches, CPU, memory).
+  GET  /openapi.json  an OpenAPI 3 description of every route.
 
 Rerank responses carry TEI's timing headers in milliseconds: x-compute-time,
 x-tokenization-time, x-queue-time, x-inference-time, x-total-time. Every response carries

@@ -108,9 +108,9 @@ type scored struct {
 
 // score runs query against texts in one engine call (texts are at most
 // Config.MaxClientBatchSize, which fits the engine's queue).
-func (s *Server) score(ctx context.Context, rr *gomps.Reranker, query string, texts []string) (scored, error) {
+func (s *Server) score(ctx context.Context, rr *gomps.Reranker, query string, texts []string, opts ...gomps.CallOption) (scored, error) {
 	start := time.Now()
-	res, err := rr.ScoreCall(ctx, query, texts)
+	res, err := rr.ScoreCall(ctx, query, texts, opts...)
 	if err != nil {
 		return scored{}, err
 	}
@@ -185,11 +185,12 @@ func ranking(scores []float32) []int {
 	return idx
 }
 
-// teiRank is TEI's Rank.
-type teiRank struct {
-	Index int     `json:"index"`
-	Score float32 `json:"score"`
-	Text  *string `json:"text,omitempty"`
+// TEIRank is one entry of the answer to POST /rerank (TEI's Rank); the
+// answer is an array of them, best first.
+type TEIRank struct {
+	Index int     `json:"index" doc:"the text's position in the request"`
+	Score float32 `json:"score" doc:"sigmoid(logit), or the logit with raw_scores"`
+	Text  *string `json:"text,omitempty" doc:"with return_text: the text"`
 }
 
 func (s *Server) handleTEIRerank(ctx context.Context, w http.ResponseWriter, r *http.Request, rr *gomps.Reranker, body []byte) {
@@ -203,7 +204,11 @@ func (s *Server) handleTEIRerank(ctx context.Context, w http.ResponseWriter, r *
 	if req.Truncate != nil {
 		truncate = *req.Truncate
 	}
-	sc, err := s.score(ctx, rr, req.Query, req.Texts)
+	var opts []gomps.CallOption
+	if req.Left {
+		opts = append(opts, gomps.TruncateLeft())
+	}
+	sc, err := s.score(ctx, rr, req.Query, req.Texts, opts...)
 	if err != nil {
 		s.fail(ctx, w, "texts", err)
 		return
@@ -214,13 +219,13 @@ func (s *Server) handleTEIRerank(ctx context.Context, w http.ResponseWriter, r *
 			sc.truncated, len(req.Texts), rr.Info().MaxLength))
 		return
 	}
-	out := make([]teiRank, len(req.Texts))
+	out := make([]TEIRank, len(req.Texts))
 	for k, i := range ranking(sc.scores) {
 		score := sc.scores[i]
 		if !req.RawScores {
 			score = sigmoid(score)
 		}
-		out[k] = teiRank{Index: i, Score: score}
+		out[k] = TEIRank{Index: i, Score: score}
 		if req.ReturnText {
 			out[k].Text = &req.Texts[i]
 		}
@@ -229,43 +234,71 @@ func (s *Server) handleTEIRerank(ctx context.Context, w http.ResponseWriter, r *
 	writeJSON(w, http.StatusOK, out)
 }
 
-type cohereResult struct {
-	Index          int             `json:"index"`
-	RelevanceScore float32         `json:"relevance_score"`
-	Document       json.RawMessage `json:"document,omitempty"`
+// CohereResult is one result of a Cohere/Jina response.
+type CohereResult struct {
+	Index          int             `json:"index" doc:"the document's position in the request"`
+	RelevanceScore float32         `json:"relevance_score" doc:"sigmoid(logit), in (0, 1)"`
+	Document       json.RawMessage `json:"document,omitempty" doc:"v1 with return_documents: the document ({\"text\"} for a string, an object as sent)" schema:"object"`
 }
 
-type cohereUsage struct {
-	PromptTokens int `json:"prompt_tokens"`
-	TotalTokens  int `json:"total_tokens"`
+// CohereUsage is Jina's usage block.
+type CohereUsage struct {
+	PromptTokens int `json:"prompt_tokens" doc:"model tokens of every pair, specials included, after truncation"`
+	TotalTokens  int `json:"total_tokens" doc:"as prompt_tokens"`
 }
 
-type cohereMeta struct {
-	APIVersion struct {
-		Version string `json:"version"`
-	} `json:"api_version"`
-	BilledUnits struct {
-		SearchUnits int `json:"search_units"`
-	} `json:"billed_units"`
-	Tokens struct {
-		InputTokens  int `json:"input_tokens"`
-		OutputTokens int `json:"output_tokens"`
-	} `json:"tokens"`
+// CohereAPIVersion is Cohere's meta.api_version.
+type CohereAPIVersion struct {
+	Version string `json:"version" doc:"1 or 2: the API called"`
 }
 
-type cohereResponse struct {
-	ID      string         `json:"id"`
-	Model   string         `json:"model"`
-	Results []cohereResult `json:"results"`
-	Usage   cohereUsage    `json:"usage"`
-	Meta    cohereMeta     `json:"meta"`
+// CohereBilledUnits is Cohere's meta.billed_units.
+type CohereBilledUnits struct {
+	SearchUnits int `json:"search_units" doc:"always 1"`
+}
+
+// CohereTokens is Cohere's meta.tokens.
+type CohereTokens struct {
+	InputTokens  int `json:"input_tokens" doc:"model tokens of every pair"`
+	OutputTokens int `json:"output_tokens" doc:"always 0"`
+}
+
+// CohereMeta is Cohere's meta block.
+type CohereMeta struct {
+	APIVersion  CohereAPIVersion  `json:"api_version"`
+	BilledUnits CohereBilledUnits `json:"billed_units"`
+	Tokens      CohereTokens      `json:"tokens"`
+}
+
+// CohereResponse is the body of a Cohere/Jina answer: v1 and Jina carry
+// model and usage, v2 leaves them out.
+type CohereResponse struct {
+	ID      string         `json:"id" doc:"the request id (X-Request-Id)"`
+	Model   string         `json:"model,omitempty" doc:"v1: the loaded model's name"`
+	Results []CohereResult `json:"results" doc:"best first"`
+	Usage   *CohereUsage   `json:"usage,omitempty" doc:"v1 (Jina's usage)"`
+	Meta    CohereMeta     `json:"meta"`
 }
 
 func (s *Server) handleCohereRerank(ctx context.Context, w http.ResponseWriter, r *http.Request, rr *gomps.Reranker, body []byte) {
+	s.cohereRerank(ctx, w, rr, body, 1)
+}
+
+func (s *Server) handleCohereV2Rerank(ctx context.Context, w http.ResponseWriter, r *http.Request, rr *gomps.Reranker, body []byte) {
+	s.cohereRerank(ctx, w, rr, body, 2)
+}
+
+// cohereRerank answers a Cohere request of API version 1 (also Jina's) or 2.
+func (s *Server) cohereRerank(ctx context.Context, w http.ResponseWriter, rr *gomps.Reranker, body []byte, version int) {
 	start := time.Now()
 	req, aerr := decodeCohere(body, s.cfg.MaxClientBatchSize)
 	if aerr != nil {
 		aerr.write(w)
+		return
+	}
+	maxLen := rr.Info().MaxLength
+	if req.MaxTokensPerDoc > 0 && req.MaxTokensPerDoc < maxLen {
+		invalid("max_tokens_per_doc %d: gomps truncates each (query, document) pair to the model's %d tokens and cannot cut a document shorter; send at least %d or leave it out", req.MaxTokensPerDoc, maxLen, maxLen).write(w)
 		return
 	}
 	texts := req.Texts
@@ -277,22 +310,25 @@ func (s *Server) handleCohereRerank(ctx context.Context, w http.ResponseWriter, 
 	if !s.cfg.AutoTruncate && sc.truncated > 0 {
 		writeError(w, http.StatusUnprocessableEntity, errValidation, fmt.Sprintf(
 			"%d of %d (query, document) pairs are longer than the maximum of %d tokens (the server runs without --auto-truncate)",
-			sc.truncated, len(texts), rr.Info().MaxLength))
+			sc.truncated, len(texts), maxLen))
 		return
 	}
 	n := len(texts)
 	if req.TopN > 0 {
 		n = min(n, req.TopN)
 	}
-	resp := cohereResponse{ID: RequestID(ctx), Model: rr.Info().Model, Results: make([]cohereResult, 0, n),
-		Usage: cohereUsage{PromptTokens: sc.tokens, TotalTokens: sc.tokens}}
-	resp.Meta.APIVersion.Version = "1"
+	resp := CohereResponse{ID: RequestID(ctx), Results: make([]CohereResult, 0, n)}
+	if version == 1 {
+		resp.Model = rr.Info().Model
+		resp.Usage = &CohereUsage{PromptTokens: sc.tokens, TotalTokens: sc.tokens}
+	}
+	resp.Meta.APIVersion.Version = strconv.Itoa(version)
 	resp.Meta.BilledUnits.SearchUnits = 1
 	resp.Meta.Tokens.InputTokens = sc.tokens
 	for _, i := range ranking(sc.scores)[:n] {
-		res := cohereResult{Index: i, RelevanceScore: sigmoid(sc.scores[i])}
-		if req.ReturnDocuments {
-			if len(req.Documents[i]) > 0 && req.Documents[i][0] == '{' {
+		res := CohereResult{Index: i, RelevanceScore: sigmoid(sc.scores[i])}
+		if req.ReturnDocuments && version == 1 {
+			if jsonKind(req.Documents[i]) == "object" {
 				res.Document = req.Documents[i] // objects come back with all their fields
 			} else {
 				res.Document, _ = json.Marshal(struct {

@@ -191,35 +191,37 @@ func decodeString(raw json.RawMessage, what string) (string, *apiError) {
 	return s, nil
 }
 
-// teiRequest is TEI's RerankRequest, decoded and checked.
+// TEIRequest is the body of POST /rerank (TEI's RerankRequest).
+type TEIRequest struct {
+	Query               *string         `json:"query" doc:"the search query (required)"`
+	Texts               json.RawMessage `json:"texts" doc:"the texts to rank (required; strings; at most --max-client-batch-size)" schema:"[]string"`
+	Truncate            *bool           `json:"truncate" doc:"truncate pairs over the maximum length (longest_first); default --auto-truncate; false: 422 for them"`
+	TruncationDirection *string         `json:"truncation_direction" doc:"Right (the default) or Left: which end of the longer text is cut"`
+	RawScores           bool            `json:"raw_scores" doc:"return raw logits instead of sigmoid(logit)"`
+	ReturnText          bool            `json:"return_text" doc:"return each text with its score"`
+}
+
+// teiRequest is a TEI request, decoded and checked.
 type teiRequest struct {
-	Query               string
-	Texts               []string
-	Truncate            *bool
-	TruncationDirection *string
-	RawScores           bool
-	ReturnText          bool
+	Query      string
+	Texts      []string
+	Truncate   *bool
+	Left       bool // truncation_direction Left
+	RawScores  bool
+	ReturnText bool
 }
 
 // decodeTEI decodes and checks a TEI /rerank body: at most maxTexts texts,
 // every text a string.
 func decodeTEI(body []byte, maxTexts int) (teiRequest, *apiError) {
-	var wire struct {
-		Query               *string         `json:"query"`
-		Texts               json.RawMessage `json:"texts"`
-		Truncate            *bool           `json:"truncate"`
-		TruncationDirection *string         `json:"truncation_direction"`
-		RawScores           bool            `json:"raw_scores"`
-		ReturnText          bool            `json:"return_text"`
-	}
+	var wire TEIRequest
 	if aerr := decodeObject(body, &wire); aerr != nil {
 		return teiRequest{}, aerr
 	}
 	if wire.Query == nil {
 		return teiRequest{}, invalid("missing field `query`")
 	}
-	req := teiRequest{Query: *wire.Query, Truncate: wire.Truncate, TruncationDirection: wire.TruncationDirection,
-		RawScores: wire.RawScores, ReturnText: wire.ReturnText}
+	req := teiRequest{Query: *wire.Query, Truncate: wire.Truncate, RawScores: wire.RawScores, ReturnText: wire.ReturnText}
 	n, aerr := decodeArray(wire.Texts, "texts", maxTexts, func(i int, elem json.RawMessage) *apiError {
 		s, aerr := decodeString(elem, fmt.Sprintf("texts[%d]", i))
 		req.Texts = append(req.Texts, s)
@@ -233,14 +235,32 @@ func decodeTEI(body []byte, maxTexts int) (teiRequest, *apiError) {
 	case req.Query == "":
 		return teiRequest{}, invalid("`query` cannot be empty")
 	}
-	if d := req.TruncationDirection; d != nil && !strings.EqualFold(*d, "right") {
-		return teiRequest{}, invalid("truncation_direction %q: only right truncation (longest_first) is supported", *d)
+	if d := wire.TruncationDirection; d != nil {
+		switch strings.ToLower(*d) {
+		case "right":
+		case "left":
+			req.Left = true
+		default:
+			return teiRequest{}, invalid("truncation_direction %q: want Right or Left", *d)
+		}
 	}
 	return req, nil
 }
 
-// cohereRequest is a Cohere (v1) / Jina rerank request, decoded and
-// checked.
+// CohereRequest is the body of POST /v1/rerank (Cohere v1, Jina) and POST
+// /v2/rerank (Cohere v2). Unknown fields are ignored, as Cohere does.
+type CohereRequest struct {
+	Model           string          `json:"model" doc:"any value: the one loaded model answers"`
+	Query           *string         `json:"query" doc:"the search query (required)"`
+	Documents       json.RawMessage `json:"documents" doc:"the documents to rank (required; strings or objects with a string field text; at most --max-client-batch-size)" schema:"[]string|object"`
+	TopN            *int            `json:"top_n" doc:"return only the best top_n results (at least 1; default all)"`
+	ReturnDocuments bool            `json:"return_documents" doc:"v1: return each document with its result"`
+	RankFields      []string        `json:"rank_fields" doc:"v1: the fields of object documents to rank on, in order (default text)"`
+	MaxChunks       *int            `json:"max_chunks_per_doc" doc:"v1: only 1 is supported (documents are truncated, not chunked)"`
+	MaxTokensPerDoc *int            `json:"max_tokens_per_doc" doc:"v2: only values of at least the model's maximum length are supported (documents are truncated with the query to it)"`
+}
+
+// cohereRequest is a Cohere (v1, v2) / Jina request, decoded and checked.
 type cohereRequest struct {
 	Model           string
 	Query           string
@@ -248,27 +268,36 @@ type cohereRequest struct {
 	Texts           []string          // the text scored for each document
 	TopN            int               // 0: all
 	ReturnDocuments bool
+	MaxTokensPerDoc int // 0: not given
 }
 
-// decodeCohere decodes and checks a Cohere /v1/rerank body: at most maxDocs
-// documents, each a string or an object with a string field "text".
+// decodeCohere decodes and checks a Cohere /v1/rerank or /v2/rerank body: at
+// most maxDocs documents, each a string or an object with a string field
+// "text" (or the rank_fields).
 func decodeCohere(body []byte, maxDocs int) (cohereRequest, *apiError) {
-	var wire struct {
-		Model           string          `json:"model"`
-		Query           *string         `json:"query"`
-		Documents       json.RawMessage `json:"documents"`
-		TopN            *int            `json:"top_n"`
-		ReturnDocuments bool            `json:"return_documents"`
-	}
+	var wire CohereRequest
 	if aerr := decodeObject(body, &wire); aerr != nil {
 		return cohereRequest{}, aerr
 	}
 	if wire.Query == nil {
 		return cohereRequest{}, invalid("missing field `query`")
 	}
+	if wire.MaxChunks != nil && *wire.MaxChunks != 1 {
+		return cohereRequest{}, invalid("max_chunks_per_doc %d: gomps does not split documents into chunks; send 1 or leave it out", *wire.MaxChunks)
+	}
+	fields := wire.RankFields
+	if len(fields) == 0 {
+		fields = []string{"text"}
+	}
 	req := cohereRequest{Model: wire.Model, Query: *wire.Query, ReturnDocuments: wire.ReturnDocuments}
+	if wire.MaxTokensPerDoc != nil {
+		if *wire.MaxTokensPerDoc < 1 {
+			return cohereRequest{}, invalid("`max_tokens_per_doc` must be at least 1, got %d", *wire.MaxTokensPerDoc)
+		}
+		req.MaxTokensPerDoc = *wire.MaxTokensPerDoc
+	}
 	n, aerr := decodeArray(wire.Documents, "documents", maxDocs, func(i int, elem json.RawMessage) *apiError {
-		text, aerr := documentText(elem, i)
+		text, aerr := documentText(elem, i, fields)
 		if aerr != nil {
 			return aerr
 		}
@@ -292,29 +321,36 @@ func decodeCohere(body []byte, maxDocs int) (cohereRequest, *apiError) {
 	return req, nil
 }
 
-// documentText returns the text of documents[i]: the string, or the
-// object's string field "text".
-func documentText(elem json.RawMessage, i int) (string, *apiError) {
-	bad := invalid("documents[%d]: want a string or an object with a string field \"text\", got JSON %s", i, jsonKind(elem))
+// documentText returns the text of documents[i]: the string, or the values
+// of the object's string fields, one "field: value" line each (the value
+// alone for the single field "text").
+func documentText(elem json.RawMessage, i int, fields []string) (string, *apiError) {
 	switch jsonKind(elem) {
 	case "string":
 		var s string
-		if json.Unmarshal(elem, &s) != nil {
-			return "", bad
+		if json.Unmarshal(elem, &s) == nil {
+			return s, nil
 		}
-		return s, nil
 	case "object":
-		var obj struct {
-			Text json.RawMessage `json:"text"`
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(elem, &obj) != nil {
+			break
 		}
-		if json.Unmarshal(elem, &obj) != nil || jsonKind(obj.Text) != "string" {
-			return "", bad
+		var b strings.Builder
+		for k, f := range fields {
+			var v string
+			if jsonKind(obj[f]) != "string" || json.Unmarshal(obj[f], &v) != nil {
+				return "", invalid("documents[%d]: field %q: want a string, got JSON %s", i, f, jsonKind(obj[f]))
+			}
+			if len(fields) == 1 && f == "text" {
+				return v, nil
+			}
+			if k > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(f + ": " + v)
 		}
-		var s string
-		if json.Unmarshal(obj.Text, &s) != nil {
-			return "", bad
-		}
-		return s, nil
+		return b.String(), nil
 	}
-	return "", bad
+	return "", invalid("documents[%d]: want a string or an object with a string field \"text\", got JSON %s", i, jsonKind(elem))
 }

@@ -90,6 +90,8 @@ func FuzzDecodeCohere(f *testing.F) {
 		`{"query":"q","documents":[{"text":null}],"top_n":0}`,
 		`{"model":"m","query":"q","documents":[1,true,[]]}`,
 		`{"query":"q","documents":["a","b","c","d","e"]}`,
+		`{"query":"q","documents":[{"title":"t","body":"b"}],"rank_fields":["title","body"],"max_chunks_per_doc":1}`,
+		`{"query":"q","documents":["a"],"max_tokens_per_doc":0,"max_chunks_per_doc":3}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -103,8 +105,14 @@ func FuzzDecodeCohere(f *testing.F) {
 		if len(req.Documents) != len(req.Texts) || req.TopN < 0 {
 			t.Fatalf("%d documents, %d texts, top_n %d", len(req.Documents), len(req.Texts), req.TopN)
 		}
+		var wire CohereRequest
+		require.NoError(t, json.Unmarshal(body, &wire))
+		fields := wire.RankFields
+		if len(fields) == 0 {
+			fields = []string{"text"}
+		}
 		for i, d := range req.Documents {
-			text, aerr := documentText(d, i)
+			text, aerr := documentText(d, i, fields)
 			if aerr != nil || text != req.Texts[i] || !json.Valid(d) {
 				t.Fatalf("document %d %q: text %q vs %q (%v)", i, d, text, req.Texts[i], aerr)
 			}

@@ -239,6 +239,7 @@ func New(cfg Config) *Server {
 
 	s.route("POST /rerank", "/rerank", s.scoring(s.handleTEIRerank))
 	s.route("POST /v1/rerank", "/v1/rerank", s.scoring(s.handleCohereRerank))
+	s.route("POST /v2/rerank", "/v2/rerank", s.scoring(s.handleCohereV2Rerank))
 	s.route("GET /health", "/health", s.handleHealth)
 	s.route("GET /info", "/info", s.handleInfo)
 	s.route("GET /metrics", "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.log}}).ServeHTTP)

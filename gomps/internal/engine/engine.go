@@ -415,6 +415,7 @@ type request struct {
 	off        []int32 // pair i is ids[off[i]:off[i+1]]
 	tokens     int
 	truncated  int
+	left       bool      // Call.TruncateLeft
 	tTokStart  time.Time // set by Score just before the hand-off
 	tTokEnd    time.Time
 	tEnqueue   time.Time
@@ -462,6 +463,19 @@ func (e *Engine) admit(n int) bool {
 // call is a few allocations (the request, its token buffers and scores),
 // none per pair beyond what the Encoder does.
 func (e *Engine) Score(ctx context.Context, query string, passages []string) (Result, error) {
+	return e.ScoreCall(ctx, query, passages, Call{})
+}
+
+// Call holds the per-call settings of ScoreCall.
+type Call struct {
+	// TruncateLeft keeps the last tokens of a too-long query or passage
+	// (Hugging Face's truncation direction "left") instead of the first;
+	// the lengths kept are the same (PairLengths).
+	TruncateLeft bool
+}
+
+// ScoreCall is Score with per-call settings.
+func (e *Engine) ScoreCall(ctx context.Context, query string, passages []string, call Call) (Result, error) {
 	start := time.Now()
 	n := len(passages)
 	e.mu.RLock()
@@ -496,7 +510,7 @@ func (e *Engine) Score(ctx context.Context, query string, passages []string) (Re
 	defer e.reqs.Done()
 	e.c.pairs.Add(uint64(n))
 
-	r := &request{query: query, passages: passages, n: n, done: make(chan struct{})}
+	r := &request{query: query, passages: passages, n: n, left: call.TruncateLeft, done: make(chan struct{})}
 	r.tTokStart = time.Now()
 	select {
 	case e.tokJobs <- r:

@@ -130,6 +130,29 @@ func TestPassagePrefixChangesNothing(t *testing.T) {
 	assert.Positive(t, enc.asked.Load(), "the engine asked for prefixes")
 }
 
+// TruncateLeft keeps the last tokens of what is cut: the pair scores as
+// the suffixes PairLengths allows, assembled.
+func TestTruncateLeft(t *testing.T) {
+	cfg := Config{MaxSeq: 16, MaxBatch: 4}
+	e := startEngine(t, cfg, newFakeBackend())
+	rng := rand.New(rand.NewPCG(5, 5))
+	for k := range 50 {
+		q := words(600+k, 1+rng.IntN(20), rng)
+		ps := []string{words(9000, 1+rng.IntN(30), rng), words(9001, 2, rng)}
+		res, err := e.ScoreCall(context.Background(), q, ps, Call{TruncateLeft: true})
+		require.NoError(t, err)
+		qi, _ := fakeWords(q)
+		for i, p := range ps {
+			pi, _ := fakeWords(p)
+			kq, kp, _ := PairLengths(len(qi), len(pi), cfg.MaxSeq)
+			ids, types, _ := AssemblePair(qi[len(qi)-kq:], pi[len(pi)-kp:], cfg.MaxSeq, 101, 102)
+			out := make([]float32, 1)
+			require.NoError(t, (&fakeInstance{fb: refBackend}).Forward(&Batch{Rows: 1, Seq: len(ids), IDs: ids, Types: types, Lengths: []int32{int32(len(ids))}}, out))
+			assert.Equal(t, out[0], res.Scores[i], "call %d passage %d", k, i)
+		}
+	}
+}
+
 // Every score returns to its caller, in input order, bit-identical to the
 // pair scored alone (the fake is a per-row function of the row's real
 // tokens, so batching and padding cannot change a bit).

@@ -85,7 +85,11 @@ func (e *Engine) encode(r *request) (err error) {
 		r.reason = ReasonTokenization
 		return fmt.Errorf("%w: query: %w", ErrTokenize, err)
 	}
-	ps, err := e.enc.EncodePassages(r.passages, passageTokensNeeded(len(q), e.cfg.MaxSeq))
+	atLeast := passageTokensNeeded(len(q), e.cfg.MaxSeq)
+	if r.left {
+		atLeast = 0 // the last tokens are kept: all are needed
+	}
+	ps, err := e.enc.EncodePassages(r.passages, atLeast)
 	if err != nil {
 		r.reason = ReasonTokenization
 		return fmt.Errorf("%w: passages: %w", ErrTokenize, err)
@@ -116,6 +120,11 @@ func (e *Engine) encode(r *request) (err error) {
 	r.types = make([]int32, 0, total)
 	r.off = make([]int32, r.n+1)
 	for i, p := range ps {
+		q := q
+		if r.left { // keep the suffixes PairLengths allows; AppendPair then cuts nothing
+			kq, kp, _ := PairLengths(len(q), len(p), maxSeq)
+			q, p = q[len(q)-kq:], p[len(p)-kp:]
+		}
 		r.ids, r.types, _ = AppendPair(r.ids, r.types, q, p, maxSeq, e.cfg.ClsID, e.cfg.SepID)
 		r.off[i+1] = int32(len(r.ids))
 	}
