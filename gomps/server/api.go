@@ -345,9 +345,9 @@ func (s *Server) cohereRerank(ctx context.Context, w http.ResponseWriter, rr *go
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	switch { // while draining the middleware answers
 	case s.r.Load() == nil:
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "loading"})
+		writeJSON(w, http.StatusServiceUnavailable, HealthResponse{Status: "loading"})
 	default:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, HealthResponse{Status: "ok"})
 	}
 }
 

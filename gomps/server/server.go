@@ -242,6 +242,7 @@ func New(cfg Config) *Server {
 	s.route("POST /v2/rerank", "/v2/rerank", s.scoring(s.handleCohereV2Rerank))
 	s.route("GET /health", "/health", s.handleHealth)
 	s.route("GET /info", "/info", s.handleInfo)
+	s.route("GET /openapi.json", "/openapi.json", s.handleOpenAPI)
 	s.route("GET /metrics", "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.log}}).ServeHTTP)
 	if cfg.Dashboard {
 		s.route("GET /dashboard", "/dashboard", s.handleDashboard)
@@ -373,7 +374,7 @@ func (s *Server) route(pattern, name string, h http.HandlerFunc) {
 		case s.cors(sw, r), !s.authorized(sw, r, name):
 		case s.isDraining():
 			if name == "/health" {
-				writeJSON(sw, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+				writeJSON(sw, http.StatusServiceUnavailable, HealthResponse{Status: "draining"})
 			} else {
 				writeShuttingDown(sw)
 			}
