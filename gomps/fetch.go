@@ -14,13 +14,19 @@ import (
 // the Hugging Face cache (Kind SourceHFDir, ModelID set), for callers that
 // convert it with their own options; Open's resolver also keeps the native
 // copy it loads from (NativeCachePath) when that conversion succeeds.
-// model "" means $GOMPS_MODEL or the defaults, as in ResolveModel. Errors
-// match ErrNoModel.
-func FetchModel(ctx context.Context, model string, notices io.Writer) (Source, error) {
+// model "" means $GOMPS_MODEL or the defaults, as in ResolveModel. Of
+// opts only WithTrustUnverified applies. Errors match ErrNoModel.
+func FetchModel(ctx context.Context, model string, notices io.Writer, opts ...Option) (Source, error) {
 	if src, err := ResolveModel(model); err == nil {
 		return src, nil // on disk already: no network, no conversion
 	}
-	_, err := resolveModel(ctx, model, notices)
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return Source{}, err
+		}
+	}
+	_, err := resolveModel(ctx, model, notices, o.trustUnverified)
 	// After a download the model is in the Hugging Face cache even when
 	// Open's own conversion of it failed (an encoder without a head, say),
 	// which is no failure for a caller that converts with other options.

@@ -56,6 +56,7 @@ Progress and a summary go to stderr; --json prints the summary as JSON on stdout
 				Name: "input", Aliases: []string{"i"}, Usage: "Hugging Face model directory, or model id (the local cache, else the Hub)",
 				EnvVars: []string{"GOMPS_CONVERT_INPUT"}, Required: true, TakesFile: true,
 			},
+			trustUnverifiedFlag(),
 			&cli.StringFlag{
 				Name: "output", Aliases: []string{"o"}, Usage: "native weights file to write",
 				EnvVars: []string{"GOMPS_CONVERT_OUTPUT"}, Required: true, TakesFile: true,
@@ -115,7 +116,7 @@ func runConvert(c *cli.Context) error {
 			}
 		},
 	}
-	src, err := gomps.FetchModel(c.Context, c.String("input"), errw)
+	src, err := gomps.FetchModel(c.Context, c.String("input"), errw, withTrust(c, nil)...)
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}

@@ -63,10 +63,10 @@ func TestTrustUnverifiedOnModelCommands(t *testing.T) {
 		for _, f := range c.Flags {
 			has[f.Names()[0]] = true
 		}
-		if has["model"] && c.Name != "kernels" {
+		if (has["model"] && c.Name != "kernels") || c.Name == "convert" {
 			assert.True(t, has["trust-unverified"], "gomps %s --trust-unverified", c.Name)
 			n++
 		}
 	}
-	assert.GreaterOrEqual(t, n, 3, "score, bench and serve at least")
+	assert.GreaterOrEqual(t, n, 4, "score, bench, serve and convert at least")
 }
