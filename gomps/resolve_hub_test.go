@@ -207,15 +207,23 @@ func TestOpenModelIDOfflineAndFailures(t *testing.T) {
 	assert.ErrorContains(t, err, "by hand")
 }
 
-// A model argument that is neither a path nor an "org/name" id is an error
-// at once, without asking the Hub.
-func TestOpenMistypedModelNoNetwork(t *testing.T) {
-	hub := newTinyHub(t, "gomps-test/tiny-reranker")
+// hubEnv points the Hugging Face and gomps caches at new temporary folders
+// and the Hub at hub, online and without a token or GOMPS_MODEL.
+func hubEnv(t *testing.T, hub *tinyHub) {
+	t.Helper()
 	t.Setenv("HF_ENDPOINT", hub.srv.URL)
 	t.Setenv("HF_HUB_CACHE", t.TempDir())
 	t.Setenv("GOMPS_CACHE", t.TempDir())
 	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("HF_TOKEN", "")
 	t.Setenv("GOMPS_MODEL", "")
+}
+
+// A model argument that is neither a path nor an "org/name" id is an error
+// at once, without asking the Hub.
+func TestOpenMistypedModelNoNetwork(t *testing.T) {
+	hub := newTinyHub(t, "gomps-test/tiny-reranker")
+	hubEnv(t, hub)
 	for _, m := range []string{"foo", "tiny.gomps", "./models/x", "a/b/c", "org/na me", "org/", "/org/name", "org--x/name"} {
 		_, err := Open(context.Background(), m, WithNotices(nil))
 		require.ErrorIs(t, err, ErrNoModel, m)
@@ -230,12 +238,7 @@ func TestOpenModelIDUnverified(t *testing.T) {
 	const id = "gomps-test/tiny-reranker"
 	hub := newTinyHub(t, id)
 	hub.mirror = true
-	t.Setenv("HF_ENDPOINT", hub.srv.URL)
-	t.Setenv("HF_HUB_CACHE", t.TempDir())
-	t.Setenv("GOMPS_CACHE", t.TempDir())
-	t.Setenv("HF_HUB_OFFLINE", "")
-	t.Setenv("HF_TOKEN", "")
-	t.Setenv("GOMPS_MODEL", "")
+	hubEnv(t, hub)
 	_, err := Open(context.Background(), id, WithNotices(nil))
 	require.ErrorIs(t, err, ErrNoModel)
 	require.ErrorIs(t, err, hfhub.ErrUnverified)

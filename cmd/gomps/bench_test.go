@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
 
-	"github.com/gomps/gomps/gomps"
 	"github.com/gomps/gomps/gomps/benchreport"
+	"github.com/gomps/gomps/gomps/gompstest"
 )
 
 // runBenchCLI runs a gomps app with a fresh bench command.
@@ -36,25 +36,6 @@ func tinyDir(t *testing.T) string {
 	dir, err := filepath.Abs(filepath.Join("..", "..", "gomps", "testdata", "tiny"))
 	require.NoError(t, err)
 	return dir
-}
-
-// realShapeModel is the real-shape test model installed by tools/setup.sh
-// (or GOMPS_TEST_MODEL). Bench's identities need latencies well above the
-// scheduler's microseconds, which the tiny model's sub-millisecond requests
-// are not. Missing: a failure under CI=true, a skip otherwise.
-func realShapeModel(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("GOMPS_TEST_MODEL")
-	if p == "" {
-		p = gomps.TestModelPath()
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real-shape test model missing at %s (run bash tools/setup.sh)", p)
-		}
-		t.Skipf("real-shape test model missing at %s (run bash tools/setup.sh)", p)
-	}
-	return p
 }
 
 func mustFloat(t *testing.T, s string) float64 {
@@ -82,7 +63,7 @@ func TestBench200Pairs(t *testing.T) {
 	report := filepath.Join(dir, "report.md")
 	t.Setenv("GOMPS_API_KEY", "s3cret")
 	t.Setenv("GOMPS_BENCH_NOTE", "two words")
-	stdout, stderr, err := runBenchCLI(t, "--model", realShapeModel(t), "--batch-sizes", "8", "--concurrency", "4",
+	stdout, stderr, err := runBenchCLI(t, "--model", gompstest.TestModel(t), "--batch-sizes", "8", "--concurrency", "4",
 		"--requests", "25", "--warmup-requests", "3", "--sample-interval", "20ms", "--output", report)
 	require.NoError(t, err, "stderr: %s", stderr)
 	assert.Contains(t, stdout, "| 8 | 4 | 200 |", "summary on stdout")
@@ -102,7 +83,7 @@ func TestBench200Pairs(t *testing.T) {
 		assert.Contains(t, rep, s, "config block")
 	}
 	// What it takes to reproduce the run: command, environment, build, model, machine.
-	assert.Contains(t, rep, "**Command:** `gomps bench --model "+realShapeModel(t)+" --batch-sizes 8 --concurrency 4 --requests 25 --warmup-requests 3 --sample-interval 20ms --output "+report+"`")
+	assert.Contains(t, rep, "**Command:** `gomps bench --model "+gompstest.TestModel(t)+" --batch-sizes 8 --concurrency 4 --requests 25 --warmup-requests 3 --sample-interval 20ms --output "+report+"`")
 	assert.Contains(t, rep, "**Environment:** `GOMPS_API_KEY=<redacted> GOMPS_BENCH_NOTE='two words'`", "GOMPS_* variables, secrets redacted")
 	assert.Regexp(t, "(?m)^\\*\\*gomps:\\*\\* "+regexp.QuoteMeta(readVersion().Version)+", commit `[^`]+`.*, go1\\.", rep)
 	assert.Regexp(t, "(?m)^\\*\\*Model:\\*\\* `gomps-test/minilm-l6-seeded-head` \\| \\*\\*sha256:\\*\\* `[0-9a-f]{64}`$", rep)

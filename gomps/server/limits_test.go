@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/gomps/gomps/gomps"
+	"github.com/gomps/gomps/gomps/gompstest"
 )
 
 // newTimedServer serves a Server over r through the http.Server its
@@ -66,21 +67,6 @@ func readResponse(t *testing.T, conn net.Conn, br *bufio.Reader, d time.Duration
 	return resp, string(b)
 }
 
-func postType(t *testing.T, url, contentType, body string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	require.NoError(t, err)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp, string(b)
-}
-
 // Only JSON bodies are scored: a form post (which any web page can send to
 // a local server) or text/plain gets 415.
 func TestContentType(t *testing.T) {
@@ -106,7 +92,7 @@ func TestContentType(t *testing.T) {
 			if path == "/v1/rerank" {
 				b = `{"query":"q","documents":["a"]}`
 			}
-			resp, got := postType(t, hs.URL+path, c.ct, b)
+			resp, got := request(t, "POST", hs.URL+path, c.ct, b)
 			assert.Equal(t, c.code, resp.StatusCode, "%s %q: %s", path, c.ct, got)
 			if c.code == 415 {
 				assert.Contains(t, got, `"error_type":"validation"`)
@@ -165,7 +151,7 @@ func TestAdmissionBeforeBody(t *testing.T) {
 	assert.Contains(t, got, `"error_type":"overloaded"`)
 	assert.Contains(t, got, "2 requests in progress")
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
-	resp, got = postType(t, hs.URL+"/v1/rerank", "application/json", `{"query":"q","documents":["a"]}`)
+	resp, got = request(t, "POST", hs.URL+"/v1/rerank", "application/json", `{"query":"q","documents":["a"]}`)
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "the Cohere route shares the limit: %s", got)
 	r2, err := http.Get(hs.URL + "/health")
 	require.NoError(t, err)
@@ -177,7 +163,7 @@ func TestAdmissionBeforeBody(t *testing.T) {
 	resp, got = readResponse(t, holds[0].conn, holds[0].br, 10*time.Second)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, got)
 	waitUntil(t, "the slot released", func() bool { s.admitMu.Lock(); defer s.admitMu.Unlock(); return s.active == 1 })
-	resp, got = postType(t, hs.URL+"/rerank", "application/json", body)
+	resp, got = request(t, "POST", hs.URL+"/rerank", "application/json", body)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, got)
 }
 
@@ -218,7 +204,7 @@ func TestSlowBody(t *testing.T) {
 // pairs) that holds every instance for far longer than the deadline.
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
-	r, err := gomps.Open(context.Background(), testModelFile(t), gomps.WithNotices(nil), gomps.WithThreads(2))
+	r, err := gomps.Open(context.Background(), gompstest.TestModel(t), gomps.WithNotices(nil), gomps.WithThreads(2))
 	require.NoError(t, err)
 	defer r.Close()
 	_, hs := newTimedServer(t, r, Config{RequestTimeout: 2 * time.Second, AutoTruncate: true})
@@ -304,7 +290,7 @@ func TestDrainFinishesAdmitted(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, r1.StatusCode)
 	assert.JSONEq(t, `{"status":"draining"}`, string(b1))
 	assert.True(t, r1.Close, "Connection: close")
-	resp, got := postType(t, hs.URL+"/rerank", "application/json", body)
+	resp, got := request(t, "POST", hs.URL+"/rerank", "application/json", body)
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, got)
 	assert.JSONEq(t, `{"error":"the server is shutting down","error_type":"unhealthy"}`, got)
 	assert.True(t, resp.Close, "Connection: close")
@@ -333,7 +319,7 @@ func TestDrainFinishesAdmitted(t *testing.T) {
 // of long pairs that takes seconds), whose queued pairs are dropped.
 func TestDrainCutsAtDeadline(t *testing.T) {
 	t.Parallel()
-	r, err := gomps.Open(context.Background(), testModelFile(t), gomps.WithNotices(nil), gomps.WithThreads(2))
+	r, err := gomps.Open(context.Background(), gompstest.TestModel(t), gomps.WithNotices(nil), gomps.WithThreads(2))
 	require.NoError(t, err)
 	defer r.Close()
 	s, hs := newTimedServer(t, r, Config{AutoTruncate: true, MaxBody: 8 << 20})
@@ -376,22 +362,4 @@ func TestDrainCutsAtDeadline(t *testing.T) {
 	assert.Contains(t, a.body, "shutting down")
 	waitUntil(t, "the cut request's queued pairs dropped", func() bool { return r.Stats().PairsDropped > 0 })
 	assert.Less(t, r.Stats().Rows, uint64(len(texts)))
-}
-
-// testModelFile returns the real-shape test model ($GOMPS_TEST_MODEL, else
-// the one tools/setup.sh installs); missing, it fails under CI=true and
-// skips otherwise.
-func testModelFile(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("GOMPS_TEST_MODEL")
-	if p == "" {
-		p = gomps.TestModelPath()
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("required under CI=true: the test model (run bash tools/setup.sh): %v", err)
-		}
-		t.Skipf("the test model is missing (run bash tools/setup.sh): %v", err)
-	}
-	return p
 }

@@ -60,11 +60,15 @@ func newTestServer(t *testing.T, r *gomps.Reranker, cfg Config) (*Server, *httpt
 	return s, hs
 }
 
-func post(t *testing.T, url, body string, header ...string) (*http.Response, []byte) {
+// request sends method url with body (of contentType; "" sends none) and
+// the header pairs, and returns the response and its body.
+func request(t *testing.T, method, url, contentType, body string, header ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -73,7 +77,14 @@ func post(t *testing.T, url, body string, header ...string) (*http.Response, []b
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp, b
+	return resp, string(b)
+}
+
+// post sends a JSON body.
+func post(t *testing.T, url, body string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	resp, b := request(t, http.MethodPost, url, "application/json", body, header...)
+	return resp, []byte(b)
 }
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
