@@ -234,7 +234,6 @@ func serveAction(c *cli.Context) error {
 
 // serve runs the server with its logger.
 func serve(c *cli.Context, log *slog.Logger) error {
-	var err error
 	maxBody, err := parseSize(c.String("max-body"))
 	if err != nil {
 		return fmt.Errorf("serve: --max-body: %w", err)
