@@ -363,3 +363,34 @@ func TestDrainCutsAtDeadline(t *testing.T) {
 	waitUntil(t, "the cut request's queued pairs dropped", func() bool { return r.Stats().PairsDropped > 0 })
 	assert.Less(t, r.Stats().Rows, uint64(len(texts)))
 }
+
+// A refusal written before the body is read (401, 415, 429, 503) reaches a
+// client that sends its whole large body before reading: the server reads
+// and drops the body after answering instead of closing on it, which would
+// reset the connection and lose the answer.
+func TestEarlyAnswerLargeBody(t *testing.T) {
+	t.Parallel()
+	s, hs := newTimedServer(t, tiny(t), Config{APIKeys: []string{"k"}, MaxConcurrentRequests: 1})
+	body := `{"query":"q","texts":["` + strings.Repeat("a", 1500<<10) + `"]}`
+	send := func(contentType, auth string) int {
+		conn, err := net.Dial("tcp", hs.Listener.Addr().String())
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = fmt.Fprintf(conn, "POST /rerank HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nAuthorization: %s\r\nContent-Length: %d\r\n\r\n", contentType, auth, len(body))
+		require.NoError(t, err)
+		for i := 0; i < len(body); i += 100 << 10 { // the whole body, over about 1.5 s, before reading
+			_, err := io.WriteString(conn, body[i:min(i+100<<10, len(body))])
+			require.NoError(t, err, "the server takes the body")
+			time.Sleep(100 * time.Millisecond)
+		}
+		resp, _ := readResponse(t, conn, bufio.NewReader(conn), 10*time.Second)
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusUnauthorized, send("application/json", "Bearer wrong"))
+	assert.Equal(t, http.StatusUnsupportedMediaType, send("text/plain", "Bearer k"))
+	require.True(t, s.admit(httptest.NewRecorder()))
+	assert.Equal(t, http.StatusTooManyRequests, send("application/json", "Bearer k"))
+	s.release()
+	s.Drain(context.Background())
+	assert.Equal(t, http.StatusServiceUnavailable, send("application/json", "Bearer k"))
+}

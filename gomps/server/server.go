@@ -34,6 +34,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net/http"
@@ -370,6 +371,12 @@ func (s *Server) route(pattern, name string, h http.HandlerFunc) {
 		r = r.WithContext(withRequestID(r.Context(), id))
 		sw := &statusWriter{ResponseWriter: w, s: s}
 		s.httpInFlight.Inc()
+		hasBody := r.ContentLength != 0 && r.ContentLength <= s.cfg.MaxBody
+		if hasBody {
+			// An answer written before the body is read (401, 415, 429, 503)
+			// goes out at once; the body is consumed after it.
+			_ = http.NewResponseController(w).EnableFullDuplex()
+		}
 		switch {
 		case s.cors(sw, r), !s.authorized(sw, r, name):
 		case s.isDraining():
@@ -380,6 +387,13 @@ func (s *Server) route(pattern, name string, h http.HandlerFunc) {
 			}
 		default:
 			h(sw, r)
+		}
+		if hasBody {
+			// What the handler left of the body (at most MaxBody, within the
+			// read deadline) is read and dropped: a connection closed with
+			// unread data is reset, and the client could lose the answer.
+			sw.Flush()
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, s.cfg.MaxBody))
 		}
 		s.httpInFlight.Dec()
 		d := time.Since(start)

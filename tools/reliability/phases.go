@@ -232,7 +232,7 @@ func (s *suite) hostile(srv *child, maxBody, maxBatch int) {
 		{"1 MiB of headers", 431, func(ctx context.Context) result {
 			return raw(ctx, srv.addr, "POST /rerank HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 1<<20)+"\r\nContent-Length: 0\r\n\r\n")
 		}},
-		{"GET /rerank", 404, func(ctx context.Context) result {
+		{"GET /rerank", 405, func(ctx context.Context) result {
 			return raw(ctx, srv.addr, "GET /rerank HTTP/1.1\r\nHost: x\r\n\r\n")
 		}},
 		{"NUL bytes and lone surrogates in text", 200, post("/rerank", "application/json", []byte(`{"query":"q\u0000","texts":["a\u0000b","\ud800x"]}`))},
@@ -521,7 +521,7 @@ func (s *suite) memory(maxConcurrent, maxBody, maxBatch int) {
 		{"one query of punctuation (a token per byte)", punct},
 		{"empty texts (past the batch limit)", empties},
 	} {
-		srv, err := startServe(s.bin, s.serveArgs("--read-timeout", "10s")...)
+		srv, err := startServe(s.bin, s.serveArgs("--request-timeout", "10s")...)
 		if err != nil {
 			s.add(row{attack: "memory at the body limit", inputs: shape.name, outcome: "FAILED: " + err.Error()})
 			continue
