@@ -90,7 +90,7 @@ func TestCheckerCatches(t *testing.T) {
 		{"gomps/internal/nothing/", false, true, false},
 		{"README.md", false, true, true},
 		{"/rerank", false, true, true},
-		{"/v2/rerank", false, true, false},
+		{"/v9/rerank", false, true, false},
 		{"gomps_backend_cpu", false, true, true},
 		{"gomps_backend_tpu", false, true, false},
 		{"GOMPS_ERR_UNSUPPORTED", false, true, true},
