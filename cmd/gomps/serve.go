@@ -122,6 +122,65 @@ func serveMaxQueue(c *cli.Context) int {
 	return max(minServeMaxQueue, c.Int("max-client-batch-size"))
 }
 
+// serveConfig checks the flags and turns them into the server's Config and
+// the library's options, before anything listens.
+func serveConfig(c *cli.Context, log *slog.Logger) (server.Config, []gomps.Option, error) {
+	maxBody, err := parseSize(c.String("max-body"))
+	if err != nil {
+		return server.Config{}, nil, fmt.Errorf("serve: --max-body: %w", err)
+	}
+	for _, name := range []string{"shutdown-timeout", "request-timeout", "read-timeout"} {
+		if c.Duration(name) <= 0 {
+			return server.Config{}, nil, fmt.Errorf("serve: --%s must be positive", name)
+		}
+	}
+	for _, name := range []string{"max-client-batch-size", "max-concurrent-requests", "max-queue"} {
+		if c.Int(name) < 0 {
+			return server.Config{}, nil, fmt.Errorf("serve: --%s %d is negative", name, c.Int(name))
+		}
+	}
+	if q := serveMaxQueue(c); q < minServeMaxQueue {
+		return server.Config{}, nil, fmt.Errorf("serve: --max-queue %d: want at least %d", q, minServeMaxQueue)
+	} else if server.CheckBatchFitsQueue(c.Int("max-client-batch-size"), q) != nil {
+		return server.Config{}, nil, fmt.Errorf("serve: --max-client-batch-size %d is more than --max-queue %d: such a request could never be admitted", c.Int("max-client-batch-size"), q)
+	}
+	if c.Duration("dashboard-history") < 2*time.Second {
+		return server.Config{}, nil, errors.New("serve: --dashboard-history must be at least 2s")
+	}
+	opts, err := serveOptions(c, log)
+	if err != nil {
+		return server.Config{}, nil, err
+	}
+	keys, err := apiKeys(c)
+	if err != nil {
+		return server.Config{}, nil, err
+	}
+	return server.Config{MaxBody: maxBody, MaxClientBatchSize: c.Int("max-client-batch-size"),
+		MaxConcurrentRequests: c.Int("max-concurrent-requests"), RequestTimeout: c.Duration("request-timeout"),
+		ReadTimeout: c.Duration("read-timeout"), APIKeys: keys, PublicMetrics: c.Bool("public-metrics"),
+		CORSAllowOrigins: c.StringSlice("cors-allow-origin"), AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),
+		Logger: log, Version: readVersion().Version, Dashboard: c.Bool("dashboard"), DashboardHistory: c.Duration("dashboard-history")}, opts, nil
+}
+
+// reloadKeysOnHUP re-reads the API keys on every SIGHUP until the returned
+// stop is called.
+func reloadKeysOnHUP(c *cli.Context, log *slog.Logger, srv *server.Server) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			keys, err := apiKeys(c)
+			if err != nil {
+				log.Warn("SIGHUP: keeping the API keys in force", "error", err)
+				continue
+			}
+			srv.SetAPIKeys(keys)
+			log.Info("SIGHUP: API keys reloaded", "keys", len(keys))
+		}
+	}()
+	return func() { signal.Stop(hup); close(hup) }
+}
+
 // noticeLog writes the library's one-line notices as log lines, so they
 // take the --log-format of the rest.
 type noticeLog struct{ log *slog.Logger }
@@ -234,33 +293,7 @@ func serveAction(c *cli.Context) error {
 
 // serve runs the server with its logger.
 func serve(c *cli.Context, log *slog.Logger) error {
-	maxBody, err := parseSize(c.String("max-body"))
-	if err != nil {
-		return fmt.Errorf("serve: --max-body: %w", err)
-	}
-	for _, name := range []string{"shutdown-timeout", "request-timeout", "read-timeout"} {
-		if c.Duration(name) <= 0 {
-			return fmt.Errorf("serve: --%s must be positive", name)
-		}
-	}
-	for _, name := range []string{"max-client-batch-size", "max-concurrent-requests", "max-queue"} {
-		if c.Int(name) < 0 {
-			return fmt.Errorf("serve: --%s %d is negative", name, c.Int(name))
-		}
-	}
-	if q := serveMaxQueue(c); q < minServeMaxQueue {
-		return fmt.Errorf("serve: --max-queue %d: want at least %d", q, minServeMaxQueue)
-	} else if server.CheckBatchFitsQueue(c.Int("max-client-batch-size"), q) != nil {
-		return fmt.Errorf("serve: --max-client-batch-size %d is more than --max-queue %d: such a request could never be admitted", c.Int("max-client-batch-size"), q)
-	}
-	if c.Duration("dashboard-history") < 2*time.Second {
-		return errors.New("serve: --dashboard-history must be at least 2s")
-	}
-	opts, err := serveOptions(c, log)
-	if err != nil {
-		return err
-	}
-	keys, err := apiKeys(c)
+	cfg, opts, err := serveConfig(c, log)
 	if err != nil {
 		return err
 	}
@@ -271,30 +304,13 @@ func serve(c *cli.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	version := readVersion().Version
-	srv := server.New(server.Config{MaxBody: maxBody, MaxClientBatchSize: c.Int("max-client-batch-size"),
-		MaxConcurrentRequests: c.Int("max-concurrent-requests"), RequestTimeout: c.Duration("request-timeout"),
-		ReadTimeout: c.Duration("read-timeout"), APIKeys: keys, PublicMetrics: c.Bool("public-metrics"),
-		CORSAllowOrigins: c.StringSlice("cors-allow-origin"), AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),
-		Logger: log, Version: version, Dashboard: c.Bool("dashboard"), DashboardHistory: c.Duration("dashboard-history")})
+	version := cfg.Version
+	srv := server.New(cfg)
 	defer srv.Close()
 	hs := srv.HTTPServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			keys, err := apiKeys(c)
-			if err != nil {
-				log.Warn("SIGHUP: keeping the API keys in force", "error", err)
-				continue
-			}
-			srv.SetAPIKeys(keys)
-			log.Info("SIGHUP: API keys reloaded", "keys", len(keys))
-		}
-	}()
+	defer reloadKeysOnHUP(c, log, srv)()
 	log.Info("listening", "addr", ln.Addr().String(), "version", version)
 
 	type loadResult struct {

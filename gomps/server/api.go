@@ -354,24 +354,25 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 // InfoResponse is the body of GET /info. Field names follow TEI's /info
 // where it has one. It names the model, never where it lies on disk.
 type InfoResponse struct {
-	ModelID          string `json:"model_id"`
-	ModelSHA256      string `json:"model_sha"`
-	ModelType        string `json:"model_type"`
-	TestModel        bool   `json:"test_model"`
-	Backend          string `json:"backend"`
-	ISA              string `json:"isa"`
-	Precision        string `json:"model_dtype"`
-	Instances        int    `json:"instances"`
-	Threads          int    `json:"threads"`
-	Batcher          string `json:"batcher"`
-	MaxBatchRequests int    `json:"max_batch_requests"`
-	MaxInputLength   int    `json:"max_input_length"`
-	AutoTruncate     bool   `json:"auto_truncate"`
-	MaxBodyBytes     int64  `json:"max_body_bytes"`
-	MaxClientBatch   int    `json:"max_client_batch_size"`
-	MaxConcurrent    int    `json:"max_concurrent_requests"`
-	MaxQueuePairs    int    `json:"max_queue_pairs"`
-	Version          string `json:"version"`
+	ModelID          string   `json:"model_id" doc:"the model's name"`
+	ModelSHA256      string   `json:"model_sha" doc:"sha256 of its model.safetensors"`
+	ModelType        string   `json:"model_type" doc:"reranker"`
+	TestModel        bool     `json:"test_model" doc:"the test model, not the real reranker"`
+	Backend          string   `json:"backend" doc:"cpu or metal"`
+	ISA              string   `json:"isa" doc:"the instruction set the backend runs on"`
+	Precision        string   `json:"model_dtype" doc:"f32, bf16 or f16"`
+	NativePrecisions []string `json:"native_precisions" doc:"the precisions the backend runs natively here"`
+	Instances        int      `json:"instances" doc:"forward passes at once"`
+	Threads          int      `json:"threads" doc:"native threads over all instances"`
+	Batcher          string   `json:"batcher" doc:"adaptive or fixed"`
+	MaxBatchRequests int      `json:"max_batch_requests" doc:"pairs per forward pass"`
+	MaxInputLength   int      `json:"max_input_length" doc:"tokens per pair, specials included"`
+	AutoTruncate     bool     `json:"auto_truncate" doc:"--auto-truncate"`
+	MaxBodyBytes     int64    `json:"max_body_bytes" doc:"--max-body"`
+	MaxClientBatch   int      `json:"max_client_batch_size" doc:"--max-client-batch-size"`
+	MaxConcurrent    int      `json:"max_concurrent_requests" doc:"--max-concurrent-requests"`
+	MaxQueuePairs    int      `json:"max_queue_pairs" doc:"--max-queue"`
+	Version          string   `json:"version" doc:"the gomps version"`
 }
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
@@ -382,7 +383,7 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 	in := rr.Info()
 	writeJSON(w, http.StatusOK, InfoResponse{
 		ModelID: in.Model, ModelSHA256: in.SHA256, ModelType: "reranker", TestModel: in.TestModel,
-		Backend: in.Backend, ISA: in.ISA, Precision: in.Precision, Instances: in.Instances, Threads: in.Threads,
+		Backend: in.Backend, ISA: in.ISA, Precision: in.Precision, NativePrecisions: in.NativePrecisions, Instances: in.Instances, Threads: in.Threads,
 		Batcher: in.Batcher, MaxBatchRequests: in.MaxBatch, MaxInputLength: in.MaxLength,
 		AutoTruncate: s.cfg.AutoTruncate, MaxBodyBytes: s.cfg.MaxBody, MaxClientBatch: s.cfg.MaxClientBatchSize,
 		MaxConcurrent: s.cfg.MaxConcurrentRequests, MaxQueuePairs: in.MaxQueue, Version: s.cfg.Version,

@@ -97,33 +97,7 @@ func schemaOf(t reflect.Type) map[string]any {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		props := map[string]any{}
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" || !f.IsExported() {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			var sc map[string]any
-			switch f.Tag.Get("schema") {
-			case "[]string":
-				sc = map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
-			case "[]string|object":
-				sc = map[string]any{"type": "array", "items": map[string]any{"oneOf": []any{map[string]any{"type": "string"}, map[string]any{"type": "object"}}}}
-			case "object":
-				sc = map[string]any{"type": "object"}
-			default:
-				sc = schemaOf(f.Type)
-			}
-			if d := f.Tag.Get("doc"); d != "" {
-				sc["description"] = d
-			}
-			props[name] = sc
-		}
-		return map[string]any{"type": "object", "properties": props}
+		return structSchema(t)
 	case reflect.Slice, reflect.Array:
 		if t == reflect.TypeOf(json.RawMessage{}) {
 			return map[string]any{}
@@ -141,6 +115,37 @@ func schemaOf(t reflect.Type) map[string]any {
 		return map[string]any{"type": "integer"}
 	}
 	return map[string]any{}
+}
+
+// structSchema is schemaOf of a struct: an object of its JSON fields.
+func structSchema(t reflect.Type) map[string]any {
+	props := map[string]any{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		var sc map[string]any
+		switch f.Tag.Get("schema") {
+		case "[]string":
+			sc = map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
+		case "[]string|object":
+			sc = map[string]any{"type": "array", "items": map[string]any{"oneOf": []any{map[string]any{"type": "string"}, map[string]any{"type": "object"}}}}
+		case "object":
+			sc = map[string]any{"type": "object"}
+		default:
+			sc = schemaOf(f.Type)
+		}
+		if d := f.Tag.Get("doc"); d != "" {
+			sc["description"] = d
+		}
+		props[name] = sc
+	}
+	return map[string]any{"type": "object", "properties": props}
 }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {

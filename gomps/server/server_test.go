@@ -409,6 +409,8 @@ func TestHealthAndInfoWhileLoading(t *testing.T) {
 	assert.Equal(t, DefaultMaxClientBatchSize, info.MaxClientBatch)
 	assert.Equal(t, DefaultMaxConcurrentRequests(DefaultMaxBody), info.MaxConcurrent)
 	assert.Equal(t, in.MaxQueue, info.MaxQueuePairs)
+	assert.Equal(t, in.NativePrecisions, info.NativePrecisions)
+	assert.Contains(t, info.NativePrecisions, "f32")
 	abs, err := filepath.Abs(tinyModel)
 	require.NoError(t, err)
 	assert.NotContains(t, string(body), "model_path")

@@ -149,19 +149,6 @@ func (t *tally) note(s string) {
 	}
 }
 
-func (t *tally) merge(o *tally) {
-	t.requests += o.requests
-	for k, v := range o.status {
-		t.status[k] += v
-	}
-	t.refused += o.refused
-	t.reset += o.reset
-	t.hung += o.hung
-	for _, e := range o.examples {
-		t.note(e)
-	}
-}
-
 // lost is the requests that got no response though they were sent.
 func (t *tally) lost() int { return t.reset + t.hung }
 

@@ -91,22 +91,28 @@ func startServe(bin string, args ...string) (*child, error) {
 		return nil, fmt.Errorf("gomps serve did not log its address within a minute")
 	}
 	c.base = "http://" + c.addr
+	return c, c.waitHealthy()
+}
+
+// waitHealthy waits until /health answers 200 (at most a minute); on
+// failure the child is gone.
+func (c *child) waitHealthy() error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		resp, err := http.Get(c.base + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return c, nil
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
 			c.kill()
-			return nil, fmt.Errorf("gomps serve: /health not 200 within a minute")
+			return fmt.Errorf("gomps serve: /health not 200 within a minute")
 		}
 		select {
 		case <-c.exited:
-			return nil, fmt.Errorf("gomps serve exited while loading: %v\n%s", c.err, strings.Join(c.logs.all(), "\n"))
+			return fmt.Errorf("gomps serve exited while loading: %v\n%s", c.err, strings.Join(c.logs.all(), "\n"))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

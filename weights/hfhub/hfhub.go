@@ -241,28 +241,7 @@ func Download(ctx context.Context, repoID, rev string, files []string, opts Opti
 			return "", err
 		}
 	}
-	if opts.CacheDir == "" {
-		opts.CacheDir = CacheDir()
-	}
-	if opts.Endpoint == "" {
-		opts.Endpoint = os.Getenv("HF_ENDPOINT")
-	}
-	if opts.Endpoint == "" {
-		opts.Endpoint = DefaultEndpoint
-	}
-	opts.Endpoint = strings.TrimRight(opts.Endpoint, "/")
-	if opts.Token == "" {
-		opts.Token = envToken()
-	}
-	if opts.Retries == 0 {
-		opts.Retries = 3
-	}
-	if opts.StallTimeout <= 0 {
-		opts.StallTimeout = DefaultStallTimeout
-	}
-	if opts.Client == nil {
-		opts.Client = defaultClient()
-	}
+	opts = opts.withDefaults()
 	repo := RepoDir(opts.CacheDir, repoID)
 	hint := manualHint(repoID, files, opts.CacheDir)
 
@@ -309,6 +288,34 @@ func Download(ctx context.Context, repoID, rev string, files []string, opts Opti
 		}
 	}
 	return filepath.Join(repo, "snapshots", commit), nil
+}
+
+// withDefaults fills the zero fields of o from the environment and the
+// package defaults.
+func (o Options) withDefaults() Options {
+	if o.CacheDir == "" {
+		o.CacheDir = CacheDir()
+	}
+	if o.Endpoint == "" {
+		o.Endpoint = os.Getenv("HF_ENDPOINT")
+	}
+	if o.Endpoint == "" {
+		o.Endpoint = DefaultEndpoint
+	}
+	o.Endpoint = strings.TrimRight(o.Endpoint, "/")
+	if o.Token == "" {
+		o.Token = envToken()
+	}
+	if o.Retries == 0 {
+		o.Retries = 3
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.Client == nil {
+		o.Client = defaultClient()
+	}
+	return o
 }
 
 func defaultClient() *http.Client {
@@ -589,7 +596,7 @@ func (d *downloader) get(ctx context.Context, file string, m *fileMeta, inc stri
 	defer stall(nil)
 	timer := time.AfterFunc(d.opts.StallTimeout, func() { stall(errStalled) })
 	defer timer.Stop()
-	stalled := func(err error) error {
+	stalled := func(have int64, err error) error {
 		return fmt.Errorf("hfhub: %s: %s: nothing received for %v after %d bytes (%v)", d.repoID, file, d.opts.StallTimeout, have, err)
 	}
 	req, err := d.request(rctx, http.MethodGet, m.getURL)
@@ -605,7 +612,7 @@ func (d *downloader) get(ctx context.Context, file string, m *fileMeta, inc stri
 		case ctx.Err() != nil:
 			return false, &permanentError{fmt.Errorf("hfhub: %s: %s: %w", d.repoID, file, ctx.Err())}
 		case context.Cause(rctx) == errStalled:
-			return true, stalled(err)
+			return true, stalled(have, err)
 		}
 		return true, fmt.Errorf("hfhub: %s: %s: %w", d.repoID, file, err)
 	}
@@ -631,48 +638,57 @@ func (d *downloader) get(ctx context.Context, file string, m *fileMeta, inc stri
 	default:
 		return false, &permanentError{d.statusError(file, resp)}
 	}
-	total := m.size
+	have, retryable, err = d.copyBody(ctx, rctx, f, resp.Body, file, m.size, have, inc, timer, stalled)
+	if err != nil {
+		return retryable, err
+	}
+	if err := f.Sync(); err != nil {
+		return false, &permanentError{fmt.Errorf("hfhub: %w", err)}
+	}
+	if total := m.size; total >= 0 && have < total {
+		return true, fmt.Errorf("hfhub: %s: %s: got %d of %d bytes", d.repoID, file, have, total)
+	}
+	return false, nil
+}
+
+// copyBody appends body to f from offset have, no further than the
+// advertised size (maxUnsizedBytes when none), resetting the stall timer at
+// every read; it returns the new size. A body past the size removes inc.
+func (d *downloader) copyBody(ctx, rctx context.Context, f *os.File, body io.Reader, file string, total, have int64, inc string,
+	timer *time.Timer, stalled func(int64, error) error) (int64, bool, error) {
 	limit := total
 	if limit < 0 {
 		limit = maxUnsizedBytes
 	}
 	buf := make([]byte, 256<<10)
 	for {
-		n, rerr := resp.Body.Read(buf)
+		n, rerr := body.Read(buf)
 		timer.Reset(d.opts.StallTimeout)
 		if n > 0 {
 			if have+int64(n) > limit {
 				os.Remove(inc) // what came is not the file
-				return false, &permanentError{fmt.Errorf("hfhub: %s: %s: %w: the server sent more than %d bytes; the partial download was removed", d.repoID, file, ErrTooLarge, limit)}
+				return have, false, &permanentError{fmt.Errorf("hfhub: %s: %s: %w: the server sent more than %d bytes; the partial download was removed", d.repoID, file, ErrTooLarge, limit)}
 			}
 			if _, err := f.Write(buf[:n]); err != nil {
-				return false, &permanentError{fmt.Errorf("hfhub: %w", err)}
+				return have, false, &permanentError{fmt.Errorf("hfhub: %w", err)}
 			}
 			have += int64(n)
 			if d.opts.Progress != nil {
 				d.opts.Progress(Progress{File: file, Done: have, Total: total})
 			}
 		}
-		if rerr == io.EOF {
-			break
+		switch {
+		case rerr == io.EOF:
+			return have, false, nil
+		case rerr == nil:
+		case ctx.Err() != nil:
+			return have, false, &permanentError{fmt.Errorf("hfhub: %s: %s: %w", d.repoID, file, ctx.Err())}
+		case context.Cause(rctx) == errStalled:
+			return have, true, stalled(have, rerr)
+		default:
+			return have, true, fmt.Errorf("hfhub: %s: %s: connection broke after %d bytes: %w", d.repoID, file, have, rerr)
 		}
-		if rerr != nil {
-			switch {
-			case ctx.Err() != nil:
-				return false, &permanentError{fmt.Errorf("hfhub: %s: %s: %w", d.repoID, file, ctx.Err())}
-			case context.Cause(rctx) == errStalled:
-				return true, stalled(rerr)
-			}
-			return true, fmt.Errorf("hfhub: %s: %s: connection broke after %d bytes: %w", d.repoID, file, have, rerr)
-		}
 	}
-	if err := f.Sync(); err != nil {
-		return false, &permanentError{fmt.Errorf("hfhub: %w", err)}
-	}
-	if total >= 0 && have < total {
-		return true, fmt.Errorf("hfhub: %s: %s: got %d of %d bytes", d.repoID, file, have, total)
-	}
-	return false, nil
 }
 
 func rangeStart(cr string) (int64, bool) {
