@@ -232,8 +232,9 @@ def train_unigram(text):
     trainer = trainers.UnigramTrainer(vocab_size=6000, special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
                                       unk_token="<unk>", max_piece_length=16, show_progress=False)
     tok.train_from_iterator(text, trainer=trainer)
-    # The trainer's scores differ in their last bits from run to run and order equal scores arbitrarily:
-    # rounding the scores and ordering by (score, piece) makes the ids reproducible.
+    # The trainer's scores differ in their last bits from run to run: rounding them and ordering by
+    # (score, piece) removes that noise. Ties between equal counts are still broken in hash order, so a
+    # retrain is not bit-reproducible (main keeps the committed tokenizer unless told to retrain).
     vocab = json.loads(tok.to_str())["model"]["vocab"]
     specials, pieces = vocab[:4], sorted(((p, round(s, 6)) for p, s in vocab[4:]), key=lambda v: (-v[1], v[0]))
     tok.model = models.Unigram([tuple(v) for v in specials] + pieces, unk_id=3, byte_fallback=False)
@@ -242,9 +243,7 @@ def train_unigram(text):
     assert (s, tok.token_to_id("<pad>"), e, tok.token_to_id("<unk>")) == (0, 1, 2, 3)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", s), ("</s>", e)])
-    return tok, {"tokenizer_class": "XLMRobertaTokenizer", "bos_token": "<s>", "eos_token": "</s>",
-                 "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>", "pad_token": "<pad>",
-                 "mask_token": "<mask>"}
+    return tok
 
 
 def train_wordpiece(text):
@@ -262,12 +261,22 @@ def train_wordpiece(text):
     c, s = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", c), ("[SEP]", s)])
-    return tok, {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "unk_token": "[UNK]",
-                 "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+    return tok
 
 
+# The tokenizer_config.json transformers loads each kind of tokenizer.json with.
 BERT_TOKENIZER_CONFIG = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "unk_token": "[UNK]",
                          "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+TOKENIZER_CONFIGS = {
+    "bert": BERT_TOKENIZER_CONFIG,
+    "wordpiece": BERT_TOKENIZER_CONFIG,
+    "unigram": {"tokenizer_class": "XLMRobertaTokenizer", "bos_token": "<s>", "eos_token": "</s>",
+                "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>", "pad_token": "<pad>",
+                "mask_token": "<mask>"},
+}
+# The trained tokenizers: how to train each, and the committed model directory whose tokenizer.json is reused
+# unless --retrain-tokenizers.
+TRAINED = {"unigram": (train_unigram, "xlmr"), "wordpiece": (train_wordpiece, "tinybert-l2")}
 
 
 class Tok:
@@ -661,6 +670,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", required=True, help="the gomps repo root")
     ap.add_argument("--shared", required=True, help="the shared/ folder beside the repo")
+    ap.add_argument("--retrain-tokenizers", action="store_true",
+                    help="train the Unigram and WordPiece tokenizers anew (changes their ids and every golden of "
+                         "their models) instead of reusing the committed ones")
     ap.add_argument("--xlmr-base", metavar="DIR",
                     help="write a random XLM-RoBERTa base-shape model to DIR (outside the repo) and stop")
     args = ap.parse_args()
@@ -680,18 +692,24 @@ def main():
     data = g.load_rerank(data_dir)
     work = tempfile.mkdtemp(prefix="gomps-families-")
     try:
-        text = training_text(args.shared)
         tok_paths = {"bert": os.path.join(td, "tiny", "tokenizer.json")}
-        tok_configs = {"bert": BERT_TOKENIZER_CONFIG}
-        for kind, train in (("unigram", train_unigram), ("wordpiece", train_wordpiece)):
-            trained, tok_configs[kind] = train(text)
+        text, trained = None, []
+        for kind, (train, home) in TRAINED.items():
+            committed = os.path.join(td, "families", home, "tokenizer.json")
+            if os.path.exists(committed) and not args.retrain_tokenizers:
+                tok_paths[kind] = os.path.join(work, kind + ".json")
+                shutil.copyfile(committed, tok_paths[kind])
+                print(f"families: reusing the committed {kind} tokenizer {committed}", file=sys.stderr)
+                continue
+            text = text or training_text(args.shared)
             tok_paths[kind] = os.path.join(work, kind + ".json")
-            trained.save(tok_paths[kind])
+            train(text).save(tok_paths[kind])
+            trained.append(kind)
 
         entries = {}
         for spec in FAMILIES:
             fam = FAMILY[spec["family"]]
-            tok = Tok(tok_paths[spec["tokenizer"]], tok_configs[spec["tokenizer"]], spec["max_len"],
+            tok = Tok(tok_paths[spec["tokenizer"]], TOKENIZER_CONFIGS[spec["tokenizer"]], spec["max_len"],
                       fam["specials"], work)
             cases = select_cases(data, tok)
             print(f"families: {spec['name']}: {len(cases)} cases", file=sys.stderr)
@@ -710,7 +728,8 @@ def main():
                      "tokenizer([query], [passage], truncation='longest_first', max_length=max_length) with "
                      "AutoTokenizer (fast) over the committed tokenizer.json; token_type_ids not passed to "
                      "XLM-RoBERTa (its tokenizer returns none; the model uses zeros)",
-        "tokenizer_training": {"passages": f"the first {TRAIN_PASSAGES} of shared/data/trec-dl/passages.tsv",
+        "tokenizer_training": {"trained_in_this_run": trained,
+                               "passages": f"the first {TRAIN_PASSAGES} of shared/data/trec-dl/passages.tsv",
                                "queries": "every query of shared/data/trec-dl/queries.tsv",
                                "own_text_lines": len(OWN_TEXT),
                                "passages_sha256": g.sha256_file(os.path.join(data_dir, "passages.tsv")),
