@@ -7,10 +7,10 @@ PREFIX ?= /usr/local
 GOVULNCHECK ?= golang.org/x/vuln/cmd/govulncheck@v1.9.0
 SOAK ?= 30m
 
-.PHONY: help setup build install test check-metal bench fuzz golden lint clean readme-examples soak vulncheck
+.PHONY: help setup build install test check-metal bench fuzz golden golden-families lint clean readme-examples soak vulncheck
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 setup: ## install packages, the tokenizers lib and the test model; build bin/gomps
 	bash tools/setup.sh
@@ -41,6 +41,9 @@ vulncheck: ## govulncheck over the module (needs vuln.go.dev, so CI does not run
 
 golden: ## regenerate the PyTorch goldens (dev only, never in CI; needs a multi-GB venv)
 	bash tools/golden/run.sh
+
+golden-families: ## regenerate the family test models and their goldens (dev only, never in CI)
+	bash tools/golden/families.sh
 
 lint: ## go vet, gofmt, and tools/lint.sh: complexity (gocyclo), clones (dupl), dead code (deadcode)
 	$(GO) vet ./...
