@@ -24,16 +24,13 @@ import datetime
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import tempfile
 
 import numpy as np
-import safetensors
 import tokenizers
 import torch
-import transformers
 from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (AutoTokenizer, BertConfig, BertForSequenceClassification, ElectraConfig,
                           ElectraForSequenceClassification, XLMRobertaConfig, XLMRobertaForSequenceClassification)
@@ -80,9 +77,10 @@ FAMILY_SYNTHETIC = [
 # ---------------------------------------------------------------------------------------------- families
 
 
-def bert_config(hidden, layers, heads, ffn, vocab, labels, dtype, positions=512):
-    return {
-        "architectures": ["BertForSequenceClassification"],
+def hf_config(arch, model_type, hidden, layers, heads, ffn, vocab, positions, dtype, labels=("LABEL_0",), **extra):
+    """A config.json as Hugging Face writes one for arch, keys sorted."""
+    cfg = {
+        "architectures": [arch],
         "attention_probs_dropout_prob": 0.1,
         "classifier_dropout": None,
         "hidden_act": "gelu",
@@ -94,7 +92,7 @@ def bert_config(hidden, layers, heads, ffn, vocab, labels, dtype, positions=512)
         "label2id": {n: i for i, n in enumerate(labels)},
         "layer_norm_eps": 1e-12,
         "max_position_embeddings": positions,
-        "model_type": "bert",
+        "model_type": model_type,
         "num_attention_heads": heads,
         "num_hidden_layers": layers,
         "pad_token_id": 0,
@@ -103,63 +101,25 @@ def bert_config(hidden, layers, heads, ffn, vocab, labels, dtype, positions=512)
         "type_vocab_size": 2,
         "vocab_size": vocab,
     }
+    cfg.update(extra)
+    return dict(sorted(cfg.items()))
+
+
+def bert_config(hidden, layers, heads, ffn, vocab, labels, dtype):
+    return hf_config("BertForSequenceClassification", "bert", hidden, layers, heads, ffn, vocab, 512, dtype,
+                     labels)
 
 
 def xlmr_config(hidden, layers, heads, ffn, vocab, positions, dtype):
-    return {
-        "architectures": ["XLMRobertaForSequenceClassification"],
-        "attention_probs_dropout_prob": 0.1,
-        "bos_token_id": 0,
-        "classifier_dropout": None,
-        "eos_token_id": 2,
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "hidden_size": hidden,
-        "id2label": {"0": "LABEL_0"},
-        "initializer_range": 0.02,
-        "intermediate_size": ffn,
-        "label2id": {"LABEL_0": 0},
-        "layer_norm_eps": 1e-05,
-        "max_position_embeddings": positions,
-        "model_type": "xlm-roberta",
-        "num_attention_heads": heads,
-        "num_hidden_layers": layers,
-        "pad_token_id": 1,
-        "position_embedding_type": "absolute",
-        "torch_dtype": dtype,
-        "type_vocab_size": 1,
-        "vocab_size": vocab,
-    }
+    return hf_config("XLMRobertaForSequenceClassification", "xlm-roberta", hidden, layers, heads, ffn, vocab,
+                     positions, dtype, bos_token_id=0, eos_token_id=2, pad_token_id=1, layer_norm_eps=1e-05,
+                     type_vocab_size=1)
 
 
 def electra_config(emb, hidden, layers, heads, ffn, vocab, dtype):
-    return {
-        "architectures": ["ElectraForSequenceClassification"],
-        "attention_probs_dropout_prob": 0.1,
-        "classifier_dropout": None,
-        "embedding_size": emb,
-        "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.1,
-        "hidden_size": hidden,
-        "id2label": {"0": "LABEL_0"},
-        "initializer_range": 0.02,
-        "intermediate_size": ffn,
-        "label2id": {"LABEL_0": 0},
-        "layer_norm_eps": 1e-12,
-        "max_position_embeddings": 512,
-        "model_type": "electra",
-        "num_attention_heads": heads,
-        "num_hidden_layers": layers,
-        "pad_token_id": 0,
-        "position_embedding_type": "absolute",
-        "summary_activation": "gelu",
-        "summary_last_dropout": 0.1,
-        "summary_type": "first",
-        "summary_use_proj": True,
-        "torch_dtype": dtype,
-        "type_vocab_size": 2,
-        "vocab_size": vocab,
-    }
+    return hf_config("ElectraForSequenceClassification", "electra", hidden, layers, heads, ffn, vocab, 512, dtype,
+                     embedding_size=emb, summary_activation="gelu", summary_last_dropout=0.1,
+                     summary_type="first", summary_use_proj=True)
 
 
 # family: how the model is built and what its head is. offset: the first position id (padding_idx + 1 for
@@ -553,7 +513,8 @@ def build(spec, tok, tok_path, data, cases, td, workdir):
         raise RuntimeError(f"families: {name}: torch and the NumPy reference disagree by {worst}")
 
     mutations = mutation_sensitivity(spec, model, tok, cases, enc, logits, data)
-    write_goldens(os.path.join(td, "golden", "families", name + ".jsonl"), cases, enc, logits)
+    os.makedirs(os.path.join(td, "golden", "families"), exist_ok=True)
+    g.write_goldens(os.path.join(td, "golden", "families", name + ".jsonl"), cases, enc, "logits", logits)
 
     la = np.array(logits)
     lr = la[real]
@@ -615,21 +576,6 @@ def mutation_sensitivity(spec, model, tok, cases, enc, logits, data):
         if v < 1e-2:
             raise RuntimeError(f"families: {spec['name']}: mutation {k} moves the logits by only {v}")
     return out
-
-
-def write_goldens(path, cases, enc, logits):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for c, e, lg in zip(cases, enc, logits):
-            o = {"kind": c["kind"]}
-            if c["transform"] == "text":
-                o["name"] = c["name"]
-            o.update({"file": c["file"], "qid": c["qid"], "docid": c["docid"], "transform": c["transform"]})
-            if c["transform"] == "text":
-                o["query"], o["passage"] = c["query"], c["passage"]
-            o.update({"logits": lg, "q_tokens": e["q_tokens"], "p_tokens": e["p_tokens"], "len": len(e["ids"]),
-                      "ids_sha256": g.ids_sha256(e["ids"], e["types"])})
-            f.write(json.dumps(o, ensure_ascii=False) + "\n")
 
 
 def xlmr_base(out_dir, tok_path, seed):
@@ -720,9 +666,7 @@ def main():
     prov = {
         "generated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generator": "tools/golden/families.py via tools/golden/families.sh (make golden-families)",
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
-                     "safetensors": safetensors.__version__, "numpy": np.__version__},
+        "versions": g.versions(),
         "reference": "transformers <Family>ForSequenceClassification, fp32 from the stored weights, eval, "
                      "attn_implementation=eager, batch 1, no padding, CPU; every label's logit; "
                      "tokenizer([query], [passage], truncation='longest_first', max_length=max_length) with "

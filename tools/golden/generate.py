@@ -472,6 +472,28 @@ def write_json(path, obj):
         f.write("\n")
 
 
+def write_goldens(path, cases, enc, key, scores):
+    """One JSON line per case (golden/README.md): the case, then its score under key ("logit", or "logits"
+    for every label), the kept token counts, the length and ids_sha256."""
+    with open(path, "w", encoding="utf-8") as f:
+        for c, e, score in zip(cases, enc, scores):
+            o = {"kind": c["kind"]}
+            if c["transform"] == "text":
+                o["name"] = c["name"]
+            o.update({"file": c["file"], "qid": c["qid"], "docid": c["docid"], "transform": c["transform"]})
+            if c["transform"] == "text":
+                o["query"], o["passage"] = c["query"], c["passage"]
+            o.update({key: score, "q_tokens": e["q_tokens"], "p_tokens": e["p_tokens"], "len": len(e["ids"]),
+                      "ids_sha256": ids_sha256(e["ids"], e["types"])})
+            f.write(json.dumps(o, ensure_ascii=False) + "\n")
+
+
+def versions():
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
+            "safetensors": safetensors.__version__, "numpy": np.__version__}
+
+
 def stats(xs):
     a = np.asarray(xs, dtype=np.float64)
     return {"n": int(a.size), "mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
@@ -620,21 +642,8 @@ def main():
         raise RuntimeError(f"golden: torch and the NumPy reference disagree: {worst}")
 
     # ---- write the goldens.
-    def line(c, e, logit):
-        o = {"kind": c["kind"]}
-        if c["transform"] == "text":
-            o["name"] = c["name"]
-        o.update({"file": c["file"], "qid": c["qid"], "docid": c["docid"], "transform": c["transform"]})
-        if c["transform"] == "text":
-            o["query"], o["passage"] = c["query"], c["passage"]
-        o.update({"logit": logit, "q_tokens": e["q_tokens"], "p_tokens": e["p_tokens"], "len": len(e["ids"]),
-                  "ids_sha256": ids_sha256(e["ids"], e["types"])})
-        return json.dumps(o, ensure_ascii=False)
-
     for name, logits in (("testmodel", tm_logits), ("tiny", tiny_logits)):
-        with open(os.path.join(td, "golden", name + ".jsonl"), "w", encoding="utf-8") as f:
-            for c, e, lg in zip(cases, enc, logits):
-                f.write(line(c, e, lg) + "\n")
+        write_goldens(os.path.join(td, "golden", name + ".jsonl"), cases, enc, "logit", logits)
 
     real_tm = [tm_logits[i] for i in real_idx]
     real_tiny = [tiny_logits[i] for i in real_idx]
@@ -644,9 +653,7 @@ def main():
     prov = {
         "generated_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generator": "tools/golden/generate.py via tools/golden/run.sh",
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
-                     "safetensors": safetensors.__version__, "numpy": np.__version__},
+        "versions": versions(),
         "reference": "transformers BertForSequenceClassification, fp32, eval, attn_implementation=eager, "
                      "batch 1, no padding, CPU; tokenizer([query], [passage], truncation='longest_first', "
                      "max_length=512) with AutoTokenizer (fast) from shared/models/ms-marco-MiniLM-L-6-v2",
