@@ -5,30 +5,32 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gomps/gomps/gomps/internal/engine"
 	"github.com/gomps/gomps/kernels/native"
 )
 
 // Errors of the library. Every error a Reranker returns matches one of these
-// (or context.Canceled / context.DeadlineExceeded) with errors.Is.
+// (or context.Canceled / context.DeadlineExceeded) with errors.Is. Their
+// texts name no package; a wrapper adds where, once.
 var (
 	// ErrClosed: the Reranker was closed before or during the call.
-	ErrClosed = errors.New("gomps: reranker closed")
+	ErrClosed = errors.New("reranker closed")
 	// ErrEmptyQuery: the query is "" (an empty passage is valid).
-	ErrEmptyQuery = errors.New("gomps: empty query")
+	ErrEmptyQuery = errors.New("empty query")
 	// ErrInvalidUTF8: a query or passage is not valid UTF-8.
-	ErrInvalidUTF8 = errors.New("gomps: text is not valid UTF-8")
+	ErrInvalidUTF8 = errors.New("text is not valid UTF-8")
 	// ErrTooLong: with WithTruncation(false), a pair is longer than the
 	// maximum length. The error is a *TooLongError.
-	ErrTooLong = errors.New("gomps: pair longer than the maximum length")
+	ErrTooLong = engine.ErrTooLong
 	// ErrTokenizer: the tokenizer refused a text (such as text with a NUL
 	// byte for a tokenizer that does not drop them). The error is a
 	// *TokenizerError.
-	ErrTokenizer = errors.New("gomps: the tokenizer refused the text")
+	ErrTokenizer = errors.New("the tokenizer refused the text")
 	// ErrOverloaded: admitting the call would put more pairs in the queue
 	// than WithMaxQueue allows. Returned at once, without waiting.
-	ErrOverloaded = errors.New("gomps: overloaded")
+	ErrOverloaded = engine.ErrOverloaded
 	// ErrNoModel: no model was given and none of the defaults exists.
-	ErrNoModel = errors.New("gomps: no model found")
+	ErrNoModel = errors.New("no model found")
 	// ErrNoCgo: the binary was built without cgo, so no native backend exists.
 	ErrNoCgo = native.ErrNoCgo
 	// ErrABIMismatch: a linked backend implements another version of the
@@ -71,25 +73,15 @@ const (
 // and the backend's detail text. It matches the sentinel of its Code.
 type Error = native.Error
 
-// TooLongError says which pair is too long. It matches ErrTooLong.
-type TooLongError struct {
-	Index     int // index of the pair (the passage in Score, the pair in ScorePairs)
-	Tokens    int // tokens of the pair including [CLS] and two [SEP]
-	MaxLength int // the limit in force
-}
-
-func (e *TooLongError) Error() string {
-	return fmt.Sprintf("gomps: pair %d: %d tokens, longer than the maximum length %d (truncation is off)",
-		e.Index, e.Tokens, e.MaxLength)
-}
-
-// Unwrap returns ErrTooLong.
-func (e *TooLongError) Unwrap() error { return ErrTooLong }
+// TooLongError says which pair is too long: Index is the passage's (or the
+// pair's) in the request, Tokens the pair's tokens including [CLS] and two
+// [SEP], MaxLength the limit in force. It matches ErrTooLong.
+type TooLongError = engine.TooLongError
 
 // TokenizerError says which text the tokenizer refused, and why. It matches
 // ErrTokenizer.
 type TokenizerError struct {
-	Index int   // index of the passage (in Score) or pair (in ScorePairs); -1 for the query
+	Index int   // index of the passage (or pair) in the request; -1 for the query
 	Err   error // the tokenizer's reason
 }
 
@@ -98,7 +90,7 @@ func (e *TokenizerError) Error() string {
 	if e.Index >= 0 {
 		where = fmt.Sprintf("passage %d", e.Index)
 	}
-	return fmt.Sprintf("gomps: %s: the tokenizer refused the text: %s", where, strings.TrimPrefix(e.Err.Error(), "tokenizer: "))
+	return fmt.Sprintf("%s: the tokenizer refused the text: %s", where, strings.TrimPrefix(e.Err.Error(), "tokenizer: "))
 }
 
 // Is reports whether target is ErrTokenizer.
@@ -108,14 +100,14 @@ func (e *TokenizerError) Is(target error) bool { return target == ErrTokenizer }
 func (e *TokenizerError) Unwrap() error { return e.Err }
 
 // located is an error of this package with where it happened: its text is
-// "gomps: <where>: <err without its gomps: prefix>", and it unwraps to err.
+// "<where>: <err>", and it unwraps to err.
 type located struct {
 	where string
 	err   error
 }
 
 func (e *located) Error() string {
-	return "gomps: " + e.where + ": " + strings.TrimPrefix(e.err.Error(), "gomps: ")
+	return e.where + ": " + e.err.Error()
 }
 
 func (e *located) Unwrap() error { return e.err }
@@ -127,6 +119,5 @@ func at(err error, format string, args ...any) error {
 
 var (
 	_ error = (*located)(nil)
-	_ error = (*TooLongError)(nil)
 	_ error = (*TokenizerError)(nil)
 )

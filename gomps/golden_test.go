@@ -36,10 +36,22 @@ func scoreCases(t testing.TB, r *Reranker, cases []goldenCase) []float32 {
 	for i, c := range cases {
 		pairs[i] = Pair{c.Query, c.Passage}
 	}
-	got, err := r.run(context.Background(), groupPairs(pairs), len(pairs))
+	var jobs []job
+	byQuery := map[string]int{}
+	for i, p := range pairs {
+		j, ok := byQuery[p.Query]
+		if !ok {
+			j = len(jobs)
+			byQuery[p.Query] = j
+			jobs = append(jobs, job{query: p.Query})
+		}
+		jobs[j].passages = append(jobs[j].passages, p.Passage)
+		jobs[j].index = append(jobs[j].index, i)
+	}
+	res, err := r.run(context.Background(), jobs, len(pairs), engine.Call{})
 	require.NoError(t, err)
-	require.Len(t, got, len(cases))
-	return got
+	require.Len(t, res.Scores, len(cases))
+	return res.Scores
 }
 
 // maxGoldenDiff returns the largest |got - golden| and its case index.

@@ -4,6 +4,7 @@ package gomps
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 
 	"os"
@@ -249,4 +250,10 @@ func loadGoldens(t testing.TB, name string, needShared bool) []goldenCase {
 		out = append(out, c)
 	}
 	return out
+}
+
+// scorePairs is Do over pairs, its scores.
+func scorePairs(r *Reranker, ctx context.Context, pairs []Pair) ([]float32, error) {
+	res, err := r.Do(ctx, Request{Pairs: pairs})
+	return res.Scores, err
 }

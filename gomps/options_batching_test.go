@@ -27,7 +27,7 @@ func TestWithRouting(t *testing.T) {
 			require.Equal(t, engine.RouteRoundRobin, rr.eng.Config().Routing, "wired into the engine")
 			const calls = 8
 			for i := 0; i < calls; i++ {
-				_, err := rr.ScorePairs(context.Background(), []Pair{{Query: berlinQ, Passage: berlinP1}})
+				_, err := scorePairs(rr, context.Background(), []Pair{{Query: berlinQ, Passage: berlinP1}})
 				require.NoError(t, err)
 			}
 			st := rr.Stats()
@@ -53,18 +53,18 @@ func TestWithBatchTimeout(t *testing.T) {
 	require.Equal(t, long, slow.eng.Config().Timeout, "wired into the engine")
 	assert.Equal(t, long, slow.Info().BatchWait)
 	pair := []Pair{{Query: berlinQ, Passage: berlinP2}}
-	_, err := slow.ScorePairs(context.Background(), pair) // warm-up
+	_, err := scorePairs(slow, context.Background(), pair) // warm-up
 	require.NoError(t, err)
 	start := time.Now()
-	want, err := slow.ScorePairs(context.Background(), pair)
+	want, err := scorePairs(slow, context.Background(), pair)
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, time.Since(start), long, "a partial batch waits for the timeout")
 
 	fast := openTiny(t, WithBatcher("fixed"), WithBatchTimeout(time.Millisecond))
-	_, err = fast.ScorePairs(context.Background(), pair)
+	_, err = scorePairs(fast, context.Background(), pair)
 	require.NoError(t, err)
 	start = time.Now()
-	got, err := fast.ScorePairs(context.Background(), pair)
+	got, err := scorePairs(fast, context.Background(), pair)
 	require.NoError(t, err)
 	assert.Less(t, time.Since(start), long/2, "a 1ms timeout sends the partial batch at once")
 	assert.Equal(t, want, got, "the timeout changes when, not what")

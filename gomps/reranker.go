@@ -3,7 +3,6 @@ package gomps
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gomps/gomps/gomps/internal/engine"
 	"github.com/gomps/gomps/kernels/native"
@@ -41,6 +39,7 @@ type Info struct {
 	Threads          int            // native threads over all instances
 	Instances        int            // native contexts (concurrent forward passes)
 	MaxLength        int            // tokens per pair incl. [CLS] and two [SEP]
+	Labels           int            // logits per pair (the model's labels; Result.Logits)
 	MaxBatch         int            // pairs per forward call
 	MaxQueue         int            // pairs admitted and not yet forwarded, over all calls (WithMaxQueue)
 	Batcher          string         // "adaptive" or "fixed"
@@ -55,8 +54,10 @@ type Info struct {
 // groups pairs of similar length from all concurrent calls, and a pool of
 // Info().Instances native contexts over one shared model.
 //
-// Concurrency: every method is safe for concurrent use. Concurrent Score and
-// ScorePairs calls share batches and instances. Close may be called from any
+// Do is its one scoring call; Score and Rank are shorthands over it.
+//
+// Concurrency: every method is safe for concurrent use. Concurrent calls
+// share batches and instances. Close may be called from any
 // goroutine, any number of times.
 type Reranker struct {
 	opts options
@@ -108,7 +109,10 @@ func (r *resources) free() error {
 
 // instance is one native context as an engine.Instance. The engine drives it
 // from one locked OS thread.
-type instance struct{ c *native.Context }
+type instance struct {
+	c      *native.Context
+	labels int // logits per row
+}
 
 var _ engine.Instance = (*instance)(nil)
 
@@ -118,9 +122,9 @@ func (i *instance) Forward(b *engine.Batch, logits []float32) error {
 	if err := i.c.Forward(b.Rows, b.Seq, b.IDs, b.Types, b.Lengths, logits); err != nil {
 		return err
 	}
-	for k, x := range logits[:b.Rows] {
+	for k, x := range logits {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return &Error{Code: CodeInternal, Op: "forward", Msg: fmt.Sprintf("row %d: non-finite logit %v", k, x)}
+			return &Error{Code: CodeInternal, Op: "forward", Msg: fmt.Sprintf("row %d: non-finite logit %v", k/i.labels, x)}
 		}
 	}
 	return nil
@@ -140,7 +144,7 @@ func newInstance(m *native.Model, threads int) (engine.Instance, error) {
 		return nil, err
 	}
 	liveContexts.Add(1)
-	return &instance{c}, nil
+	return &instance{c: c, labels: m.Info().NumLabels}, nil
 }
 
 // Open loads a model and starts its engine. model is found as ResolveModel
@@ -198,12 +202,12 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 	if src.Kind == SourceHFDir {
 		tmp, err := os.MkdirTemp("", "gomps-convert-*")
 		if err != nil {
-			return nil, fmt.Errorf("gomps: %w", err)
+			return nil, err
 		}
 		defer os.RemoveAll(tmp) // the backend has read the file by then
 		path = filepath.Join(tmp, "model.gomps")
 		if _, err := weights.Convert(src.Path, path, weights.ConvertOptions{Name: src.ModelID}); err != nil {
-			return nil, fmt.Errorf("gomps: converting %s: %w", src.Path, err)
+			return nil, fmt.Errorf("converting %s: %w", src.Path, err)
 		}
 	}
 	res := &resources{}
@@ -238,6 +242,7 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 		MaxBatch:        o.maxBatch,
 		MaxQueue:        o.maxQueue,
 		MaxSeq:          mi.MaxSeq,
+		Labels:          mi.NumLabels,
 		PaddedBackend:   caps.Padded,
 		ClsID:           res.tok.cls,
 		SepID:           res.tok.sep,
@@ -266,6 +271,7 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 			Threads:          perInstance * o.instances,
 			Instances:        o.instances,
 			MaxLength:        mi.MaxSeq,
+			Labels:           mi.NumLabels,
 			MaxBatch:         o.maxBatch,
 			MaxQueue:         o.maxQueue,
 			Batcher:          o.mode.String(),
@@ -290,17 +296,27 @@ func Open(ctx context.Context, model string, opts ...Option) (*Reranker, error) 
 	return r, nil
 }
 
-// encoder adapts the tokenizer to engine.Encoder.
+// encoder adapts the tokenizer to engine.Encoder. A text the tokenizer
+// refuses is a *TokenizerError naming it within the engine call.
 type encoder struct{ t *tokenizer }
 
-func (e encoder) EncodeQuery(q string) ([]int32, error) { return e.t.encode(q) }
+func (e encoder) EncodeQuery(q string) ([]int32, error) {
+	ids, err := e.t.encode(q)
+	if err != nil && err != ErrClosed {
+		return nil, &TokenizerError{Index: -1, Err: err}
+	}
+	return ids, err
+}
 
 func (e encoder) EncodePassages(ps []string, atLeast int) ([][]int32, error) {
 	out := make([][]int32, len(ps))
 	for i, p := range ps {
 		ids, err := e.t.encodeFirst(p, atLeast)
+		if err == ErrClosed {
+			return nil, err
+		}
 		if err != nil {
-			return nil, fmt.Errorf("passage %d: %w", i, err)
+			return nil, &TokenizerError{Index: i, Err: err}
 		}
 		out[i] = ids
 	}
@@ -321,218 +337,4 @@ func (r *Reranker) Close() error {
 		r.closeErr = r.res.free()
 	})
 	return r.closeErr
-}
-
-// chunkPairs is the most pairs one engine call carries; larger inputs are
-// split so a big file never trips the engine's queue bound, and chunks
-// overlap (one tokenizes while another runs).
-const chunkPairs = 1024
-
-// job is one engine call: a query and a run of passages with their indices
-// in the caller's input.
-type job struct {
-	query    string
-	passages []string
-	index    []int // index[k] = input position of passages[k]
-}
-
-// Score returns one score per passage for query, in passage order: the raw
-// logit, or its sigmoid with WithSigmoid. An empty passages slice gives an
-// empty result; an empty passage is valid. The query is tokenized once per
-// chunk of 1024 passages.
-//
-// Errors: ErrEmptyQuery, ErrInvalidUTF8 (naming the passage), *TooLongError
-// (ErrTooLong, with WithTruncation(false)), *TokenizerError (ErrTokenizer),
-// ErrOverloaded, ErrClosed, ctx.Err(), or a backend failure matching a
-// native sentinel (*Error).
-// Cost: tokenization linear in the text; forward passes over batches the
-// engine cuts from pairs of similar length, shared with concurrent calls.
-// Blocks until every score is ready, ctx ends or the Reranker closes.
-func (r *Reranker) Score(ctx context.Context, query string, passages []string) ([]float32, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if query == "" {
-		return nil, ErrEmptyQuery
-	}
-	if !utf8.ValidString(query) {
-		return nil, at(ErrInvalidUTF8, "query")
-	}
-	for i, p := range passages {
-		if !utf8.ValidString(p) {
-			return nil, at(ErrInvalidUTF8, "passage %d", i)
-		}
-	}
-	var jobs []job
-	for start := 0; start < len(passages); start += chunkPairs {
-		end := min(start+chunkPairs, len(passages))
-		idx := make([]int, end-start)
-		for k := range idx {
-			idx[k] = start + k
-		}
-		jobs = append(jobs, job{query: query, passages: passages[start:end], index: idx})
-	}
-	return r.run(ctx, jobs, len(passages))
-}
-
-// Ranked is one entry of a Rank result: the passage's index in the input
-// and its score.
-type Ranked = engine.Ranked
-
-// Rank scores passages against query and returns the topK best (every
-// passage when topK <= 0), best first; equal scores keep input order.
-// Errors and cost as Score, plus an O(n log n) sort.
-func (r *Reranker) Rank(ctx context.Context, query string, passages []string, topK int) ([]Ranked, error) {
-	scores, err := r.Score(ctx, query, passages)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Rank(scores, topK), nil
-}
-
-// ScorePairs scores pairs that may have different queries, in pair order.
-// Pairs are grouped by query, so each distinct query is tokenized once per
-// group chunk; groups run concurrently. Errors and cost as Score;
-// ErrEmptyQuery, ErrInvalidUTF8 and *TooLongError name the pair.
-func (r *Reranker) ScorePairs(ctx context.Context, pairs []Pair) ([]float32, error) {
-	if r.closed.Load() {
-		return nil, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	for i, p := range pairs {
-		if p.Query == "" {
-			return nil, at(ErrEmptyQuery, "pair %d", i)
-		}
-		if !utf8.ValidString(p.Query) || !utf8.ValidString(p.Passage) {
-			return nil, at(ErrInvalidUTF8, "pair %d", i)
-		}
-	}
-	return r.run(ctx, groupPairs(pairs), len(pairs))
-}
-
-// groupPairs groups pairs by query, in order of first appearance, into jobs
-// of at most chunkPairs passages.
-func groupPairs(pairs []Pair) []job {
-	var jobs []job
-	open := map[string]int{} // query -> index of its job still filling
-	for i, p := range pairs {
-		j, ok := open[p.Query]
-		if !ok || len(jobs[j].passages) == chunkPairs {
-			j = len(jobs)
-			jobs = append(jobs, job{query: p.Query})
-			open[p.Query] = j
-		}
-		jobs[j].passages = append(jobs[j].passages, p.Passage)
-		jobs[j].index = append(jobs[j].index, i)
-	}
-	return jobs
-}
-
-// run sends jobs to the engine from a few goroutines (enough to keep every
-// instance fed) and scatters the scores. The first failure cancels the rest.
-func (r *Reranker) run(ctx context.Context, jobs []job, n int) ([]float32, error) {
-	out := make([]float32, n)
-	if len(jobs) == 0 {
-		return out, nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Enough calls in flight to keep every instance fed, but never more
-	// pairs than half the queue bound, so one call cannot overload it.
-	workers := max(1, min(len(jobs), 2*r.info.Instances+2, r.opts.maxQueue/(2*chunkPairs)))
-	next := make(chan int, len(jobs))
-	for j := range jobs {
-		next <- j
-	}
-	close(next)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				if ctx.Err() != nil {
-					return
-				}
-				res, err := r.eng.Score(ctx, jobs[j].query, jobs[j].passages)
-				if err == nil && len(res.Scores) != len(jobs[j].passages) {
-					err = &Error{Code: CodeInternal, Op: "score", Msg: fmt.Sprintf("engine returned %d scores for %d pairs", len(res.Scores), len(jobs[j].passages))}
-				}
-				if err != nil {
-					mu.Lock()
-					if first == nil {
-						first = r.mapError(err, jobs[j])
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-				for k, s := range res.Scores {
-					out[jobs[j].index[k]] = s
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		// A job cancelled because another failed reports the cause, not
-		// context.Canceled; the caller's own cancellation wins.
-		return nil, first
-	}
-	if r.opts.sigmoid {
-		for i, x := range out {
-			out[i] = float32(1 / (1 + math.Exp(-float64(x))))
-		}
-	}
-	return out, nil
-}
-
-// mapError turns an engine error into this package's: ErrClosed,
-// ErrOverloaded, *TooLongError and *TokenizerError (the text found again by
-// re-tokenizing the job, a cost paid only on these error paths). Backend errors keep their
-// *Error, context errors their context sentinel.
-func (r *Reranker) mapError(err error, j job) error {
-	switch {
-	case errors.Is(err, engine.ErrClosed):
-		return ErrClosed
-	case errors.Is(err, engine.ErrOverloaded):
-		return fmt.Errorf("%w: %w", ErrOverloaded, err)
-	case errors.Is(err, engine.ErrTooLong):
-		q, qerr := r.tok.encode(j.query)
-		if qerr == nil {
-			for k, p := range j.passages {
-				ids, perr := r.tok.encode(p)
-				if perr != nil {
-					break
-				}
-				if n := len(q) + len(ids) + 3; n > r.info.MaxLength {
-					return &TooLongError{Index: j.index[k], Tokens: n, MaxLength: r.info.MaxLength}
-				}
-			}
-		}
-		return fmt.Errorf("%w: %w", ErrTooLong, err)
-	case errors.Is(err, engine.ErrTokenize):
-		if r.closed.Load() {
-			return ErrClosed
-		}
-		if _, qerr := r.tok.encode(j.query); qerr != nil {
-			return &TokenizerError{Index: -1, Err: qerr}
-		}
-		for k, p := range j.passages {
-			if _, perr := r.tok.encode(p); perr != nil {
-				return &TokenizerError{Index: j.index[k], Err: perr}
-			}
-		}
-		return &TokenizerError{Index: -1, Err: err} // the encoder failed in another way (a panic)
-	}
-	return err
 }

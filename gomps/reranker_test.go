@@ -86,7 +86,7 @@ func TestScoreBerlin(t *testing.T) {
 	assert.InDelta(t, syntheticLogit(t, "tiny", "berlin-1"), got[0], 1e-4, "berlin-1")
 	assert.InDelta(t, syntheticLogit(t, "tiny", "berlin-2"), got[1], 1e-4, "berlin-2")
 
-	pairs, err := r.ScorePairs(context.Background(), []Pair{{berlinQ, berlinP2}, {"what is this word", "x"}, {berlinQ, berlinP1}})
+	pairs, err := scorePairs(r, context.Background(), []Pair{{berlinQ, berlinP2}, {"what is this word", "x"}, {berlinQ, berlinP1}})
 	require.NoError(t, err)
 	assert.InDelta(t, got[1], pairs[0], 1e-5, "ScorePairs agrees with Score")
 	assert.InDelta(t, got[0], pairs[2], 1e-5, "ScorePairs agrees with Score")
@@ -149,7 +149,7 @@ func TestScoreErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotNil(t, got, "empty passages -> empty, non-nil result")
 	assert.Empty(t, got)
-	got, err = r.ScorePairs(ctx, nil)
+	got, err = scorePairs(r, ctx, nil)
 	require.NoError(t, err)
 	assert.Empty(t, got)
 
@@ -159,7 +159,7 @@ func TestScoreErrors(t *testing.T) {
 
 	_, err = r.Score(ctx, "", []string{"x"})
 	assert.ErrorIs(t, err, ErrEmptyQuery)
-	_, err = r.ScorePairs(ctx, []Pair{{"q", "p"}, {"", "p"}})
+	_, err = scorePairs(r, ctx, []Pair{{"q", "p"}, {"", "p"}})
 	assert.ErrorIs(t, err, ErrEmptyQuery)
 	assert.ErrorContains(t, err, "pair 1")
 
@@ -167,15 +167,15 @@ func TestScoreErrors(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidUTF8)
 	_, err = r.Score(ctx, "q", []string{"ok", "bad\xc3"})
 	assert.ErrorIs(t, err, ErrInvalidUTF8)
-	assert.Equal(t, "gomps: passage 1: text is not valid UTF-8", err.Error())
-	_, err = r.ScorePairs(ctx, []Pair{{"q", "\xff"}})
+	assert.Equal(t, "passage 1: text is not valid UTF-8", err.Error())
+	_, err = scorePairs(r, ctx, []Pair{{"q", "\xff"}})
 	assert.ErrorIs(t, err, ErrInvalidUTF8)
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	_, err = r.Score(cctx, berlinQ, []string{"x"})
 	assert.ErrorIs(t, err, context.Canceled)
-	_, err = r.ScorePairs(cctx, []Pair{{"q", "p"}})
+	_, err = scorePairs(r, cctx, []Pair{{"q", "p"}})
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
@@ -213,7 +213,7 @@ func TestTruncation(t *testing.T) {
 	var tl *TooLongError
 	require.ErrorAs(t, err, &tl)
 	assert.Equal(t, TooLongError{Index: 1, Tokens: 7 + 40 + 3, MaxLength: 32}, *tl)
-	_, err = off.ScorePairs(context.Background(), []Pair{{"a", "b"}, {"c", "d"}, {berlinQ, long}})
+	_, err = scorePairs(off, context.Background(), []Pair{{"a", "b"}, {"c", "d"}, {berlinQ, long}})
 	require.ErrorAs(t, err, &tl)
 	assert.Equal(t, 2, tl.Index, "the pair's index in the input")
 	ok, err := off.Score(context.Background(), berlinQ, []string{"short"})
@@ -273,7 +273,7 @@ func TestClose(t *testing.T) {
 	assert.NoError(t, r.Close(), "Close is idempotent")
 	_, err = r.Score(context.Background(), berlinQ, []string{"x"})
 	assert.ErrorIs(t, err, ErrClosed)
-	_, err = r.ScorePairs(context.Background(), []Pair{{"q", "p"}})
+	_, err = scorePairs(r, context.Background(), []Pair{{"q", "p"}})
 	assert.ErrorIs(t, err, ErrClosed)
 	_, err = r.Score(context.Background(), berlinQ, nil)
 	assert.ErrorIs(t, err, ErrClosed)

@@ -117,7 +117,7 @@ func TestOpenModelIDDownloadsAndCaches(t *testing.T) {
 
 	want := func() []float32 {
 		r := openTiny(t)
-		s, err := r.ScorePairs(context.Background(), []Pair{{Query: berlinQ, Passage: berlinP1}, {Query: berlinQ, Passage: berlinP2}})
+		s, err := scorePairs(r, context.Background(), []Pair{{Query: berlinQ, Passage: berlinP1}, {Query: berlinQ, Passage: berlinP2}})
 		require.NoError(t, err)
 		return s
 	}()
@@ -131,7 +131,7 @@ func TestOpenModelIDDownloadsAndCaches(t *testing.T) {
 	assert.Equal(t, filepath.Join(cache, "models", "gomps-test--tiny-reranker-"+hubCommit+".gomps"), native)
 	assert.Equal(t, native, r.Info().Path, "loaded from the converted file")
 	assert.Equal(t, SourceNative, r.Info().Kind)
-	got, err := r.ScorePairs(context.Background(), []Pair{{Query: berlinQ, Passage: berlinP1}, {Query: berlinQ, Passage: berlinP2}})
+	got, err := scorePairs(r, context.Background(), []Pair{{Query: berlinQ, Passage: berlinP1}, {Query: berlinQ, Passage: berlinP2}})
 	require.NoError(t, err)
 	require.NoError(t, r.Close())
 	assert.Equal(t, want, got, "the downloaded model scores as the local one")
@@ -157,7 +157,7 @@ func TestOpenModelIDDownloadsAndCaches(t *testing.T) {
 	r, err = Open(context.Background(), id, WithNotices(&notices))
 	require.NoError(t, err)
 	assert.Equal(t, native, r.Info().Path)
-	got, err = r.ScorePairs(context.Background(), []Pair{{Query: berlinQ, Passage: berlinP1}, {Query: berlinQ, Passage: berlinP2}})
+	got, err = scorePairs(r, context.Background(), []Pair{{Query: berlinQ, Passage: berlinP1}, {Query: berlinQ, Passage: berlinP2}})
 	require.NoError(t, err)
 	require.NoError(t, r.Close())
 	assert.Equal(t, want, got)

@@ -34,7 +34,7 @@ type ModelConfig struct {
 
 // scorer is the part of *gomps.Reranker the pipeline uses.
 type scorer interface {
-	ScorePairs(ctx context.Context, pairs []gomps.Pair) ([]float32, error)
+	Do(ctx context.Context, req gomps.Request) (gomps.Result, error)
 }
 
 var _ scorer = (*gomps.Reranker)(nil)
@@ -119,7 +119,7 @@ type outputConfig struct {
 
 // scoreFn scores whole queries: each element is one query key with all its
 // pairs (after a GroupByKey). Queries are buffered until they hold at least
-// Batch pairs, which are then scored in one ScorePairs call (each query
+// Batch pairs, which are then scored in one library call (Do; each query
 // tokenized once, pairs of several queries sharing forward passes);
 // FinishBundle scores the rest. Each query's output is emitted keyed by its
 // output shard, shard.Of(key, Shards).
@@ -192,7 +192,7 @@ func (f *scoreFn) flush(ctx context.Context, emit func(int, Block)) error {
 			batch = append(batch, gomps.Pair{Query: g.pairs[i].Query, Passage: g.pairs[i].Passage})
 		}
 	}
-	scores, err := f.sc.ScorePairs(ctx, batch)
+	res, err := f.sc.Do(ctx, gomps.Request{Pairs: batch})
 	if err != nil {
 		var tl *gomps.TooLongError
 		if errors.As(err, &tl) {
@@ -203,6 +203,7 @@ func (f *scoreFn) flush(ctx context.Context, emit func(int, Block)) error {
 		first := &f.pending[0].pairs[0]
 		return fmt.Errorf("beam: scoring %d pairs (the first from %s:%d): %w", len(batch), first.PosFile, first.PosLine, err)
 	}
+	scores := res.Scores
 	if len(scores) != len(batch) {
 		return fmt.Errorf("beam: %d scores for %d pairs", len(scores), len(batch))
 	}

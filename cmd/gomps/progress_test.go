@@ -98,22 +98,23 @@ func TestProgressQuiet(t *testing.T) {
 	})
 }
 
-// chunkScorer scores one ScorePairs call in two halves: it books half the
+// chunkScorer scores one Do call in two halves: it books half the
 // pairs in its counters, works for 6 s, then books the rest.
 type chunkScorer struct{ scored atomic.Uint64 }
 
-func (f *chunkScorer) ScorePairs(ctx context.Context, pairs []gomps.Pair) ([]float32, error) {
+func (f *chunkScorer) Do(ctx context.Context, req gomps.Request) (gomps.Result, error) {
+	pairs := req.Pairs
 	f.scored.Add(uint64(len(pairs) / 2))
 	time.Sleep(6 * time.Second)
 	f.scored.Add(uint64(len(pairs) - len(pairs)/2))
-	return make([]float32, len(pairs)), nil
+	return gomps.Result{Scores: make([]float32, len(pairs))}, nil
 }
 
 func (f *chunkScorer) Stats() gomps.Stats { return gomps.Stats{PairsScored: f.scored.Load()} }
 
 func TestProgressMovesWithinAChunk(t *testing.T) {
 	var in strings.Builder
-	const n = 3000 // less than scoreChunk: one ScorePairs call
+	const n = 3000 // less than scoreChunk: one Do call
 	for i := range n {
 		in.WriteString("q\tpassage ")
 		in.WriteString(strings.Repeat("x", i%7))

@@ -305,7 +305,7 @@ func termWriter(w io.Writer) bool {
 
 // pairScorer is what scoreStream needs of a *gomps.Reranker.
 type pairScorer interface {
-	ScorePairs(ctx context.Context, pairs []gomps.Pair) ([]float32, error)
+	Do(ctx context.Context, req gomps.Request) (gomps.Result, error)
 	Stats() gomps.Stats
 }
 
@@ -319,7 +319,7 @@ func scoredSince(r pairScorer) func() int {
 }
 
 // scoreStream reads whole query groups until about scoreChunk pairs, scores
-// them in one ScorePairs call, writes them in input order, and repeats. It
+// them in one library call (Do), writes them in input order, and repeats. It
 // returns how many pairs it scored.
 func scoreStream(ctx context.Context, r pairScorer, groups *pairio.GroupReader, spec shard.Spec, w pairio.Writer) (int, error) {
 	total := 0
@@ -349,7 +349,7 @@ func scoreStream(ctx context.Context, r pairScorer, groups *pairio.GroupReader, 
 					pairs = append(pairs, gomps.Pair{Query: it.Query, Passage: it.Passage})
 				}
 			}
-			scores, err := r.ScorePairs(ctx, pairs)
+			res, err := r.Do(ctx, gomps.Request{Pairs: pairs})
 			if err != nil {
 				var tl *gomps.TooLongError
 				if errors.As(err, &tl) {
@@ -361,7 +361,7 @@ func scoreStream(ctx context.Context, r pairScorer, groups *pairio.GroupReader, 
 			for _, g := range batch {
 				sg := make([]pairio.Scored, len(g))
 				for i, it := range g {
-					sg[i] = pairio.Scored{Item: it, Score: float64(scores[k])}
+					sg[i] = pairio.Scored{Item: it, Score: float64(res.Scores[k])}
 					k++
 				}
 				if err := w.WriteGroup(sg); err != nil {

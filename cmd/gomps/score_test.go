@@ -63,9 +63,9 @@ func libraryScores(t *testing.T, model string, pairs [][2]string, opts ...gomps.
 	for i, p := range pairs {
 		ps[i] = gomps.Pair{Query: p[0], Passage: p[1]}
 	}
-	s, err := r.ScorePairs(context.Background(), ps)
+	res, err := r.Do(context.Background(), gomps.Request{Pairs: ps})
 	require.NoError(t, err)
-	return s
+	return res.Scores
 }
 
 func TestScoreBerlinExample(t *testing.T) {

@@ -37,10 +37,13 @@ Endpoints:
                     "text"?}], best first; scores are sigmoid(logit) unless "raw_scores": true.
   POST /v1/rerank   Cohere v1 / Jina: {"model" (any), "query", "documents" (strings or objects
                     with "text"), "top_n", "return_documents", "rank_fields" (the object fields
-                    ranked on, in order), "max_chunks_per_doc" (1 only)} -> {"id", "model",
-                    "results": [{"index", "relevance_score", "document"?}], "usage", "meta"}.
+                    ranked on, in order), "max_chunks_per_doc" (a document too long for the
+                    model's window beside the query is scored in up to that many chunks and
+                    keeps the best; default 1: truncated; at most --max-chunks-per-doc),
+                    "max_tokens_per_doc"} -> {"id", "model", "results": [{"index",
+                    "relevance_score", "document"?}], "usage", "meta"}.
   POST /v2/rerank   Cohere v2: {"model" (any), "query", "documents", "top_n",
-                    "max_tokens_per_doc" (at least the model's maximum length)} -> {"id",
+                    "max_tokens_per_doc" (each document cut to its first tokens)} -> {"id",
                     "results": [{"index", "relevance_score"}], "meta"}. relevance_score is
                     sigmoid(logit); unknown fields are ignored, as Cohere does, and a known field
                     gomps cannot honour is a 422 naming it.
@@ -86,6 +89,7 @@ the model. The exit status is 1 when a request had to be cut that way. Every fla
 			&cli.IntFlag{Name: "max-batch", Usage: "pairs per forward pass (0 = the batcher's default)", EnvVars: []string{"GOMPS_MAX_BATCH"}},
 			&cli.IntFlag{Name: "max-queue", Usage: "pairs admitted and not yet on a backend, over all requests; past it requests get 429; at least 1024 and --max-client-batch-size (0 = the least of those: a queue that drains in seconds, about 8 s for 1024 pairs at the 130 pairs/s the test model (MiniLM-L6 shape, f32) scored on 2 EPYC cores)", EnvVars: []string{"GOMPS_MAX_QUEUE"}},
 			&cli.IntFlag{Name: "max-client-batch-size", Usage: "texts (documents) per request; more get 422", Value: server.DefaultMaxClientBatchSize, EnvVars: []string{"GOMPS_MAX_CLIENT_BATCH_SIZE"}},
+			&cli.IntFlag{Name: "max-chunks-per-doc", Usage: fmt.Sprintf("the most chunks a Cohere request's max_chunks_per_doc may ask for (each chunk is a pair); more get 422 (1..%d)", gomps.MaxChunksLimit), Value: server.DefaultMaxChunksPerDoc, EnvVars: []string{"GOMPS_MAX_CHUNKS_PER_DOC"}},
 			&cli.IntFlag{Name: "max-concurrent-requests", Usage: "scoring requests in progress at once, counted before the body is read; more get 429 (0 = as many as fit a 1 GiB budget at 8 bytes of memory per byte of --max-body, measured: 64 at 2MiB)", EnvVars: []string{"GOMPS_MAX_CONCURRENT_REQUESTS"}},
 			&cli.DurationFlag{Name: "request-timeout", Usage: "deadline of a scoring request from its headers to its response; past it 504 and its queued pairs are dropped", Value: server.DefaultRequestTimeout, EnvVars: []string{"GOMPS_REQUEST_TIMEOUT"}},
 			&cli.DurationFlag{Name: "read-timeout", Usage: "time a client has to send a request's headers and body; a late body gets 408", Value: server.DefaultReadTimeout, EnvVars: []string{"GOMPS_READ_TIMEOUT"}},
@@ -144,6 +148,9 @@ func serveConfig(c *cli.Context, log *slog.Logger) (server.Config, []gomps.Optio
 	} else if server.CheckBatchFitsQueue(c.Int("max-client-batch-size"), q) != nil {
 		return server.Config{}, nil, fmt.Errorf("serve: --max-client-batch-size %d is more than --max-queue %d: such a request could never be admitted", c.Int("max-client-batch-size"), q)
 	}
+	if n := c.Int("max-chunks-per-doc"); n < 1 || n > gomps.MaxChunksLimit {
+		return server.Config{}, nil, fmt.Errorf("serve: --max-chunks-per-doc %d: want 1..%d", n, gomps.MaxChunksLimit)
+	}
 	if c.Duration("dashboard-history") < 2*time.Second {
 		return server.Config{}, nil, errors.New("serve: --dashboard-history must be at least 2s")
 	}
@@ -155,7 +162,7 @@ func serveConfig(c *cli.Context, log *slog.Logger) (server.Config, []gomps.Optio
 	if err != nil {
 		return server.Config{}, nil, err
 	}
-	return server.Config{MaxBody: maxBody, MaxClientBatchSize: c.Int("max-client-batch-size"),
+	return server.Config{MaxBody: maxBody, MaxClientBatchSize: c.Int("max-client-batch-size"), MaxChunksPerDoc: c.Int("max-chunks-per-doc"),
 		MaxConcurrentRequests: c.Int("max-concurrent-requests"), RequestTimeout: c.Duration("request-timeout"),
 		ReadTimeout: c.Duration("read-timeout"), APIKeys: keys, PublicMetrics: c.Bool("public-metrics"),
 		CORSAllowOrigins: c.StringSlice("cors-allow-origin"), AutoTruncate: c.Bool("auto-truncate"), LogRequests: c.Bool("log-requests"),

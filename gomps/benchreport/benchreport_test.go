@@ -138,10 +138,11 @@ type fakeTarget struct {
 	calls atomic.Int64
 }
 
-func (f *fakeTarget) ScoreTimed(ctx context.Context, q string, ps []string) ([]float32, gomps.Timings, error) {
+func (f *fakeTarget) Do(ctx context.Context, req gomps.Request) (gomps.Result, error) {
 	t0 := time.Now()
+	ps := req.Passages
 	if n := f.calls.Add(1); n == f.fail.Load() {
-		return nil, gomps.Timings{}, errors.New("fake: boom")
+		return gomps.Result{}, errors.New("fake: boom")
 	}
 	time.Sleep(f.delay)
 	f.mu.Lock()
@@ -152,7 +153,7 @@ func (f *fakeTarget) ScoreTimed(ctx context.Context, q string, ps []string) ([]f
 	f.stats.PaddedTokens += uint64(12 * len(ps))
 	f.mu.Unlock()
 	d := time.Since(t0)
-	return make([]float32, len(ps)), gomps.Timings{Tokenize: d / 4, Queue: d / 4, Inference: d / 2, Total: d}, nil
+	return gomps.Result{Scores: make([]float32, len(ps)), Timings: gomps.Timings{Tokenize: d / 4, Queue: d / 4, Inference: d / 2, Total: d}}, nil
 }
 
 func (f *fakeTarget) Stats() gomps.Stats {

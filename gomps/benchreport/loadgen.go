@@ -14,7 +14,7 @@ import (
 
 // Target is what the load generator drives: *gomps.Reranker satisfies it.
 type Target interface {
-	ScoreTimed(ctx context.Context, query string, passages []string) ([]float32, gomps.Timings, error)
+	Do(ctx context.Context, req gomps.Request) (gomps.Result, error)
 	Stats() gomps.Stats
 }
 
@@ -205,7 +205,7 @@ func runPhase(ctx context.Context, t Target, wl *Workload, next *atomic.Int64, c
 				req := wl.Requests[int(next.Add(1)-1)%len(wl.Requests)]
 				inFlight.Add(1)
 				t0 := time.Now()
-				_, tm, err := t.ScoreTimed(ctx, req.Query, req.Passages)
+				res, err := t.Do(ctx, gomps.Request{Query: req.Query, Passages: req.Passages})
 				t1 := time.Now()
 				inFlight.Add(-1)
 				if err != nil {
@@ -214,7 +214,7 @@ func runPhase(ctx context.Context, t Target, wl *Workload, next *atomic.Int64, c
 				}
 				done.Add(1)
 				records[c] = append(records[c], Record{Start: t0.Sub(start), End: t1.Sub(start), Latency: t1.Sub(t0),
-					Pairs: len(req.Passages), Timings: tm})
+					Pairs: len(req.Passages), Timings: res.Timings})
 			}
 		}()
 	}

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 
@@ -98,25 +96,21 @@ func (s *Server) reranker(w http.ResponseWriter) *gomps.Reranker {
 
 // scored is a request's outcome.
 type scored struct {
-	scores    []float32 // raw logits, input order
-	tokens    int
-	truncated int
-	chars     int
-	timings   gomps.Timings
-	elapsed   time.Duration // the scoring's wall time
+	gomps.Result               // Scores are raw logits (the server's reranker has no WithSigmoid)
+	chars        int           // characters of every pair
+	elapsed      time.Duration // the scoring's wall time
 }
 
-// score runs query against texts in one engine call (texts are at most
-// Config.MaxClientBatchSize, which fits the engine's queue).
-func (s *Server) score(ctx context.Context, rr *gomps.Reranker, query string, texts []string, opts ...gomps.CallOption) (scored, error) {
+// score runs one request through the library's one call (its texts are
+// at most Config.MaxClientBatchSize, which fits the engine's queue).
+func (s *Server) score(ctx context.Context, rr *gomps.Reranker, req gomps.Request) (scored, error) {
 	start := time.Now()
-	res, err := rr.ScoreCall(ctx, query, texts, opts...)
+	res, err := rr.Do(ctx, req)
 	if err != nil {
 		return scored{}, err
 	}
-	out := scored{scores: res.Scores, tokens: res.Tokens, truncated: res.Truncated, chars: len(query) * len(texts),
-		timings: res.Timings, elapsed: time.Since(start)}
-	for _, t := range texts {
+	out := scored{Result: res, chars: len(req.Query) * len(req.Passages), elapsed: time.Since(start)}
+	for _, t := range req.Passages {
 		out.chars += len(t)
 	}
 	return out, nil
@@ -165,24 +159,11 @@ func setTimingHeaders(w http.ResponseWriter, backend string, sc scored, total ti
 	h.Set("x-compute-type", backend)
 	h.Set("x-compute-time", ms(sc.elapsed))
 	h.Set("x-compute-characters", strconv.Itoa(sc.chars))
-	h.Set("x-compute-tokens", strconv.Itoa(sc.tokens))
-	h.Set("x-tokenization-time", ms(sc.timings.Tokenize))
-	h.Set("x-queue-time", ms(sc.timings.Queue))
-	h.Set("x-inference-time", ms(sc.timings.Inference))
+	h.Set("x-compute-tokens", strconv.Itoa(sc.Tokens))
+	h.Set("x-tokenization-time", ms(sc.Timings.Tokenize))
+	h.Set("x-queue-time", ms(sc.Timings.Queue))
+	h.Set("x-inference-time", ms(sc.Timings.Inference))
 	h.Set("x-total-time", ms(total))
-}
-
-func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
-
-// ranking returns the input indices ordered by score, best first (ties by
-// index).
-func ranking(scores []float32) []int {
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return scores[idx[a]] > scores[idx[b]] })
-	return idx
 }
 
 // TEIRank is one entry of the answer to POST /rerank (TEI's Rank); the
@@ -204,30 +185,26 @@ func (s *Server) handleTEIRerank(ctx context.Context, w http.ResponseWriter, r *
 	if req.Truncate != nil {
 		truncate = *req.Truncate
 	}
-	var opts []gomps.CallOption
-	if req.Left {
-		opts = append(opts, gomps.TruncateLeft())
-	}
-	sc, err := s.score(ctx, rr, req.Query, req.Texts, opts...)
+	sc, err := s.score(ctx, rr, gomps.Request{Query: req.Query, Passages: req.Texts, TruncateLeft: req.Left})
 	if err != nil {
 		s.fail(ctx, w, "texts", err)
 		return
 	}
-	if !truncate && sc.truncated > 0 {
+	if !truncate && sc.Truncated > 0 {
 		writeError(w, http.StatusUnprocessableEntity, errValidation, fmt.Sprintf(
 			"%d of %d (query, text) pairs are longer than the maximum of %d tokens; send \"truncate\": true",
-			sc.truncated, len(req.Texts), rr.Info().MaxLength))
+			sc.Truncated, len(req.Texts), rr.Info().MaxLength))
 		return
 	}
 	out := make([]TEIRank, len(req.Texts))
-	for k, i := range ranking(sc.scores) {
-		score := sc.scores[i]
+	for k, rk := range sc.Ranked(0) {
+		score := rk.Score
 		if !req.RawScores {
-			score = sigmoid(score)
+			score = gomps.Sigmoid(score)
 		}
-		out[k] = TEIRank{Index: i, Score: score}
+		out[k] = TEIRank{Index: rk.Index, Score: score}
 		if req.ReturnText {
-			out[k].Text = &req.Texts[i]
+			out[k].Text = &req.Texts[rk.Index]
 		}
 	}
 	setTimingHeaders(w, rr.Info().Backend, sc, time.Since(start))
@@ -291,26 +268,21 @@ func (s *Server) handleCohereV2Rerank(ctx context.Context, w http.ResponseWriter
 // cohereRerank answers a Cohere request of API version 1 (also Jina's) or 2.
 func (s *Server) cohereRerank(ctx context.Context, w http.ResponseWriter, rr *gomps.Reranker, body []byte, version int) {
 	start := time.Now()
-	req, aerr := decodeCohere(body, s.cfg.MaxClientBatchSize)
+	req, aerr := decodeCohere(body, cohereLimits{maxDocs: s.cfg.MaxClientBatchSize, maxChunks: s.cfg.MaxChunksPerDoc})
 	if aerr != nil {
 		aerr.write(w)
 		return
 	}
-	maxLen := rr.Info().MaxLength
-	if req.MaxTokensPerDoc > 0 && req.MaxTokensPerDoc < maxLen {
-		invalid("max_tokens_per_doc %d: gomps truncates each (query, document) pair to the model's %d tokens and cannot cut a document shorter; send at least %d or leave it out", req.MaxTokensPerDoc, maxLen, maxLen).write(w)
-		return
-	}
 	texts := req.Texts
-	sc, err := s.score(ctx, rr, req.Query, texts)
+	sc, err := s.score(ctx, rr, gomps.Request{Query: req.Query, Passages: texts, MaxPassageTokens: req.MaxTokensPerDoc, MaxChunks: req.MaxChunks})
 	if err != nil {
 		s.fail(ctx, w, "documents", err)
 		return
 	}
-	if !s.cfg.AutoTruncate && sc.truncated > 0 {
+	if !s.cfg.AutoTruncate && sc.Truncated > 0 {
 		writeError(w, http.StatusUnprocessableEntity, errValidation, fmt.Sprintf(
 			"%d of %d (query, document) pairs are longer than the maximum of %d tokens (the server runs without --auto-truncate)",
-			sc.truncated, len(texts), maxLen))
+			sc.Truncated, len(texts), rr.Info().MaxLength))
 		return
 	}
 	n := len(texts)
@@ -320,13 +292,14 @@ func (s *Server) cohereRerank(ctx context.Context, w http.ResponseWriter, rr *go
 	resp := CohereResponse{ID: RequestID(ctx), Results: make([]CohereResult, 0, n)}
 	if version == 1 {
 		resp.Model = rr.Info().Model
-		resp.Usage = &CohereUsage{PromptTokens: sc.tokens, TotalTokens: sc.tokens}
+		resp.Usage = &CohereUsage{PromptTokens: sc.Tokens, TotalTokens: sc.Tokens}
 	}
 	resp.Meta.APIVersion.Version = strconv.Itoa(version)
 	resp.Meta.BilledUnits.SearchUnits = 1
-	resp.Meta.Tokens.InputTokens = sc.tokens
-	for _, i := range ranking(sc.scores)[:n] {
-		res := CohereResult{Index: i, RelevanceScore: sigmoid(sc.scores[i])}
+	resp.Meta.Tokens.InputTokens = sc.Tokens
+	for _, rk := range sc.Ranked(n) {
+		i := rk.Index
+		res := CohereResult{Index: i, RelevanceScore: gomps.Sigmoid(rk.Score)}
 		if req.ReturnDocuments && version == 1 {
 			if jsonKind(req.Documents[i]) == "object" {
 				res.Document = req.Documents[i] // objects come back with all their fields

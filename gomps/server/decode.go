@@ -256,8 +256,8 @@ type CohereRequest struct {
 	TopN            *int            `json:"top_n" doc:"return only the best top_n results (at least 1; default all)"`
 	ReturnDocuments bool            `json:"return_documents" doc:"v1: return each document with its result"`
 	RankFields      []string        `json:"rank_fields" doc:"v1: the fields of object documents to rank on, in order (default text)"`
-	MaxChunks       *int            `json:"max_chunks_per_doc" doc:"v1: only 1 is supported (documents are truncated, not chunked)"`
-	MaxTokensPerDoc *int            `json:"max_tokens_per_doc" doc:"v2: only values of at least the model's maximum length are supported (documents are truncated with the query to it)"`
+	MaxChunks       *int            `json:"max_chunks_per_doc" doc:"split a document too long for the model's window beside the query into at most this many chunks, score each and keep the best (1..--max-chunks-per-doc; default 1: the pair is truncated)"`
+	MaxTokensPerDoc *int            `json:"max_tokens_per_doc" doc:"cut each document to its first max_tokens_per_doc tokens before scoring (at least 1; default: no cut beyond the model's window)"`
 }
 
 // cohereRequest is a Cohere (v1, v2) / Jina request, decoded and checked.
@@ -269,12 +269,20 @@ type cohereRequest struct {
 	TopN            int               // 0: all
 	ReturnDocuments bool
 	MaxTokensPerDoc int // 0: not given
+	MaxChunks       int // 0: not given
+}
+
+// cohereLimits are the server's bounds on a Cohere request.
+type cohereLimits struct {
+	maxDocs   int // --max-client-batch-size
+	maxChunks int // --max-chunks-per-doc
 }
 
 // decodeCohere decodes and checks a Cohere /v1/rerank or /v2/rerank body: at
-// most maxDocs documents, each a string or an object with a string field
-// "text" (or the rank_fields).
-func decodeCohere(body []byte, maxDocs int) (cohereRequest, *apiError) {
+// most lim.maxDocs documents, each a string or an object with a string
+// field "text" (or the rank_fields), and max_chunks_per_doc within
+// lim.maxChunks.
+func decodeCohere(body []byte, lim cohereLimits) (cohereRequest, *apiError) {
 	var wire CohereRequest
 	if aerr := decodeObject(body, &wire); aerr != nil {
 		return cohereRequest{}, aerr
@@ -282,21 +290,24 @@ func decodeCohere(body []byte, maxDocs int) (cohereRequest, *apiError) {
 	if wire.Query == nil {
 		return cohereRequest{}, invalid("missing field `query`")
 	}
-	if wire.MaxChunks != nil && *wire.MaxChunks != 1 {
-		return cohereRequest{}, invalid("max_chunks_per_doc %d: gomps does not split documents into chunks; send 1 or leave it out", *wire.MaxChunks)
-	}
 	fields := wire.RankFields
 	if len(fields) == 0 {
 		fields = []string{"text"}
 	}
 	req := cohereRequest{Model: wire.Model, Query: *wire.Query, ReturnDocuments: wire.ReturnDocuments}
-	if wire.MaxTokensPerDoc != nil {
-		if *wire.MaxTokensPerDoc < 1 {
-			return cohereRequest{}, invalid("`max_tokens_per_doc` must be at least 1, got %d", *wire.MaxTokensPerDoc)
+	if m := wire.MaxChunks; m != nil {
+		if *m < 1 || *m > lim.maxChunks {
+			return cohereRequest{}, invalid("`max_chunks_per_doc` must be in 1..%d (--max-chunks-per-doc), got %d", lim.maxChunks, *m)
 		}
-		req.MaxTokensPerDoc = *wire.MaxTokensPerDoc
+		req.MaxChunks = *m
 	}
-	n, aerr := decodeArray(wire.Documents, "documents", maxDocs, func(i int, elem json.RawMessage) *apiError {
+	if m := wire.MaxTokensPerDoc; m != nil {
+		if *m < 1 {
+			return cohereRequest{}, invalid("`max_tokens_per_doc` must be at least 1, got %d", *m)
+		}
+		req.MaxTokensPerDoc = *m
+	}
+	n, aerr := decodeArray(wire.Documents, "documents", lim.maxDocs, func(i int, elem json.RawMessage) *apiError {
 		text, aerr := documentText(elem, i, fields)
 		if aerr != nil {
 			return aerr

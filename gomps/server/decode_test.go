@@ -97,13 +97,14 @@ func FuzzDecodeCohere(f *testing.F) {
 	}
 	const limit = 4
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, aerr := decodeCohere(body, limit)
+		req, aerr := decodeCohere(body, cohereLimits{maxDocs: limit, maxChunks: 3})
 		checkDecoded(t, body, limit, req.Query, req.Texts, aerr)
 		if aerr != nil {
 			return
 		}
-		if len(req.Documents) != len(req.Texts) || req.TopN < 0 {
-			t.Fatalf("%d documents, %d texts, top_n %d", len(req.Documents), len(req.Texts), req.TopN)
+		if len(req.Documents) != len(req.Texts) || req.TopN < 0 || req.MaxChunks < 0 || req.MaxChunks > 3 || req.MaxTokensPerDoc < 0 {
+			t.Fatalf("%d documents, %d texts, top_n %d, max_chunks_per_doc %d, max_tokens_per_doc %d",
+				len(req.Documents), len(req.Texts), req.TopN, req.MaxChunks, req.MaxTokensPerDoc)
 		}
 		var wire CohereRequest
 		require.NoError(t, json.Unmarshal(body, &wire))

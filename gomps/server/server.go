@@ -61,6 +61,9 @@ const (
 	// DefaultMaxClientBatchSize is the default of texts per request: a
 	// top-1000 list can be reranked in one request.
 	DefaultMaxClientBatchSize = 1000
+	// DefaultMaxChunksPerDoc is the default of the most chunks a Cohere
+	// request's max_chunks_per_doc may ask for (Cohere's own default).
+	DefaultMaxChunksPerDoc = 10
 	// DefaultRequestTimeout is the default deadline of a scoring request,
 	// from its headers to its response.
 	DefaultRequestTimeout = 30 * time.Second
@@ -108,6 +111,11 @@ type Config struct {
 	// checks), so a request alone is never refused with 429. Default
 	// DefaultMaxClientBatchSize.
 	MaxClientBatchSize int
+	// MaxChunksPerDoc caps a Cohere request's max_chunks_per_doc: a long
+	// document is scored in at most that many chunks of the model's window
+	// (each costs a pair); more get 422. Default DefaultMaxChunksPerDoc;
+	// at most gomps.MaxChunksLimit.
+	MaxChunksPerDoc int
 	// MaxConcurrentRequests caps the scoring requests in progress, from
 	// their headers to their response; more get 429 before their body is
 	// read. Default DefaultMaxConcurrentRequests(MaxBody).
@@ -157,6 +165,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxClientBatchSize <= 0 {
 		c.MaxClientBatchSize = DefaultMaxClientBatchSize
 	}
+	if c.MaxChunksPerDoc <= 0 {
+		c.MaxChunksPerDoc = DefaultMaxChunksPerDoc
+	}
+	c.MaxChunksPerDoc = min(c.MaxChunksPerDoc, gomps.MaxChunksLimit)
 	if c.MaxConcurrentRequests <= 0 {
 		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests(c.MaxBody)
 	}

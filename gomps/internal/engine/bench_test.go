@@ -74,7 +74,7 @@ func BenchmarkEngine(b *testing.B) {
 				defer e.Close()
 				ctx := context.Background()
 				for _, c := range calls[:callers] { // warm up
-					if _, err := e.Score(ctx, c.query, c.passages); err != nil {
+					if _, err := e.Score(ctx, c.query, c.passages, Call{}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -94,7 +94,7 @@ func BenchmarkEngine(b *testing.B) {
 							}
 							c := calls[i%len(calls)]
 							t0 := time.Now()
-							_, err := e.Score(ctx, c.query, c.passages)
+							_, err := e.Score(ctx, c.query, c.passages, Call{})
 							d := time.Since(t0)
 							if err != nil {
 								b.Error(err)

@@ -15,8 +15,7 @@
 //	}, encoder, func(slot int) (engine.Instance, error) {
 //		return newContext(model)            // gomps_context_init on the calling (locked) thread
 //	})
-//	res, err := eng.Score(ctx, query, passages) // res.Scores[i] is passage i's raw logit
-//	top := engine.Rank(res.Scores, k)           // Rank(ctx, query, docs, k) is these two lines
+//	res, err := eng.Score(ctx, query, passages, engine.Call{}) // res.Scores[i] is passage i's raw logit
 //	prometheus.MustRegister(eng.Collector())    // for the server's /metrics
 //	err = eng.Shutdown(ctx)                     // or eng.Close()
 //
@@ -35,7 +34,7 @@
 // life: the factory, SetThreads, every Forward and Close run there, so a
 // per-thread OpenMP pool or a thread-local init error stays put. Forward gets
 // a padded Batch (Rows x Seq, Seq = the longest row, padding id 0 type 0) and
-// writes Rows raw logits; 1 <= Rows <= MaxBatch, 3 <= Lengths[r] <= Seq <=
+// writes Rows x Labels raw logits; 1 <= Rows <= MaxBatch, 3 <= Lengths[r] <= Seq <=
 // MaxSeq. The Batch's buffers are the engine's and are reused: read them only
 // during the call. They hold no Go pointers, so &b.IDs[0], &b.Types[0],
 // &b.Lengths[0] and &logits[0] may go straight to one native forward

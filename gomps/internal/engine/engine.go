@@ -14,21 +14,22 @@ import (
 )
 
 // Sentinel errors. Errors returned by the engine wrap them, so test with
-// errors.Is.
+// errors.Is. Their texts name no package: the library returns some of them
+// as its own.
 var (
 	// ErrClosed: the engine is shutting down or closed.
-	ErrClosed = errors.New("engine: closed")
+	ErrClosed = errors.New("closed")
 	// ErrOverloaded: admitting the call would put more than Config.MaxQueue
 	// pairs in the queue. Returned at once, without waiting.
-	ErrOverloaded = errors.New("engine: overloaded")
+	ErrOverloaded = errors.New("overloaded")
 	// ErrBackend: a forward call failed or panicked. Every request with a
 	// pair in that batch fails with it; the backend's own error is wrapped
 	// too.
-	ErrBackend = errors.New("engine: backend failed")
+	ErrBackend = errors.New("backend failed")
 	// ErrTooLong: Config.TruncationError is set and a pair exceeds MaxSeq.
-	ErrTooLong = errors.New("engine: input too long")
+	ErrTooLong = errors.New("pair longer than the maximum length")
 	// ErrTokenize: the Encoder failed; its error is wrapped too.
-	ErrTokenize = errors.New("engine: tokenization failed")
+	ErrTokenize = errors.New("tokenization failed")
 )
 
 // Encoder turns text into token ids WITHOUT special tokens. The engine calls
@@ -64,7 +65,8 @@ type Instance interface {
 	// SetThreads sets the threads later Forward calls use. Called once,
 	// before the first Forward, with the instance's share of the budget.
 	SetThreads(n int) error
-	// Forward scores b, writing one raw logit per row to logits[:b.Rows].
+	// Forward scores b, writing Config.Labels raw logits per row to
+	// logits[:b.Rows*Labels], row-major.
 	// A panic is recovered: the batch fails with ErrBackend and the
 	// instance is closed and replaced through the factory.
 	Forward(b *Batch, logits []float32) error
@@ -200,6 +202,9 @@ type Config struct {
 
 	// MaxSeq is the longest model input, specials included. Default 512.
 	MaxSeq int
+	// Labels is the number of logits a forward writes per row (the model's
+	// labels). Default 1.
+	Labels int
 	// ClsID and SepID are the special tokens' ids. Default 101 and 102
 	// (BERT uncased vocabularies).
 	ClsID, SepID int32
@@ -239,6 +244,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxSeq <= 0 {
 		c.MaxSeq = 512
+	}
+	if c.Labels <= 0 {
+		c.Labels = 1
 	}
 	if c.MaxSeq < pairSpecials {
 		return c, fmt.Errorf("engine: MaxSeq %d is below the %d special tokens of a pair", c.MaxSeq, pairSpecials)
@@ -301,14 +309,23 @@ func (t Timings) Unexplained() time.Duration {
 
 // Result is one call's outcome.
 type Result struct {
-	// Scores holds one raw logit per passage, in input order.
+	// Scores holds one raw logit per passage, in input order: label 0's
+	// (for a passage scored in windows, its best window's).
 	Scores []float32
+	// Logits holds every label's raw logit per passage, row-major:
+	// passage i's are Logits[i*Labels : (i+1)*Labels].
+	Logits []float32
 	// Tokens is the number of model tokens over all pairs, specials
 	// included, after truncation.
 	Tokens int
-	// Truncated counts pairs cut to MaxSeq.
+	// Truncated counts passages cut to fit: to MaxSeq with the query, or
+	// past their last window (Call.MaxChunks). A cut asked for by
+	// Call.MaxPassageTokens is not counted.
 	Truncated int
-	Timings   Timings
+	// Rows is the number of pairs forwarded: one per passage, or one per
+	// window with Call.MaxChunks.
+	Rows    int
+	Timings Timings
 }
 
 const (
@@ -408,14 +425,19 @@ func (e *Engine) Collector() prometheus.Collector { return e.coll }
 type request struct {
 	query    string
 	passages []string
-	n        int
+	call     Call
+	// n is the number of passages until they are tokenized, then the
+	// number of pairs (rows); places is the queue places admission
+	// reserved until then.
+	n      int
+	places int
 
 	// tokenizer worker
 	ids, types []int32
 	off        []int32 // pair i is ids[off[i]:off[i+1]]
+	owner      []int32 // pair i scores passage owner[i]; nil: pair i is passage i
 	tokens     int
 	truncated  int
-	left       bool      // Call.TruncateLeft
 	tTokStart  time.Time // set by Score just before the hand-off
 	tTokEnd    time.Time
 	tEnqueue   time.Time
@@ -428,8 +450,9 @@ type request struct {
 	lastEnd    time.Time
 	finished   bool
 
-	// scores[i] is written by the instance worker that forwarded pair i.
-	scores []float32
+	// logits[i*Labels:(i+1)*Labels] is written by the instance worker that
+	// forwarded pair i.
+	logits []float32
 	err    error  // set before done is closed
 	reason string // failure reason of err
 	done   chan struct{}
@@ -451,85 +474,37 @@ func (e *Engine) admit(n int) bool {
 	}
 }
 
-// Score returns one raw logit per passage for (query, passage), in input
-// order. The query is tokenized once; the passages' pairs are split across
-// batches as the batcher sees fit, mixed with other calls' pairs, and merged
-// back in order.
+// Score scores each passage against query with call's settings and
+// returns one raw logit per passage (and every label's) in input order. The
+// query is tokenized once; the passages' pairs are split across batches as
+// the batcher sees fit, mixed with other calls' pairs, and merged back in
+// order.
 //
-// It fails at once with ErrOverloaded when the queue is full and with
-// ErrClosed once Shutdown or Close has begun. If ctx ends first, Score
-// returns its error at once and the call's pairs that have not reached a
-// backend are removed from the queue. Safe for concurrent use; the cost per
-// call is a few allocations (the request, its token buffers and scores),
-// none per pair beyond what the Encoder does.
-func (e *Engine) Score(ctx context.Context, query string, passages []string) (Result, error) {
-	return e.ScoreCall(ctx, query, passages, Call{})
-}
-
-// Call holds the per-call settings of ScoreCall.
-type Call struct {
-	// TruncateLeft keeps the last tokens of a too-long query or passage
-	// (Hugging Face's truncation direction "left") instead of the first;
-	// the lengths kept are the same (PairLengths).
-	TruncateLeft bool
-}
-
-// ScoreCall is Score with per-call settings.
-func (e *Engine) ScoreCall(ctx context.Context, query string, passages []string, call Call) (Result, error) {
+// It fails at once with ErrOverloaded when the queue is full (a call holds
+// len(passages) x max(1, call.MaxChunks) places until its passages are
+// tokenized, then one per pair) and with ErrClosed once Shutdown or Close
+// has begun. If ctx ends first, Score returns its error at once and the
+// call's pairs that have not reached a backend are removed from the queue.
+// Safe for concurrent use; the cost per call is a few allocations (the
+// request, its token buffers and logits), none per pair beyond what the
+// Encoder does.
+func (e *Engine) Score(ctx context.Context, query string, passages []string, call Call) (Result, error) {
 	start := time.Now()
-	n := len(passages)
-	e.mu.RLock()
-	if e.state != stateOpen {
-		e.mu.RUnlock()
-		if n > 0 {
-			e.c.requests.Add(1)
-			e.c.fail(ReasonClosed)
-		}
-		return Result{}, ErrClosed
+	r, err := e.submit(ctx, query, passages, call)
+	if err != nil {
+		return Result{}, err
 	}
-	if n == 0 {
-		e.mu.RUnlock()
-		return Result{Scores: []float32{}}, nil
+	if r == nil {
+		return Result{Scores: []float32{}, Logits: []float32{}}, nil
 	}
-	e.c.requests.Add(1)
-	if err := ctx.Err(); err != nil {
-		e.mu.RUnlock()
-		e.c.fail(ReasonCancelled)
-		return Result{}, fmt.Errorf("engine: call cancelled: %w", err)
-	}
-	if !e.admit(n) {
-		e.mu.RUnlock()
-		e.c.fail(ReasonOverloaded)
-		if n > e.cfg.MaxQueue {
-			return Result{}, fmt.Errorf("%w: %d pairs exceed the queue of %d", ErrOverloaded, n, e.cfg.MaxQueue)
-		}
-		return Result{}, ErrOverloaded
-	}
-	e.reqs.Add(1)
-	e.mu.RUnlock()
 	defer e.reqs.Done()
-	e.c.pairs.Add(uint64(n))
-
-	r := &request{query: query, passages: passages, n: n, left: call.TruncateLeft, done: make(chan struct{})}
-	r.tTokStart = time.Now()
-	select {
-	case e.tokJobs <- r:
-	case <-ctx.Done():
-		e.c.queued.Add(-int64(n))
-		e.c.dropped.Add(uint64(n))
-		e.c.fail(ReasonCancelled)
-		return Result{}, fmt.Errorf("engine: call cancelled: %w", ctx.Err())
-	case <-e.quit:
-		e.c.fail(ReasonClosed)
-		return Result{}, ErrClosed
-	}
 	select {
 	case <-r.done:
 	case <-ctx.Done():
 		r.cancelled.Store(true)
 		e.sched.poke()
 		e.c.fail(ReasonCancelled)
-		return Result{}, fmt.Errorf("engine: call cancelled: %w", ctx.Err())
+		return Result{}, ctx.Err()
 	case <-e.quit:
 		select {
 		case <-r.done: // finished just as the engine closed: deliver it
@@ -554,7 +529,63 @@ func (e *Engine) ScoreCall(ctx context.Context, query string, passages []string,
 	e.c.queueDur.observe(t.Queue.Seconds())
 	e.c.inferDur.observe(t.Inference.Seconds())
 	e.c.success.Add(1)
-	return Result{Scores: r.scores, Tokens: r.tokens, Truncated: r.truncated, Timings: t}, nil
+	scores, logits := r.fold(len(passages), e.cfg.Labels)
+	return Result{Scores: scores, Logits: logits, Tokens: r.tokens, Truncated: r.truncated, Rows: r.n, Timings: t}, nil
+}
+
+// submit admits a call and hands it to the tokenizer pool. It returns nil
+// and no error for an empty call; otherwise a request in flight, for which
+// the caller must call e.reqs.Done.
+func (e *Engine) submit(ctx context.Context, query string, passages []string, call Call) (*request, error) {
+	n := len(passages)
+	places := n * call.chunks()
+	e.mu.RLock()
+	if e.state != stateOpen {
+		e.mu.RUnlock()
+		if n > 0 {
+			e.c.requests.Add(1)
+			e.c.fail(ReasonClosed)
+		}
+		return nil, ErrClosed
+	}
+	if n == 0 {
+		e.mu.RUnlock()
+		return nil, nil
+	}
+	e.c.requests.Add(1)
+	if err := ctx.Err(); err != nil {
+		e.mu.RUnlock()
+		e.c.fail(ReasonCancelled)
+		return nil, err
+	}
+	if !e.admit(places) {
+		e.mu.RUnlock()
+		e.c.fail(ReasonOverloaded)
+		if places > e.cfg.MaxQueue {
+			return nil, fmt.Errorf("%w: %d pairs exceed the queue of %d", ErrOverloaded, places, e.cfg.MaxQueue)
+		}
+		return nil, ErrOverloaded
+	}
+	e.reqs.Add(1)
+	e.mu.RUnlock()
+	e.c.pairs.Add(uint64(n))
+
+	r := &request{query: query, passages: passages, n: n, places: places, call: call, done: make(chan struct{})}
+	r.tTokStart = time.Now()
+	select {
+	case e.tokJobs <- r:
+		return r, nil
+	case <-ctx.Done():
+		e.c.queued.Add(-int64(places))
+		e.c.dropped.Add(uint64(n))
+		e.c.fail(ReasonCancelled)
+		e.reqs.Done()
+		return nil, ctx.Err()
+	case <-e.quit:
+		e.c.fail(ReasonClosed)
+		e.reqs.Done()
+		return nil, ErrClosed
+	}
 }
 
 // Shutdown stops admitting calls (new ones get ErrClosed), lets every
@@ -581,7 +612,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err := e.Close()
 		<-idle // Close makes every running call return promptly
-		return errors.Join(fmt.Errorf("engine: shutdown: %w", ctx.Err()), err)
+		return errors.Join(fmt.Errorf("shutdown: %w", ctx.Err()), err)
 	}
 }
 

@@ -111,7 +111,7 @@ func TestPassagePrefixChangesNothing(t *testing.T) {
 		for i := range ps {
 			ps[i] = words(7000+i, 1+rng.IntN(60), rng)
 		}
-		res, err := e.Score(context.Background(), q, ps)
+		res, err := e.Score(context.Background(), q, ps, Call{})
 		require.NoError(t, err)
 		qi, _ := fakeWords(q)
 		tokens, truncated := 0, 0
@@ -139,7 +139,7 @@ func TestTruncateLeft(t *testing.T) {
 	for k := range 50 {
 		q := words(600+k, 1+rng.IntN(20), rng)
 		ps := []string{words(9000, 1+rng.IntN(30), rng), words(9001, 2, rng)}
-		res, err := e.ScoreCall(context.Background(), q, ps, Call{TruncateLeft: true})
+		res, err := e.Score(context.Background(), q, ps, Call{TruncateLeft: true})
 		require.NoError(t, err)
 		qi, _ := fakeWords(q)
 		for i, p := range ps {
@@ -186,7 +186,7 @@ func TestScoreConcurrent(t *testing.T) {
 				wg.Go(func() {
 					for k := range rounds {
 						i := c*rounds + k
-						results[i], errs[i] = e.Score(context.Background(), calls[i].query, calls[i].passages)
+						results[i], errs[i] = e.Score(context.Background(), calls[i].query, calls[i].passages, Call{})
 					}
 				})
 			}
@@ -238,7 +238,7 @@ func TestThreadBudget(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, c := range calls {
 				wg.Go(func() {
-					_, err := e.Score(context.Background(), c.query, c.passages)
+					_, err := e.Score(context.Background(), c.query, c.passages, Call{})
 					assert.NoError(t, err)
 				})
 			}
@@ -262,27 +262,27 @@ func TestErrors(t *testing.T) {
 	e := startEngine(t, Config{MaxSeq: 16, Threads: 2}, fb)
 	ctx := context.Background()
 
-	_, err := e.Score(ctx, "1 2", []string{"3 4", "5 !fail"})
+	_, err := e.Score(ctx, "1 2", []string{"3 4", "5 !fail"}, Call{})
 	assert.ErrorIs(t, err, ErrTokenize)
 	assert.ErrorIs(t, err, errFakeEncode)
-	_, err = e.Score(ctx, "1 2 !panic", []string{"3 4"})
+	_, err = e.Score(ctx, "1 2 !panic", []string{"3 4"}, Call{})
 	assert.ErrorIs(t, err, ErrTokenize)
-	_, err = e.Score(ctx, "1 2", []string{"3 777"})
+	_, err = e.Score(ctx, "1 2", []string{"3 777"}, Call{})
 	assert.ErrorIs(t, err, ErrBackend)
 	assert.ErrorContains(t, err, "fake backend: refused batch")
 
-	res, err := e.Score(ctx, "1 2", []string{strings.Repeat("9 ", 20), "3"})
+	res, err := e.Score(ctx, "1 2", []string{strings.Repeat("9 ", 20), "3"}, Call{})
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Truncated)
 	assert.Equal(t, 16+6, res.Tokens)
 
-	res, err = e.Score(ctx, "1", nil)
+	res, err = e.Score(ctx, "1", nil, Call{})
 	require.NoError(t, err)
 	assert.Empty(t, res.Scores)
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = e.Score(cancelled, "1", []string{"2"})
+	_, err = e.Score(cancelled, "1", []string{"2"}, Call{})
 	assert.ErrorIs(t, err, context.Canceled)
 
 	s := e.Stats()
@@ -293,9 +293,11 @@ func TestErrors(t *testing.T) {
 	assert.Equal(t, 1, fb.builds, "an error (not a panic) keeps the instance")
 
 	strict := startEngine(t, Config{MaxSeq: 16, TruncationError: true}, newFakeBackend())
-	_, err = strict.Score(ctx, "1 2", []string{"3", strings.Repeat("9 ", 20)})
+	_, err = strict.Score(ctx, "1 2", []string{"3", strings.Repeat("9 ", 20)}, Call{})
 	assert.ErrorIs(t, err, ErrTooLong)
-	assert.ErrorContains(t, err, "passage 1")
+	var tl *TooLongError
+	require.ErrorAs(t, err, &tl)
+	assert.Equal(t, TooLongError{Index: 1, Tokens: 25, MaxLength: 16}, *tl)
 	assert.Equal(t, uint64(1), strict.Stats().Failures[ReasonTooLong])
 }
 
@@ -333,7 +335,7 @@ func TestCloseTwiceConcurrent(t *testing.T) {
 	for i, c := range calls {
 		callers.Go(func() {
 			for {
-				_, err := e.Score(context.Background(), c.query, c.passages)
+				_, err := e.Score(context.Background(), c.query, c.passages, Call{})
 				if err != nil {
 					closedSeen.Store(i, err)
 					return
@@ -358,7 +360,7 @@ func TestCloseTwiceConcurrent(t *testing.T) {
 		assert.ErrorIs(t, v.(error), ErrClosed, "caller %v", k)
 		return true
 	})
-	_, err := e.Score(context.Background(), "1", []string{"2"})
+	_, err := e.Score(context.Background(), "1", []string{"2"}, Call{})
 	assert.ErrorIs(t, err, ErrClosed)
 	fb.mu.Lock()
 	assert.Equal(t, 2, fb.closes, "each instance closed exactly once")
@@ -404,4 +406,50 @@ func TestConfigDefaults(t *testing.T) {
 		assert.Equal(t, tc.window, c.Window, "%s: window", tc.name)
 		assert.Equal(t, tc.overhead, c.BatchOverhead, "%s: batch overhead", tc.name)
 	}
+}
+
+// MaxChunks scores a long passage in windows and keeps its best window's
+// logits, every label of them; MaxPassageTokens cuts passages first. The
+// queue places reserved for windows are given back.
+func TestCallWindows(t *testing.T) {
+	t.Parallel()
+	fb := newFakeBackend()
+	fb.labels = 2
+	e := startEngine(t, Config{MaxSeq: 8, Labels: 2}, fb)
+	ctx := context.Background()
+	// A one-token query leaves 8 - 3 - 1 = 4 passage tokens per pair.
+	long := "10 11 12 13 14 15 16 17 18 19"
+	wins := []string{"10 11 12 13", "14 15 16 17", "18 19"}
+	each, err := e.Score(ctx, "1", append(wins, "5 6", "10 11 12"), Call{})
+	require.NoError(t, err)
+	require.Len(t, each.Logits, 2*5)
+	for i := range 5 {
+		assert.Equal(t, each.Scores[i]+1, each.Logits[2*i+1], "label 1 of pair %d", i)
+	}
+	best := 0
+	for i := range 3 {
+		if each.Scores[i] > each.Scores[best] {
+			best = i
+		}
+	}
+	before := e.Stats().Pairs
+	res, err := e.Score(ctx, "1", []string{"5 6", long}, Call{MaxChunks: 3})
+	require.NoError(t, err)
+	assert.Equal(t, []float32{each.Scores[3], each.Scores[best]}, res.Scores)
+	assert.Equal(t, []float32{each.Logits[6], each.Logits[7], each.Logits[2*best], each.Logits[2*best+1]}, res.Logits)
+	assert.Equal(t, 4, res.Rows)
+	assert.Zero(t, res.Truncated)
+	assert.Equal(t, (3+1+2)+3*(3+1)+10, res.Tokens)
+	assert.Equal(t, uint64(4), e.Stats().Pairs-before, "every window is a pair")
+
+	res, err = e.Score(ctx, "1", []string{long}, Call{MaxChunks: 2})
+	require.NoError(t, err)
+	assert.Equal(t, max(each.Scores[0], each.Scores[1]), res.Scores[0])
+	assert.Equal(t, 1, res.Truncated, "two windows leave 2 tokens out")
+
+	res, err = e.Score(ctx, "1", []string{long}, Call{MaxPassageTokens: 3})
+	require.NoError(t, err)
+	assert.Equal(t, each.Scores[4], res.Scores[0], "the first 3 tokens")
+	assert.Zero(t, res.Truncated, "a cut asked for")
+	assert.Zero(t, e.Stats().QueueSize, "no place left reserved")
 }

@@ -114,6 +114,9 @@ type fakeBackend struct {
 	// failID / panicID make a forward whose batch holds that id fail or
 	// panic.
 	failID, panicID int32
+	// labels is the logits per row (0: 1); label l of a row is its score
+	// plus l.
+	labels int
 	// buildErr makes the factory fail for slot builds numbered >= buildErrAt.
 	buildErrAt int
 
@@ -195,7 +198,8 @@ func (f *fakeInstance) Forward(b *Batch, logits []float32) error {
 	}
 	fb.mu.Lock()
 	defer fb.mu.Unlock()
-	if len(logits) != b.Rows || len(b.IDs) != b.Rows*b.Seq || len(b.Types) != b.Rows*b.Seq || len(b.Lengths) != b.Rows {
+	nl := max(1, fb.labels)
+	if len(logits) != b.Rows*nl || len(b.IDs) != b.Rows*b.Seq || len(b.Types) != b.Rows*b.Seq || len(b.Lengths) != b.Rows {
 		return fmt.Errorf("fake backend: bad batch shape %dx%d", b.Rows, b.Seq)
 	}
 	for r := 0; r < b.Rows; r++ {
@@ -229,7 +233,9 @@ func (f *fakeInstance) Forward(b *Batch, logits []float32) error {
 			}
 		}
 		rec.tags = append(rec.tags, tag)
-		logits[r] = fakeScore(row[:n], typ[:n])
+		for l := range nl {
+			logits[r*nl+l] = fakeScore(row[:n], typ[:n]) + float32(l)
+		}
 	}
 	rec.end = time.Now()
 	fb.forwards = append(fb.forwards, rec)

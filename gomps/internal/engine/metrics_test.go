@@ -18,10 +18,10 @@ func TestPrometheusMatchesStats(t *testing.T) {
 	e := startEngine(t, Config{MaxSeq: 64}, fb)
 	ctx := context.Background()
 	for _, c := range makeCalls(5, 20, 30, 40) {
-		_, err := e.Score(ctx, c.query, c.passages)
+		_, err := e.Score(ctx, c.query, c.passages, Call{})
 		require.NoError(t, err)
 	}
-	_, err := e.Score(ctx, "1", []string{"777"})
+	_, err := e.Score(ctx, "1", []string{"777"}, Call{})
 	require.Error(t, err)
 
 	reg := prometheus.NewPedanticRegistry()

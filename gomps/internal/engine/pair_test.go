@@ -90,7 +90,7 @@ func TestPairLengths(t *testing.T) {
 func TestPassageTokensNeeded(t *testing.T) {
 	for maxLen := 3; maxLen <= 40; maxLen++ {
 		for nq := 0; nq <= 60; nq++ {
-			need := passageTokensNeeded(nq, maxLen)
+			need := Call{}.tokensNeeded(nq, maxLen)
 			if need == 0 {
 				assert.True(t, nq > maxLen-pairSpecials || maxLen == pairSpecials, "no cap only for a query over the budget (maxLen %d, nq %d)", maxLen, nq)
 				continue
@@ -104,8 +104,12 @@ func TestPassageTokensNeeded(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, 510, passageTokensNeeded(8, 512))
-	assert.Equal(t, 0, passageTokensNeeded(510, 512), "a query over the budget: every passage token counts")
+	assert.Equal(t, 510, Call{}.tokensNeeded(8, 512))
+	assert.Equal(t, 3*509+1, Call{MaxChunks: 3}.tokensNeeded(8, 512), "three windows and one more token")
+	assert.Equal(t, 100, Call{MaxChunks: 3, MaxPassageTokens: 100}.tokensNeeded(8, 512))
+	assert.Equal(t, 100, Call{TruncateLeft: true, MaxPassageTokens: 100}.tokensNeeded(8, 512))
+	assert.Equal(t, 0, Call{TruncateLeft: true}.tokensNeeded(8, 512), "the last tokens: all of them")
+	assert.Equal(t, 0, Call{}.tokensNeeded(510, 512), "a query over the budget: every passage token counts")
 }
 
 func TestAssemblePair(t *testing.T) {
@@ -139,24 +143,6 @@ func TestAssemblePair(t *testing.T) {
 		assert.Equal(t, []int32{0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1}, types2)
 		assert.Equal(t, &ids[:1][0], &ids2[:1][0], "no reallocation within capacity")
 	})
-}
-
-func TestRank(t *testing.T) {
-	t.Parallel()
-	nan := float32(0)
-	nan = nan / nan
-	scores := []float32{0.5, 2, nan, 2, -1, 0.5}
-	got := Rank(scores, 0)
-	want := []int{1, 3, 0, 5, 4, 2}
-	require.Len(t, got, len(want))
-	for i, w := range want {
-		assert.Equal(t, w, got[i].Index, "position %d", i)
-	}
-	assert.Equal(t, float32(2), got[0].Score)
-	top := Rank(scores, 3)
-	assert.Equal(t, []Ranked{{1, 2}, {3, 2}, {0, 0.5}}, top)
-	assert.Len(t, Rank(scores, 100), 6)
-	assert.Empty(t, Rank(nil, 5))
 }
 
 func TestPlanBatches(t *testing.T) {

@@ -219,7 +219,7 @@ func runSim(t *testing.T, tc simCase, calls []call) simResult {
 				for r := range simRounds {
 					k := calls[c*simRounds+r]
 					start := time.Now()
-					_, err := e.Score(context.Background(), k.query, k.passages)
+					_, err := e.Score(context.Background(), k.query, k.passages, Call{})
 					assert.NoError(t, err)
 					if r >= simWarmup && r < simRounds-simCooldown {
 						mu.Lock()

@@ -24,7 +24,7 @@ type outcome struct {
 func goScore(e *Engine, ctx context.Context, q string, ps []string) <-chan outcome {
 	ch := make(chan outcome, 1)
 	go func() {
-		res, err := e.Score(ctx, q, ps)
+		res, err := e.Score(ctx, q, ps, Call{})
 		ch <- outcome{res, err}
 	}()
 	return ch
@@ -58,7 +58,7 @@ func TestFixedFlushesAtTimeout(t *testing.T) {
 		ctx := context.Background()
 
 		t0 := time.Now()
-		res, err := e.Score(ctx, "1", tagged(100, 5))
+		res, err := e.Score(ctx, "1", tagged(100, 5), Call{})
 		require.NoError(t, err)
 		log := fb.log()
 		require.Len(t, log, 1)
@@ -67,13 +67,13 @@ func TestFixedFlushesAtTimeout(t *testing.T) {
 		assert.Equal(t, 5, log[0].rows)
 
 		t1 := time.Now()
-		_, err = e.Score(ctx, "1", tagged(200, 32))
+		_, err = e.Score(ctx, "1", tagged(200, 32), Call{})
 		require.NoError(t, err)
 		log = fb.log()
 		assert.Equal(t, t1, log[1].start, "a full batch goes at once")
 
 		t2 := time.Now()
-		res, err = e.Score(ctx, "1", tagged(300, 40))
+		res, err = e.Score(ctx, "1", tagged(300, 40), Call{})
 		require.NoError(t, err)
 		log = fb.log()
 		require.Len(t, log, 4)
@@ -152,7 +152,7 @@ func TestAdaptiveTwoInstancesBothBusy(t *testing.T) {
 		require.NoError(t, err)
 		defer e.Close()
 		t0 := time.Now()
-		res, err := e.Score(context.Background(), "1", tagged(100, 12))
+		res, err := e.Score(context.Background(), "1", tagged(100, 12), Call{})
 		require.NoError(t, err)
 		log := fb.log()
 		require.Len(t, log, 3)
@@ -188,7 +188,7 @@ func TestAdaptiveSpreadsOverIdleInstances(t *testing.T) {
 		require.NoError(t, err)
 		defer e.Close()
 		t0 := time.Now()
-		res, err := e.Score(context.Background(), "1", padded(100, 64, 20))
+		res, err := e.Score(context.Background(), "1", padded(100, 64, 20), Call{})
 		require.NoError(t, err)
 		log := fb.log()
 		require.Len(t, log, 2)
@@ -306,9 +306,9 @@ func TestOverload(t *testing.T) {
 		assert.Equal(t, int64(8), e.Stats().QueueSize)
 
 		t0 := time.Now()
-		_, err = e.Score(ctx, "1", tagged(300, 3))
+		_, err = e.Score(ctx, "1", tagged(300, 3), Call{})
 		assert.ErrorIs(t, err, ErrOverloaded)
-		_, err = e.Score(ctx, "1", tagged(400, 11))
+		_, err = e.Score(ctx, "1", tagged(400, 11), Call{})
 		assert.ErrorIs(t, err, ErrOverloaded)
 		assert.Equal(t, t0, time.Now(), "overload fails at once")
 
@@ -348,7 +348,7 @@ func TestShutdownDrains(t *testing.T) {
 				assert.Equal(t, want(t, e.Config(), "1", fmt.Sprint(1000*(c+1)+i)), s)
 			}
 		}
-		_, err = e.Score(ctx, "1", []string{"2"})
+		_, err = e.Score(ctx, "1", []string{"2"}, Call{})
 		assert.ErrorIs(t, err, ErrClosed)
 		assert.NoError(t, e.Shutdown(ctx), "second shutdown")
 		assert.NoError(t, e.Close(), "close after shutdown")
@@ -409,7 +409,7 @@ func TestPanicFailsBatchAndReplacesInstance(t *testing.T) {
 		assert.ErrorIs(t, ra.err, ErrBackend)
 		assert.ErrorContains(t, ra.err, "forward panicked")
 		assert.ErrorIs(t, rb.err, ErrBackend, "every request in the batch fails")
-		res, err := e.Score(ctx, "1", []string{"80"})
+		res, err := e.Score(ctx, "1", []string{"80"}, Call{})
 		require.NoError(t, err, "the rebuilt instance serves")
 		assert.Equal(t, want(t, e.Config(), "1", "80"), res.Scores[0])
 		s := e.Stats()
@@ -438,7 +438,7 @@ func TestPanicWithoutRebuildFailsQueued(t *testing.T) {
 		b := goScore(e, ctx, "1", []string{"60"})
 		assert.ErrorIs(t, (<-a).err, ErrBackend)
 		assert.ErrorIs(t, (<-b).err, ErrBackend, "no instance left")
-		_, err = e.Score(ctx, "1", []string{"70"})
+		_, err = e.Score(ctx, "1", []string{"70"}, Call{})
 		assert.ErrorIs(t, err, ErrBackend)
 		assert.Zero(t, e.Stats().QueueSize)
 	})
@@ -535,7 +535,7 @@ func TestDeadSlotRetired(t *testing.T) {
 		assert.ErrorIs(t, rc.err, ErrBackend)
 		assert.ErrorContains(t, rc.err, "instance 0 lost and could not be rebuilt")
 		assert.ErrorContains(t, rc.err, "build 3 refused")
-		res, err := e.Score(ctx, "1", []string{"20", "21"})
+		res, err := e.Score(ctx, "1", []string{"20", "21"}, Call{})
 		require.NoError(t, err, "the live slot serves")
 		assert.Equal(t, want(t, e.Config(), "1", "21"), res.Scores[1])
 		for _, f := range fb.log() {

@@ -23,7 +23,7 @@ func (e *Engine) tokenizeLoop() {
 
 func (e *Engine) tokenize(r *request) {
 	if r.cancelled.Load() {
-		e.c.queued.Add(-int64(r.n))
+		e.c.queued.Add(-int64(r.places))
 		e.c.dropped.Add(uint64(r.n))
 		return
 	}
@@ -36,7 +36,7 @@ func (e *Engine) tokenize(r *request) {
 	}
 	if r.cancelled.Load() { // cancelled while waiting for a thread
 		e.budget.release(th)
-		e.c.queued.Add(-int64(r.n))
+		e.c.queued.Add(-int64(r.places))
 		e.c.dropped.Add(uint64(r.n))
 		return
 	}
@@ -45,7 +45,7 @@ func (e *Engine) tokenize(r *request) {
 	r.passages = nil
 	r.tTokEnd = time.Now()
 	if err != nil {
-		e.c.queued.Add(-int64(r.n))
+		e.c.queued.Add(-int64(r.places))
 		e.c.abandoned.Add(uint64(r.n))
 		r.err = err
 		close(r.done)
@@ -58,21 +58,9 @@ func (e *Engine) tokenize(r *request) {
 	}
 }
 
-// passageTokensNeeded is how many of a passage's first tokens decide its
-// pair with a query of nq tokens (0: all). While the query fits the budget,
-// PairLengths gives the same result for every passage of budget+1 tokens or
-// more, so the tokenizer may stop there and a 2 MiB passage costs what a
-// 512-token one does.
-func passageTokensNeeded(nq, maxSeq int) int {
-	if budget := maxSeq - pairSpecials; budget > 0 && nq <= budget {
-		return budget + 1
-	}
-	return 0
-}
-
-// encode tokenizes the query once and the passages, then assembles every pair
-// into the request's flat buffers (one allocation each for ids, types,
-// offsets and scores).
+// encode tokenizes the query once and the passages, then assembles every
+// pair into the request's flat buffers (one allocation each for ids, types,
+// offsets and logits).
 func (e *Engine) encode(r *request) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -85,11 +73,11 @@ func (e *Engine) encode(r *request) (err error) {
 		r.reason = ReasonTokenization
 		return fmt.Errorf("%w: query: %w", ErrTokenize, err)
 	}
-	atLeast := passageTokensNeeded(len(q), e.cfg.MaxSeq)
-	if r.left {
-		atLeast = 0 // the last tokens are kept: all are needed
+	need := r.call.tokensNeeded(len(q), e.cfg.MaxSeq)
+	if e.cfg.TruncationError {
+		need = 0 // a refusal says how long the pair is
 	}
-	ps, err := e.enc.EncodePassages(r.passages, atLeast)
+	ps, err := e.enc.EncodePassages(r.passages, need)
 	if err != nil {
 		r.reason = ReasonTokenization
 		return fmt.Errorf("%w: passages: %w", ErrTokenize, err)
@@ -98,37 +86,70 @@ func (e *Engine) encode(r *request) (err error) {
 		r.reason = ReasonTokenization
 		return fmt.Errorf("%w: encoder returned %d passages for %d", ErrTokenize, len(ps), r.n)
 	}
+	wins, err := e.plan(r, q, ps)
+	if err != nil {
+		r.reason = ReasonTooLong
+		return err
+	}
+	e.assemble(r, q, wins)
+	return nil
+}
+
+// plan cuts every passage into the windows that become its pairs, counts
+// the call's tokens and truncated passages, and fails a call with a pair
+// too long when Config.TruncationError is set.
+func (e *Engine) plan(r *request, q []int32, ps [][]int32) ([][]int32, error) {
 	maxSeq := e.cfg.MaxSeq
+	wins := make([][]int32, 0, len(ps))
+	chunked := r.call.chunks() > 1
 	total := 0
 	for i, p := range ps {
-		kq, kp, cut := PairLengths(len(q), len(p), maxSeq)
+		first := len(wins)
+		var cut bool
+		wins, cut = r.call.windows(wins, p, len(q), maxSeq)
+		for _, w := range wins[first:] {
+			kq, kp, c := PairLengths(len(q), len(w), maxSeq)
+			cut = cut || c
+			total += kq + kp + pairSpecials
+		}
+		if cut && e.cfg.TruncationError {
+			return nil, &TooLongError{Index: i, Tokens: len(q) + len(p) + pairSpecials, MaxLength: maxSeq}
+		}
 		if cut {
-			if e.cfg.TruncationError {
-				r.reason = ReasonTooLong
-				return fmt.Errorf("%w: passage %d: %d tokens with the query exceed max sequence %d",
-					ErrTooLong, i, len(q)+len(p)+pairSpecials, maxSeq)
-			}
 			r.truncated++
 		}
-		total += kq + kp + pairSpecials
+		if chunked {
+			for range wins[first:] {
+				r.owner = append(r.owner, int32(i))
+			}
+		}
 	}
 	if total > math.MaxInt32 {
-		r.reason = ReasonTooLong
-		return fmt.Errorf("%w: %d tokens in one call", ErrTooLong, total)
+		return nil, fmt.Errorf("%w: %d tokens in one call", ErrTooLong, total)
 	}
-	r.ids = make([]int32, 0, total)
-	r.types = make([]int32, 0, total)
-	r.off = make([]int32, r.n+1)
-	for i, p := range ps {
+	r.tokens = total
+	return wins, nil
+}
+
+// assemble lays out the pairs of the query and each window, then trades the
+// queue places admission reserved for one per pair.
+func (e *Engine) assemble(r *request, q []int32, wins [][]int32) {
+	maxSeq := e.cfg.MaxSeq
+	r.ids = make([]int32, 0, r.tokens)
+	r.types = make([]int32, 0, r.tokens)
+	r.off = make([]int32, len(wins)+1)
+	for i, p := range wins {
 		q := q
-		if r.left { // keep the suffixes PairLengths allows; AppendPair then cuts nothing
+		if r.call.TruncateLeft { // keep the suffixes PairLengths allows; AppendPair then cuts nothing
 			kq, kp, _ := PairLengths(len(q), len(p), maxSeq)
 			q, p = q[len(q)-kq:], p[len(p)-kp:]
 		}
 		r.ids, r.types, _ = AppendPair(r.ids, r.types, q, p, maxSeq, e.cfg.ClsID, e.cfg.SepID)
 		r.off[i+1] = int32(len(r.ids))
 	}
-	r.tokens = total
-	r.scores = make([]float32, r.n)
-	return nil
+	rows := len(wins)
+	r.logits = make([]float32, rows*e.cfg.Labels)
+	e.c.queued.Add(int64(rows - r.places))
+	e.c.pairs.Add(uint64(rows - r.n))
+	r.n, r.places = rows, rows
 }

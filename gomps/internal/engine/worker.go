@@ -36,19 +36,19 @@ func (e *Engine) workerLoop(slot int, ready chan<- error) {
 func (e *Engine) buildInstance(slot int) (inst Instance, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("engine: instance %d: factory panicked: %v", slot, p)
+			err = fmt.Errorf("instance %d: factory panicked: %v", slot, p)
 		}
 	}()
 	inst, err = e.newInstance(slot)
 	if err != nil {
-		return nil, fmt.Errorf("engine: instance %d: %w", slot, err)
+		return nil, fmt.Errorf("instance %d: %w", slot, err)
 	}
 	if inst == nil {
-		return nil, fmt.Errorf("engine: instance %d: factory returned nil", slot)
+		return nil, fmt.Errorf("instance %d: factory returned nil", slot)
 	}
 	if err := inst.SetThreads(e.threadsPer); err != nil {
 		_ = inst.Close()
-		return nil, fmt.Errorf("engine: instance %d: set threads %d: %w", slot, e.threadsPer, err)
+		return nil, fmt.Errorf("instance %d: set threads %d: %w", slot, e.threadsPer, err)
 	}
 	return inst, nil
 }
@@ -68,11 +68,11 @@ func (w *worker) close() {
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
-				w.e.addCloseErr(fmt.Errorf("engine: instance %d: close panicked: %v", w.slot, p))
+				w.e.addCloseErr(fmt.Errorf("instance %d: close panicked: %v", w.slot, p))
 			}
 		}()
 		if err := w.inst.Close(); err != nil {
-			w.e.addCloseErr(fmt.Errorf("engine: instance %d: close: %w", w.slot, err))
+			w.e.addCloseErr(fmt.Errorf("instance %d: close: %w", w.slot, err))
 		}
 	}()
 	w.inst = nil
@@ -98,8 +98,10 @@ func (w *worker) run(j *job) bool {
 	e.budget.release(th)
 	w.book(j, err)
 	if err == nil {
+		nl := e.cfg.Labels
 		for k, ref := range j.refs {
-			ref.r.scores[ref.idx] = w.logits[k]
+			i := int(ref.idx) * nl
+			copy(ref.r.logits[i:i+nl], w.logits[k*nl:(k+1)*nl])
 		}
 	} else {
 		j.err = err
@@ -158,7 +160,7 @@ func (w *worker) pack(j *job) {
 	b.IDs = grow(b.IDs, rows*seq)
 	b.Types = grow(b.Types, rows*seq)
 	b.Lengths = grow(b.Lengths, rows)
-	w.logits = growF(w.logits, rows)
+	w.logits = growF(w.logits, rows*w.e.cfg.Labels)
 	for k, ref := range j.refs {
 		r := ref.r
 		lo, hi := r.off[ref.idx], r.off[ref.idx+1]
@@ -177,7 +179,7 @@ type panicError struct {
 }
 
 func (p *panicError) Error() string {
-	return fmt.Sprintf("engine: instance %d: forward panicked: %v", p.slot, p.val)
+	return fmt.Sprintf("instance %d: forward panicked: %v", p.slot, p.val)
 }
 
 func (p *panicError) Unwrap() error { return ErrBackend }
@@ -188,8 +190,8 @@ func (w *worker) forward() (err error) {
 			err = &panicError{slot: w.slot, val: p}
 		}
 	}()
-	if err := w.inst.Forward(&w.batch, w.logits[:w.batch.Rows]); err != nil {
-		return fmt.Errorf("engine: instance %d: forward %dx%d: %w: %w", w.slot, w.batch.Rows, w.batch.Seq, ErrBackend, err)
+	if err := w.inst.Forward(&w.batch, w.logits[:w.batch.Rows*w.e.cfg.Labels]); err != nil {
+		return fmt.Errorf("instance %d: forward %dx%d: %w: %w", w.slot, w.batch.Rows, w.batch.Seq, ErrBackend, err)
 	}
 	return nil
 }

@@ -22,8 +22,8 @@
 // With -pairs instead of -in it runs end to end through the library, as a
 // user calls it: the pairs (JSON lines {"q": query, "p": passage} from
 // peers.py) go from text to logits through gomps.Open(model, precision,
-// threads) and one ScorePairs call (tokenization, batching and forwards
-// inside the library); warm-up: one untimed ScorePairs of the first 64
+// threads) and one library call (Do: tokenization, batching and forwards
+// inside the library); warm-up: one untimed call of the first 64
 // pairs. Logits are written as one "batch" in pair order.
 package main
 
@@ -223,18 +223,18 @@ func endToEnd(model, precision string, threads, instances int, path, out string)
 		return err
 	}
 	defer r.Close()
-	if _, err := r.ScorePairs(ctx, pairs[:min(64, len(pairs))]); err != nil {
+	if _, err := r.Do(ctx, gomps.Request{Pairs: pairs[:min(64, len(pairs))]}); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	c0, t0 := cpuTime(), time.Now()
-	logits, err := r.ScorePairs(ctx, pairs)
+	res, err := r.Do(ctx, gomps.Request{Pairs: pairs})
 	wall, cpuS := time.Since(t0).Seconds(), (cpuTime() - c0).Seconds()
 	if err != nil {
 		return err
 	}
 	in := r.Info()
 	data, err := json.Marshal(result{Precision: precision, Threads: threads, Instances: in.Instances, ISA: in.ISA,
-		Pairs: len(pairs), WallS: wall, CPUS: cpuS, Logits: [][]float32{logits}})
+		Pairs: len(pairs), WallS: wall, CPUS: cpuS, Logits: [][]float32{res.Scores}})
 	if err != nil {
 		return err
 	}
