@@ -13,6 +13,12 @@
 //	defer r.Close()
 //	scores, err := r.Score(ctx, "How many people live in Berlin?", passages)
 //
+// Score and Rank are shorthands of the one scoring call, Do, which takes a
+// Request (a query and its passages, or pairs with their own queries, and
+// per-call truncation: the side cut, a token cap per passage, windows for
+// long passages) and returns a Result: the scores with every label's
+// logits, the token counts, the truncations and the timings.
+//
 // Scores are the classifier's raw logits, as sentence-transformers prints
 // them (8.607138 for the first Berlin example with the real model), unless
 // WithSigmoid. Input is assembled as [CLS] query [SEP] passage [SEP] with
@@ -32,7 +38,7 @@
 //
 // Open reads the whole weights file once, packs it for the backend and
 // allocates each instance's scratch memory (max batch x max length); it
-// starts the engine's goroutines, which Close stops. Score tokenizes the
+// starts the engine's goroutines, which Close stops. Do tokenizes the
 // query once per 1024 passages and each passage once (linear in the text),
 // then runs forward passes over batches the engine cuts from pairs of
 // similar length; one cgo call per batch, with Go-allocated buffers lent to
@@ -56,5 +62,7 @@
 // ErrABIMismatch, context.Canceled / context.DeadlineExceeded, or, for a
 // failure inside the backend, the sentinel of its status class (ErrFormat,
 // ErrUnsupported, ...) through an *Error carrying the code, the operation
-// and the backend's message. Nothing panics across the boundary.
+// and the backend's message. Nothing panics across the boundary. Error
+// texts name no package ("passage 3: text is not valid UTF-8"): each layer
+// adds where, once, and a program adds its own name.
 package gomps

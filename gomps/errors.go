@@ -3,7 +3,6 @@ package gomps
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/gomps/gomps/gomps/internal/engine"
 	"github.com/gomps/gomps/kernels/native"
@@ -90,7 +89,7 @@ func (e *TokenizerError) Error() string {
 	if e.Index >= 0 {
 		where = fmt.Sprintf("passage %d", e.Index)
 	}
-	return fmt.Sprintf("%s: the tokenizer refused the text: %s", where, strings.TrimPrefix(e.Err.Error(), "tokenizer: "))
+	return fmt.Sprintf("%s: the tokenizer refused the text: %v", where, e.Err)
 }
 
 // Is reports whether target is ErrTokenizer.

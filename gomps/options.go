@@ -78,7 +78,7 @@ func WithTruncation(on bool) Option {
 func WithPrecision(p string) Option {
 	return func(o *options) error {
 		if _, ok := native.ParsePrecision(p); !ok {
-			return fmt.Errorf("gomps: precision %q: want %s", p, orList(native.PrecisionNames()))
+			return fmt.Errorf("precision %q: want %s", p, orList(native.PrecisionNames()))
 		}
 		o.precision = p
 		return nil
@@ -106,7 +106,7 @@ func WithBackend(name string) Option {
 func WithMaxLength(n int) Option {
 	return func(o *options) error {
 		if n < 3 || n > 65536 {
-			return fmt.Errorf("gomps: max length %d: want 3..65536", n)
+			return fmt.Errorf("max length %d: want 3..65536", n)
 		}
 		o.maxLength = n
 		return nil
@@ -120,7 +120,7 @@ func WithMaxLength(n int) Option {
 func WithMaxBatch(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 4096 {
-			return fmt.Errorf("gomps: max batch %d: want 1..4096", n)
+			return fmt.Errorf("max batch %d: want 1..4096", n)
 		}
 		o.maxBatch = n
 		return nil
@@ -133,7 +133,7 @@ func WithMaxBatch(n int) Option {
 func WithThreads(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 1024 {
-			return fmt.Errorf("gomps: threads %d: want 1..1024", n)
+			return fmt.Errorf("threads %d: want 1..1024", n)
 		}
 		o.threads = n
 		return nil
@@ -147,7 +147,7 @@ func WithThreads(n int) Option {
 func WithInstances(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 256 {
-			return fmt.Errorf("gomps: instances %d: want 1..256", n)
+			return fmt.Errorf("instances %d: want 1..256", n)
 		}
 		o.instances = n
 		return nil
@@ -168,7 +168,7 @@ func parsedOption[T any](name, s, want string, parse func(string) (T, error), se
 	return func(o *options) error {
 		v, err := parse(s)
 		if err != nil {
-			return fmt.Errorf("gomps: %s %q: want %s", name, s, want)
+			return fmt.Errorf("%s %q: want %s", name, s, want)
 		}
 		set(o, v)
 		return nil
@@ -182,7 +182,7 @@ func parsedOption[T any](name, s, want string, parse func(string) (T, error), se
 func WithMaxQueue(n int) Option {
 	return func(o *options) error {
 		if n < chunkPairs {
-			return fmt.Errorf("gomps: max queue %d: want at least %d", n, chunkPairs)
+			return fmt.Errorf("max queue %d: want at least %d", n, chunkPairs)
 		}
 		o.maxQueue = n
 		return nil
@@ -221,7 +221,7 @@ func WithRouting(routing string) Option {
 func WithBatchTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 || d > time.Minute {
-			return fmt.Errorf("gomps: batch timeout %v: want more than 0 and at most 1m", d)
+			return fmt.Errorf("batch timeout %v: want more than 0 and at most 1m", d)
 		}
 		o.timeout = d
 		return nil

@@ -39,7 +39,7 @@ func TestWithRouting(t *testing.T) {
 
 	_, err := Open(context.Background(), tinyModelPath(t), WithRouting("random"))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `gomps: routing "random"`)
+	assert.Contains(t, err.Error(), `routing "random"`)
 }
 
 func TestWithBatchTimeout(t *testing.T) {
@@ -72,6 +72,6 @@ func TestWithBatchTimeout(t *testing.T) {
 	for _, d := range []time.Duration{0, -time.Millisecond, 2 * time.Minute} {
 		_, err := Open(context.Background(), tinyModelPath(t), WithBatchTimeout(d))
 		require.Error(t, err, "%v", d)
-		assert.Contains(t, err.Error(), "gomps: batch timeout")
+		assert.Contains(t, err.Error(), "batch timeout")
 	}
 }

@@ -222,19 +222,21 @@ func TestTruncation(t *testing.T) {
 }
 
 func TestOptionErrors(t *testing.T) {
-	for name, opt := range map[string]Option{
-		"max-length=2":    WithMaxLength(2),
-		"max-batch=0":     WithMaxBatch(0),
-		"threads=0":       WithThreads(0),
-		"instances=0":     WithInstances(0),
-		"precision=fp64":  WithPrecision("fp64"),
-		"batcher=greedy":  WithBatcher("greedy"),
-		"max-queue=small": WithMaxQueue(10),
+	for name, c := range map[string]struct {
+		opt  Option
+		text string
+	}{
+		"max-length=2":    {WithMaxLength(2), "max length 2: want 3..65536"},
+		"max-batch=0":     {WithMaxBatch(0), "max batch 0: want 1..4096"},
+		"threads=0":       {WithThreads(0), "threads 0: want 1..1024"},
+		"instances=0":     {WithInstances(0), "instances 0: want 1..256"},
+		"precision=fp64":  {WithPrecision("fp64"), `precision "fp64": want f32, bf16 or f16`},
+		"batcher=greedy":  {WithBatcher("greedy"), `batcher "greedy": want adaptive or fixed`},
+		"max-queue=small": {WithMaxQueue(10), "max queue 10: want at least 1024"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Open(context.Background(), tinyModelPath(t), opt)
-			require.Error(t, err)
-			assert.True(t, strings.HasPrefix(err.Error(), "gomps: "), "%v", err)
+			_, err := Open(context.Background(), tinyModelPath(t), c.opt)
+			assert.EqualError(t, err, c.text, "the option and the value, no package name")
 		})
 	}
 	_, err := Open(context.Background(), tinyModelPath(t), WithMaxLength(513))

@@ -182,7 +182,7 @@ func resolveModel(ctx context.Context, model string, notices io.Writer, trustUnv
 	tmp := native + ".tmp-" + hex.EncodeToString(rnd[:])
 	if _, err := weights.Convert(src.Path, tmp, weights.ConvertOptions{Name: src.ModelID}); err != nil {
 		os.Remove(tmp)
-		return Source{}, fmt.Errorf("gomps: converting %s: %w", src.Path, err)
+		return Source{}, fmt.Errorf("converting %s: %w", src.Path, err)
 	}
 	if err := os.Rename(tmp, native); err != nil {
 		os.Remove(tmp)

@@ -86,7 +86,7 @@ func newTokenizer(data []byte) (*tokenizer, error) {
 func (t *tokenizer) encode(text string) ([]int32, error) {
 	if strings.IndexByte(text, 0) >= 0 {
 		if !t.dropNUL {
-			return nil, errors.New("tokenizer: text contains a NUL byte")
+			return nil, errors.New("text contains a NUL byte")
 		}
 		text = strings.ReplaceAll(text, "\x00", "")
 	}

@@ -129,7 +129,7 @@ func benchOptions(c *cli.Context) ([]gomps.Option, error) {
 		gomps.WithRouting(c.String("routing")),
 		gomps.WithBatchTimeout(c.Duration("batch-timeout")),
 	}
-	opts, err := appendIntOptions(opts, c, "bench", engineIntOptions)
+	opts, err := appendIntOptions(opts, c, engineIntOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -164,13 +164,13 @@ func benchPaths(c *cli.Context) benchFiles {
 // benchCompare prints two results files side by side.
 func benchCompare(c *cli.Context) error {
 	if c.NArg() != 2 {
-		return fmt.Errorf("bench: --compare takes two results files (A.json B.json), got %d arguments", c.NArg())
+		return fmt.Errorf("--compare takes two results files (A.json B.json), got %d arguments", c.NArg())
 	}
 	var res [2]benchreport.Results
 	for i := range res {
 		var err error
 		if res[i], err = benchreport.ReadResults(c.Args().Get(i)); err != nil {
-			return fmt.Errorf("bench: %w", err)
+			return err
 		}
 	}
 	return benchreport.Compare(c.App.Writer, c.Args().Get(0), c.Args().Get(1), res[0], res[1])
@@ -192,13 +192,13 @@ func benchAction(c *cli.Context) error {
 	defer stop()
 	r, err := gomps.Open(ctx, c.String("model"), setup.opts...)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
 	defer r.Close()
 	if addr := c.String("dashboard"); addr != "" {
 		d, err := dashboard.Start(addr, r, readVersion().Version)
 		if err != nil {
-			return fmt.Errorf("bench: --dashboard: %w", err)
+			return fmt.Errorf("--dashboard: %w", err)
 		}
 		defer d.Close() // runs before r.Close
 		fmt.Fprintf(c.App.ErrWriter, "bench: dashboard at %s\n", d.URL)
@@ -227,22 +227,22 @@ type benchSetup struct {
 // so that a bad flag or file fails before the model loads.
 func parseBenchFlags(c *cli.Context) (*benchSetup, error) {
 	if c.NArg() > 0 {
-		return nil, fmt.Errorf("bench: unexpected argument %q", c.Args().First())
+		return nil, fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
 	s := &benchSetup{}
 	var err error
 	if s.sizes, err = parseIntList("batch-sizes", c.String("batch-sizes")); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, err
 	}
 	if s.concs, err = parseIntList("concurrency", c.String("concurrency")); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, err
 	}
 	if err := checkBenchPhases(c); err != nil {
 		return nil, err
 	}
 	s.files = benchPaths(c)
 	if s.files.report == "" || s.files.report == "-" {
-		return nil, errors.New("bench: --output must name a file (the report links files beside it)")
+		return nil, errors.New("--output must name a file (the report links files beside it)")
 	}
 	if s.opts, err = benchOptions(c); err != nil {
 		return nil, err
@@ -258,14 +258,14 @@ func parseBenchFlags(c *cli.Context) (*benchSetup, error) {
 func checkBenchPhases(c *cli.Context) error {
 	for _, f := range []string{"requests", "warmup-requests"} {
 		if c.Int(f) < 0 {
-			return fmt.Errorf("bench: --%s %d is negative", f, c.Int(f))
+			return fmt.Errorf("--%s %d is negative", f, c.Int(f))
 		}
 	}
 	if c.Int("requests") == 0 && c.Duration("duration") <= 0 {
-		return errors.New("bench: --duration must be positive when --requests is 0")
+		return errors.New("--duration must be positive when --requests is 0")
 	}
 	if c.Duration("warmup") < 0 || c.Duration("sample-interval") <= 0 {
-		return errors.New("bench: --warmup must not be negative and --sample-interval must be positive")
+		return errors.New("--warmup must not be negative and --sample-interval must be positive")
 	}
 	return nil
 }
@@ -283,7 +283,7 @@ func loadBenchWorkloads(c *cli.Context, sizes []int) (map[int]*benchreport.Workl
 			wl, err = benchreport.Synthetic(n, benchSyntheticRequests, c.Uint64("seed"))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
+			return nil, err
 		}
 		workloads[n] = wl
 	}
@@ -322,7 +322,7 @@ func runBenchSweep(ctx context.Context, c *cli.Context, r *gomps.Reranker, rep *
 			fmt.Fprintf(c.App.ErrWriter, "bench: batch=%d conc=%d ...\n", n, conc)
 			res, err := benchreport.Run(ctx, r, setup.workloads[n], cfg, &next)
 			if err != nil {
-				return nil, nil, fmt.Errorf("bench: batch=%d conc=%d: %w", n, conc, err)
+				return nil, nil, fmt.Errorf("batch=%d conc=%d: %w", n, conc, err)
 			}
 			run := benchreport.RunReport{Config: cfg, Measure: benchreport.Summarize(res.Measure, len(rep.Runs)+1)}
 			if res.Warmup != nil {
@@ -393,22 +393,22 @@ func relPath(dir, p string) string {
 // the SVGs' paths (relative to reportDir) in the run.
 func writeBenchPlots(rep *benchreport.Report, phases []*benchreport.Phase, dir, reportDir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
 	for i := range rep.Runs {
 		run := &rep.Runs[i]
 		tag := fmt.Sprintf("run %d: batch=%d, conc=%d", i+1, run.Config.PairsPerRequest, run.Config.Concurrency)
 		lat, err := benchreport.LatencyOverTime("Latency over time ("+tag+")", run.Measure.Series)
 		if err != nil {
-			return fmt.Errorf("bench: %w", err)
+			return err
 		}
 		tp, err := benchreport.ThroughputOverTime("Throughput over time ("+tag+")", run.Measure.Series)
 		if err != nil {
-			return fmt.Errorf("bench: %w", err)
+			return err
 		}
 		hist, err := benchreport.Histogram("Latency histogram ("+tag+")", "latency (ms)", benchreport.Latencies(phases[i]), 40)
 		if err != nil {
-			return fmt.Errorf("bench: %w", err)
+			return err
 		}
 		paths := map[string]string{}
 		for kind, p := range map[string]*plot.Plot{"latency-over-time": lat, "throughput-over-time": tp, "latency-histogram": hist} {
@@ -455,7 +455,7 @@ func printBenchSummary(out, errOut io.Writer, rep *benchreport.Report, files ben
 func benchUnexplained(rep *benchreport.Report) error {
 	for _, run := range rep.Runs {
 		if run.Measure.UnexplainedShare > benchreport.MaxUnexplainedShare {
-			return fmt.Errorf("bench: batch=%d conc=%d: %.1f%% of the mean latency is unexplained by the library's timings (limit %.0f%%); the report says so",
+			return fmt.Errorf("batch=%d conc=%d: %.1f%% of the mean latency is unexplained by the library's timings (limit %.0f%%); the report says so",
 				run.Config.PairsPerRequest, run.Config.Concurrency, 100*run.Measure.UnexplainedShare, 100*benchreport.MaxUnexplainedShare)
 		}
 	}
@@ -466,19 +466,19 @@ func benchUnexplained(rep *benchreport.Report) error {
 func writeFileAtomic(path string, fill func(*bufio.Writer) error) error {
 	f, err := pairio.CreateAtomic(path)
 	if err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
 	w := bufio.NewWriter(f)
 	if err := fill(w); err != nil {
 		f.Abort()
-		return fmt.Errorf("bench: %s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := w.Flush(); err != nil {
 		f.Abort()
-		return fmt.Errorf("bench: %s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := f.Commit(); err != nil {
-		return fmt.Errorf("bench: %w", err)
+		return err
 	}
 	return nil
 }

@@ -86,7 +86,7 @@ func TestBenchUnexplained(t *testing.T) {
 	assert.NoError(t, benchUnexplained(&benchreport.Report{Runs: []benchreport.RunReport{benchRun(8, 4, lim, false)}}))
 	err := benchUnexplained(&benchreport.Report{Runs: []benchreport.RunReport{benchRun(8, 4, 0, false), benchRun(16, 2, lim+0.05, false)}})
 	require.Error(t, err)
-	assert.Equal(t, "bench: batch=16 conc=2: 15.0% of the mean latency is unexplained by the library's timings (limit 10%); the report says so", err.Error())
+	assert.Equal(t, "batch=16 conc=2: 15.0% of the mean latency is unexplained by the library's timings (limit 10%); the report says so", err.Error())
 }
 
 // TestRelPath: report links are relative to the report's directory, with

@@ -16,6 +16,6 @@ func runApp(t *testing.T, cmds []*cli.Command, args ...string) (stdout, stderr s
 	app.Commands = cmds
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
-	err = app.Run(append([]string{"gomps"}, args...))
+	err = run(app, append([]string{"gomps"}, args...))
 	return out.String(), errOut.String(), err
 }

@@ -86,11 +86,11 @@ Progress and a summary go to stderr; --json prints the summary as JSON on stdout
 
 func runConvert(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("convert: unexpected argument %q", c.Args().First())
+		return fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
 	dt, err := weights.ParseDType(c.String("dtype"))
 	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return err
 	}
 	errw := c.App.ErrWriter
 	if errw == nil {
@@ -118,17 +118,17 @@ func runConvert(c *cli.Context) error {
 	}
 	src, err := gomps.FetchModel(c.Context, c.String("input"), errw, withTrust(c, nil)...)
 	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return err
 	}
 	if src.Kind != gomps.SourceHFDir {
-		return fmt.Errorf("convert: %s is a native weights file already", src.Path)
+		return fmt.Errorf("%s is a native weights file already", src.Path)
 	}
 	res, err := weights.Convert(src.Path, c.String("output"), opts)
 	if err != nil {
 		if tty {
 			fmt.Fprintln(errw)
 		}
-		return fmt.Errorf("convert: %w", err)
+		return err
 	}
 	s := convertSummary{
 		Input: res.Input, Output: res.Output, Name: res.Name, DType: res.DType.String(), Bytes: res.FileSize,

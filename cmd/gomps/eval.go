@@ -81,11 +81,11 @@ qrels have 4 columns "qid iter docid rel" where iter (0 or Q0) is ignored.`,
 
 func evalAction(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("eval: unexpected argument %q (use --run and --qrels)", c.Args().First())
+		return fmt.Errorf("unexpected argument %q (use --run and --qrels)", c.Args().First())
 	}
 	for _, name := range []string{"run", "qrels"} {
 		if c.String(name) == "" {
-			return fmt.Errorf("eval: --%s is empty", name)
+			return fmt.Errorf("--%s is empty", name)
 		}
 	}
 	metrics, err := trec.ParseMetrics(c.String("metric"))
@@ -94,7 +94,7 @@ func evalAction(c *cli.Context) error {
 	}
 	thr := c.Int("rel-threshold")
 	if thr < 1 {
-		return fmt.Errorf("eval: --rel-threshold %d: must be at least 1", thr)
+		return fmt.Errorf("--rel-threshold %d: must be at least 1", thr)
 	}
 	qrels, err := trec.ReadQrelsFile(c.String("qrels"))
 	if err != nil {

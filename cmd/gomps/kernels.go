@@ -59,11 +59,11 @@ The forward estimate adds the kernels' best times; it is not a measured forward 
 
 func kernelsAction(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("kernels: unexpected argument %q", c.Args().First())
+		return fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
 	seqs, err := parseIntList("seq", c.String("seq"))
 	if err != nil {
-		return fmt.Errorf("kernels: %w", err)
+		return err
 	}
 	var prec int
 	switch p := c.String("precision"); p {
@@ -72,10 +72,10 @@ func kernelsAction(c *cli.Context) error {
 	case "bf16":
 		prec = cpu.PrecisionBF16
 	default:
-		return fmt.Errorf("kernels: --precision %q: want f32 or bf16", p)
+		return fmt.Errorf("--precision %q: want f32 or bf16", p)
 	}
 	if c.Int("threads") < 0 || c.Int("batch") < 1 || c.Duration("min-time") <= 0 || c.Int("layers") < 1 {
-		return fmt.Errorf("kernels: --threads must not be negative, --batch and --layers must be at least 1, --min-time positive")
+		return fmt.Errorf("--threads must not be negative, --batch and --layers must be at least 1, --min-time positive")
 	}
 	threads := c.Int("threads")
 	if threads == 0 {
@@ -87,7 +87,7 @@ func kernelsAction(c *cli.Context) error {
 	}
 	kb, err := cpu.RunKernelBench(cfg)
 	if err != nil {
-		return fmt.Errorf("kernels: %w", err)
+		return err
 	}
 	out := c.App.Writer
 	if c.Bool("json") {

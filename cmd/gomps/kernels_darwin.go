@@ -54,11 +54,11 @@ MPSGraph); run once with none and once with a selection to compare the two.`,
 
 func kernelsAction(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("kernels: unexpected argument %q", c.Args().First())
+		return fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
 	seqs, err := parseIntList("seq", c.String("seq"))
 	if err != nil {
-		return fmt.Errorf("kernels: %w", err)
+		return err
 	}
 	var f16 bool
 	switch p := c.String("precision"); p {
@@ -66,31 +66,31 @@ func kernelsAction(c *cli.Context) error {
 	case "f16":
 		f16 = true
 	default:
-		return fmt.Errorf("kernels: --precision %q: want f32 or f16", p)
+		return fmt.Errorf("--precision %q: want f32 or f16", p)
 	}
 	if c.Int("batch") < 1 || c.Int("iters") < 1 || c.Int("forward-iters") < 1 ||
 		c.Int("hidden") < 1 || c.Int("heads") < 1 || c.Int("intermediate") < 1 {
-		return fmt.Errorf("kernels: --batch, --iters, --forward-iters, --hidden, --heads and --intermediate must be at least 1")
+		return fmt.Errorf("--batch, --iters, --forward-iters, --hidden, --heads and --intermediate must be at least 1")
 	}
 	rep := metalKernelsReport{Precision: c.String("precision"), Batch: c.Int("batch"), Iters: c.Int("iters")}
 	for _, oc := range metalOpPlan(seqs, c.Int("batch"), c.Int("hidden"), c.Int("heads"), c.Int("intermediate")) {
 		r, err := metal.CompareOp(oc.Op, f16, oc.Rows, oc.Cols, c.Int("iters"))
 		if err != nil {
 			if errors.Is(err, metal.ErrNoDevice) {
-				return fmt.Errorf("kernels: %w", err)
+				return err
 			}
-			return fmt.Errorf("kernels: %s at %d x %d: %w", oc.Op, oc.Rows, oc.Cols, err)
+			return fmt.Errorf("%s at %d x %d: %w", oc.Op, oc.Rows, oc.Cols, err)
 		}
 		row, err := newMetalOpRow(oc, f16, r.KernelMS, r.GraphMS, r.MaxAbsDiff, r.NMSE)
 		if err != nil {
-			return fmt.Errorf("kernels: %w", err)
+			return err
 		}
 		rep.Ops = append(rep.Ops, row)
 	}
 	if path := c.String("model"); path != "" {
 		stats, fw, err := benchForward(path, f16, c.String("buckets"), c.Int("forward-iters"))
 		if err != nil {
-			return fmt.Errorf("kernels: forward: %w", err)
+			return fmt.Errorf("forward: %w", err)
 		}
 		rep.Model, rep.LoadMS = path, stats.LoadMS
 		if len(stats.Kernels) > 0 {

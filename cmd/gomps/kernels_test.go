@@ -23,7 +23,7 @@ func runKernelsCLI(t *testing.T, args ...string) (string, error) {
 	app.Commands = []*cli.Command{newKernelsCommand()}
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
-	err := app.Run(append([]string{"gomps", "kernels"}, args...))
+	err := run(app, append([]string{"gomps", "kernels"}, args...))
 	return out.String(), err
 }
 

@@ -36,13 +36,13 @@ var engineIntOptions = []intOption{{"threads", gomps.WithThreads}, {"instances",
 	{"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}}
 
 // appendIntOptions appends the option of each flag of flags that is set (0
-// leaves the library's default); a negative value is an error naming cmd
-// and the flag.
-func appendIntOptions(opts []gomps.Option, c *cli.Context, cmd string, flags []intOption) ([]gomps.Option, error) {
+// leaves the library's default); a negative value is an error naming the
+// flag.
+func appendIntOptions(opts []gomps.Option, c *cli.Context, flags []intOption) ([]gomps.Option, error) {
 	for _, f := range flags {
 		switch n := c.Int(f.flag); {
 		case n < 0:
-			return nil, fmt.Errorf("%s: --%s %d is negative", cmd, f.flag, n)
+			return nil, fmt.Errorf("--%s %d is negative", f.flag, n)
 		case n > 0:
 			opts = append(opts, f.opt(n))
 		}
@@ -65,6 +65,33 @@ func newApp() *cli.App {
 	}
 }
 
+// commandError is a command's failure: its text is "<command>: <err>". The
+// commands' own errors do not name the command; the library's name no
+// package.
+type commandError struct {
+	command string
+	err     error
+}
+
+func (e *commandError) Error() string { return e.command + ": " + e.err.Error() }
+func (e *commandError) Unwrap() error { return e.err }
+
+// run runs app with args (the program name first); an error of a command
+// names the command, once.
+func run(app *cli.App, args []string) error {
+	err := app.Run(args)
+	if err == nil || len(args) < 2 {
+		return err
+	}
+	if cmd := app.Command(args[1]); cmd != nil {
+		return &commandError{command: cmd.Name, err: err}
+	}
+	return err
+}
+
+// errorLine is what main prints for an error: "gomps: <command>: <cause>".
+func errorLine(err error) string { return "gomps: " + err.Error() }
+
 // loggedError is an error a command has already written to its log (as
 // JSON, say): main only sets the exit status.
 type loggedError struct{ error }
@@ -72,10 +99,10 @@ type loggedError struct{ error }
 func (e loggedError) Unwrap() error { return e.error }
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	if err := run(newApp(), os.Args); err != nil {
 		var logged loggedError
 		if !errors.As(err, &logged) {
-			fmt.Fprintf(os.Stderr, "gomps: %v\n", err)
+			fmt.Fprintln(os.Stderr, errorLine(err))
 		}
 		code := 1
 		var ec cli.ExitCoder

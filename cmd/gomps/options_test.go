@@ -11,7 +11,7 @@ import (
 )
 
 // TestAppendIntOptions: a set flag adds its option, 0 leaves the default,
-// a negative value fails naming the command and the flag.
+// a negative value fails naming the flag.
 func TestAppendIntOptions(t *testing.T) {
 	run := func(args ...string) (int, error) {
 		var n int
@@ -20,7 +20,7 @@ func TestAppendIntOptions(t *testing.T) {
 			Flags: []cli.Flag{&cli.IntFlag{Name: "threads"}, &cli.IntFlag{Name: "instances"}, &cli.IntFlag{Name: "max-length"}, &cli.IntFlag{Name: "max-batch"}},
 			Action: func(c *cli.Context) error {
 				var opts []gomps.Option
-				opts, err = appendIntOptions([]gomps.Option{gomps.WithSigmoid()}, c, "cmd", engineIntOptions)
+				opts, err = appendIntOptions([]gomps.Option{gomps.WithSigmoid()}, c, engineIntOptions)
 				n = len(opts)
 				return nil
 			},
@@ -35,5 +35,5 @@ func TestAppendIntOptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, n, "two flags set")
 	_, err = run("--threads", "2", "--max-length", "-3")
-	assert.EqualError(t, err, "cmd: --max-length -3 is negative")
+	assert.EqualError(t, err, "--max-length -3 is negative")
 }

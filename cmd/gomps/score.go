@@ -143,23 +143,23 @@ func scoreOptions(c *cli.Context) ([]gomps.Option, error) {
 	if c.Bool("sigmoid") {
 		opts = append(opts, gomps.WithSigmoid())
 	}
-	opts, err := appendIntOptions(opts, c, "score", engineIntOptions)
+	opts, err := appendIntOptions(opts, c, engineIntOptions)
 	if err != nil {
 		return nil, err
 	}
 	if k := c.Int("top-k"); k < 0 {
-		return nil, fmt.Errorf("score: --top-k %d is negative", k)
+		return nil, fmt.Errorf("--top-k %d is negative", k)
 	}
 	return withTrust(c, opts), nil
 }
 
 func scoreAction(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("score: unexpected argument %q (use --input)", c.Args().First())
+		return fmt.Errorf("unexpected argument %q (use --input)", c.Args().First())
 	}
 	in := c.String("input")
 	if in == "" {
-		return errors.New("score: --input is empty")
+		return errors.New("--input is empty")
 	}
 	// The input format: --format, else the file extension, else (standard
 	// input, other extensions) the first line, told when the file is opened.
@@ -167,7 +167,7 @@ func scoreAction(c *cli.Context) error {
 	var err error
 	if f := c.String("format"); f != "" {
 		if inFormat, err = pairio.ParseFormat(f); err != nil {
-			return fmt.Errorf("score: %w", err)
+			return err
 		}
 	} else if in != "-" {
 		inFormat, _ = pairio.FormatOf(in)
@@ -175,22 +175,22 @@ func scoreAction(c *cli.Context) error {
 	queries, passages := c.String("queries"), c.String("passages")
 	if inFormat == pairio.FormatTREC {
 		if queries == "" || passages == "" {
-			return errors.New("score: TREC input needs --queries (qid<TAB>query) and --passages (docid<TAB>text)")
+			return errors.New("TREC input needs --queries (qid<TAB>query) and --passages (docid<TAB>text)")
 		}
 		if in == "-" {
-			return errors.New("score: TREC input needs a run file, not standard input")
+			return errors.New("TREC input needs a run file, not standard input")
 		}
 	} else if queries != "" || passages != "" {
-		return errors.New("score: --queries and --passages go with TREC input (--format trec)")
+		return errors.New("--queries and --passages go with TREC input (--format trec)")
 	}
 	spec, err := shard.ParseSpec(c.String("shard"))
 	if err != nil {
-		return fmt.Errorf("score: --shard: %w", err)
+		return fmt.Errorf("--shard: %w", err)
 	}
 	var outFormat pairio.Format
 	if f := c.String("output-format"); f != "" {
 		if outFormat, err = pairio.ParseFormat(f); err != nil {
-			return fmt.Errorf("score: %w", err)
+			return err
 		}
 	}
 	opts, err := scoreOptions(c)
@@ -216,16 +216,16 @@ func scoreAction(c *cli.Context) error {
 	var trecIn *pairio.TRECReader
 	if inFormat == pairio.FormatTREC {
 		if trecIn, err = pairio.OpenTREC(in, queries, passages, ropt); err != nil {
-			return fmt.Errorf("score: %w", err)
+			return err
 		}
 		reader = trecIn
 	} else {
 		rc, err := pairio.Open(in, inFormat, ropt)
 		if errors.Is(err, pairio.ErrAmbiguousFormat) {
-			return fmt.Errorf("score: %w; name it with --format tsv or --format jsonl", err)
+			return fmt.Errorf("%w; name it with --format tsv or --format jsonl", err)
 		}
 		if err != nil {
-			return fmt.Errorf("score: %w", err)
+			return err
 		}
 		defer rc.Close()
 		reader, inFormat = rc, rc.Format()
@@ -236,20 +236,20 @@ func scoreAction(c *cli.Context) error {
 
 	r, err := gomps.Open(ctx, c.String("model"), opts...)
 	if err != nil {
-		return fmt.Errorf("score: %w", err)
+		return err
 	}
 	defer r.Close()
 
 	var out pairio.Output = writerOutput{c.App.Writer}
 	if p := c.String("output"); p != "" && p != "-" {
 		if out, err = pairio.CreateAtomic(p); err != nil {
-			return fmt.Errorf("score: %w", err)
+			return err
 		}
 	}
 	defer out.Abort() // no-op after Commit
 	w, err := pairio.NewWriter(out, outFormat, pairio.WriterOptions{Rerank: c.Bool("rank"), TopK: c.Int("top-k"), Header: c.Bool("header")})
 	if err != nil {
-		return fmt.Errorf("score: %w", err)
+		return err
 	}
 
 	prog := newProgress(c.App.ErrWriter, c.Bool("quiet"), termWriter(c.App.ErrWriter), scoredSince(r))
@@ -278,10 +278,10 @@ func scoreAction(c *cli.Context) error {
 		return err
 	}
 	if err := w.Flush(); err != nil {
-		return fmt.Errorf("score: %w", err)
+		return err
 	}
 	if err := out.Commit(); err != nil {
-		return fmt.Errorf("score: %w", err)
+		return err
 	}
 	el := prog.elapsed().Seconds()
 	prog.end(fmt.Sprintf("score: %d pairs in %.2fs (%.0f pairs/s), model %s on %s",
@@ -340,7 +340,7 @@ func scoreStream(ctx context.Context, r pairScorer, groups *pairio.GroupReader, 
 			n += len(g)
 		}
 		if readErr != nil && !errors.Is(readErr, io.EOF) {
-			return total, fmt.Errorf("score: %w", readErr)
+			return total, readErr
 		}
 		if n > 0 {
 			pairs := make([]gomps.Pair, 0, n)
@@ -353,9 +353,9 @@ func scoreStream(ctx context.Context, r pairScorer, groups *pairio.GroupReader, 
 			if err != nil {
 				var tl *gomps.TooLongError
 				if errors.As(err, &tl) {
-					return total, fmt.Errorf("score: %s: %w", itemAt(batch, tl.Index).Pos, err)
+					return total, fmt.Errorf("%s: %w", itemAt(batch, tl.Index).Pos, err)
 				}
-				return total, fmt.Errorf("score: %w", err)
+				return total, err
 			}
 			k := 0
 			for _, g := range batch {
@@ -365,7 +365,7 @@ func scoreStream(ctx context.Context, r pairScorer, groups *pairio.GroupReader, 
 					k++
 				}
 				if err := w.WriteGroup(sg); err != nil {
-					return total, fmt.Errorf("score: %w", err)
+					return total, err
 				}
 			}
 			total += n

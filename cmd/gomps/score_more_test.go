@@ -288,8 +288,8 @@ func TestScoreChildProcess(t *testing.T) {
 		t.Skip("only run as the child of TestScoreKilledMidWrite")
 	}
 	app := newApp()
-	if err := app.Run(append([]string{"gomps", "score"}, strings.Split(args, "\x1f")...)); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if err := run(app, append([]string{"gomps", "score"}, strings.Split(args, "\x1f")...)); err != nil {
+		fmt.Fprintln(os.Stderr, errorLine(err))
 		os.Exit(1)
 	}
 	os.Exit(0)

@@ -131,28 +131,28 @@ func serveMaxQueue(c *cli.Context) int {
 func serveConfig(c *cli.Context, log *slog.Logger) (server.Config, []gomps.Option, error) {
 	maxBody, err := parseSize(c.String("max-body"))
 	if err != nil {
-		return server.Config{}, nil, fmt.Errorf("serve: --max-body: %w", err)
+		return server.Config{}, nil, fmt.Errorf("--max-body: %w", err)
 	}
 	for _, name := range []string{"shutdown-timeout", "request-timeout", "read-timeout"} {
 		if c.Duration(name) <= 0 {
-			return server.Config{}, nil, fmt.Errorf("serve: --%s must be positive", name)
+			return server.Config{}, nil, fmt.Errorf("--%s must be positive", name)
 		}
 	}
 	for _, name := range []string{"max-client-batch-size", "max-concurrent-requests", "max-queue"} {
 		if c.Int(name) < 0 {
-			return server.Config{}, nil, fmt.Errorf("serve: --%s %d is negative", name, c.Int(name))
+			return server.Config{}, nil, fmt.Errorf("--%s %d is negative", name, c.Int(name))
 		}
 	}
 	if q := serveMaxQueue(c); q < minServeMaxQueue {
-		return server.Config{}, nil, fmt.Errorf("serve: --max-queue %d: want at least %d", q, minServeMaxQueue)
+		return server.Config{}, nil, fmt.Errorf("--max-queue %d: want at least %d", q, minServeMaxQueue)
 	} else if server.CheckBatchFitsQueue(c.Int("max-client-batch-size"), q) != nil {
-		return server.Config{}, nil, fmt.Errorf("serve: --max-client-batch-size %d is more than --max-queue %d: such a request could never be admitted", c.Int("max-client-batch-size"), q)
+		return server.Config{}, nil, fmt.Errorf("--max-client-batch-size %d is more than --max-queue %d: such a request could never be admitted", c.Int("max-client-batch-size"), q)
 	}
 	if n := c.Int("max-chunks-per-doc"); n < 1 || n > gomps.MaxChunksLimit {
-		return server.Config{}, nil, fmt.Errorf("serve: --max-chunks-per-doc %d: want 1..%d", n, gomps.MaxChunksLimit)
+		return server.Config{}, nil, fmt.Errorf("--max-chunks-per-doc %d: want 1..%d", n, gomps.MaxChunksLimit)
 	}
 	if c.Duration("dashboard-history") < 2*time.Second {
-		return server.Config{}, nil, errors.New("serve: --dashboard-history must be at least 2s")
+		return server.Config{}, nil, errors.New("--dashboard-history must be at least 2s")
 	}
 	opts, err := serveOptions(c, log)
 	if err != nil {
@@ -208,7 +208,7 @@ func apiKeys(c *cli.Context) ([]string, error) {
 	if f := c.String("api-key-file"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("serve: --api-key-file: %w", err)
+			return nil, fmt.Errorf("--api-key-file: %w", err)
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
@@ -216,7 +216,7 @@ func apiKeys(c *cli.Context) ([]string, error) {
 			}
 		}
 		if len(keys) == 0 {
-			return nil, fmt.Errorf("serve: --api-key-file %s holds no key", f)
+			return nil, fmt.Errorf("--api-key-file %s holds no key", f)
 		}
 	}
 	return keys, nil
@@ -245,7 +245,7 @@ func parseSize(s string) (int64, error) {
 func serveLogger(c *cli.Context) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, fmt.Errorf("serve: --log-level %q: want debug, info, warn or error", c.String("log-level"))
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.String("log-format") {
@@ -254,7 +254,7 @@ func serveLogger(c *cli.Context) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
 	}
-	return nil, fmt.Errorf("serve: --log-format %q: want text or json", c.String("log-format"))
+	return nil, fmt.Errorf("--log-format %q: want text or json", c.String("log-format"))
 }
 
 // serveOptions turns the flags into library options. The server applies
@@ -273,7 +273,7 @@ func serveOptions(c *cli.Context, log *slog.Logger) ([]gomps.Option, error) {
 	}{{"threads", gomps.WithThreads}, {"instances", gomps.WithInstances}, {"max-length", gomps.WithMaxLength}, {"max-batch", gomps.WithMaxBatch}} {
 		switch n := c.Int(f.name); {
 		case n < 0:
-			return nil, fmt.Errorf("serve: --%s %d is negative", f.name, n)
+			return nil, fmt.Errorf("--%s %d is negative", f.name, n)
 		case n > 0:
 			opts = append(opts, f.opt(n))
 		}
@@ -283,7 +283,7 @@ func serveOptions(c *cli.Context, log *slog.Logger) ([]gomps.Option, error) {
 
 func serveAction(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", c.Args().First())
+		return fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
 	log, err := serveLogger(c)
 	if err != nil {
@@ -309,7 +309,7 @@ func serve(c *cli.Context, log *slog.Logger) error {
 
 	ln, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return err
 	}
 	version := cfg.Version
 	srv := server.New(cfg)
@@ -335,13 +335,13 @@ func serve(c *cli.Context, log *slog.Logger) error {
 	case res := <-loaded:
 		if res.err != nil {
 			_ = hs.Close()
-			return fmt.Errorf("serve: loading the model: %w", res.err)
+			return fmt.Errorf("loading the model: %w", res.err)
 		}
 		rr = res.r
 		defer rr.Close()
 		if err := srv.SetReranker(rr); err != nil {
 			_ = hs.Close()
-			return fmt.Errorf("serve: %w", err)
+			return err
 		}
 		in := rr.Info()
 		log.Info("model loaded", "model", in.Model, "sha256", in.SHA256, "path", in.Path, "backend", in.Backend,
@@ -358,13 +358,13 @@ func serve(c *cli.Context, log *slog.Logger) error {
 		log.Info("stopped while loading")
 		return nil
 	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+		return err
 	}
 
 	select {
 	case <-ctx.Done():
 	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+		return err
 	}
 	stop() // a second signal kills the process the default way
 	log.Info("shutting down: draining", "timeout", c.Duration("shutdown-timeout").String())
@@ -379,11 +379,11 @@ func serve(c *cli.Context, log *slog.Logger) error {
 		_ = hs.Close()
 	}
 	if err := rr.Close(); err != nil {
-		return fmt.Errorf("serve: closing the model: %w", err)
+		return fmt.Errorf("closing the model: %w", err)
 	}
 	if cut > 0 {
 		log.Warn("stopped; requests cut by the shutdown timeout", "cut", cut)
-		return fmt.Errorf("serve: %d requests were still in progress after --shutdown-timeout %v; they got 503", cut, c.Duration("shutdown-timeout"))
+		return fmt.Errorf("%d requests were still in progress after --shutdown-timeout %v; they got 503", cut, c.Duration("shutdown-timeout"))
 	}
 	log.Info("stopped")
 	return nil

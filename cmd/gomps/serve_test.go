@@ -91,7 +91,7 @@ func TestServeRejectsBadFlags(t *testing.T) {
 		app.Commands = []*cli.Command{newServeCommand()}
 		var out bytes.Buffer
 		app.Writer, app.ErrWriter = &out, &out
-		err := app.Run(append([]string{"gomps", "serve", "--addr", "127.0.0.1:0"}, args...))
+		err := run(app, append([]string{"gomps", "serve", "--addr", "127.0.0.1:0"}, args...))
 		require.Error(t, err, "%v", args)
 		assert.True(t, strings.HasPrefix(err.Error(), "serve: "), "%v: %v", args, err)
 	}

@@ -98,7 +98,7 @@ without VCS data reports ` + baseVersion + `-devel and says its commit is unknow
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return fmt.Errorf("version: unexpected argument %q", c.Args().First())
+				return fmt.Errorf("unexpected argument %q", c.Args().First())
 			}
 			v := readVersion()
 			if c.Bool("json") {

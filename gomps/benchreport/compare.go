@@ -109,14 +109,14 @@ func WriteResults(w io.Writer, r Results) error {
 func ReadResults(path string) (Results, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Results{}, fmt.Errorf("benchreport: %w", err)
+		return Results{}, err
 	}
 	var r Results
 	if err := json.Unmarshal(b, &r); err != nil {
-		return Results{}, fmt.Errorf("benchreport: %s: %w", path, err)
+		return Results{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if r.Version != ResultsVersion {
-		return Results{}, fmt.Errorf("benchreport: %s: results version %d, want %d (a gomps bench results file)", path, r.Version, ResultsVersion)
+		return Results{}, fmt.Errorf("%s: results version %d, want %d (a gomps bench results file)", path, r.Version, ResultsVersion)
 	}
 	return r, nil
 }

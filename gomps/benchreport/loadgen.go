@@ -38,13 +38,13 @@ type RunConfig struct {
 func (c RunConfig) validate() error {
 	switch {
 	case c.PairsPerRequest < 1:
-		return fmt.Errorf("benchreport: %d pairs per request: want at least 1", c.PairsPerRequest)
+		return fmt.Errorf("%d pairs per request: want at least 1", c.PairsPerRequest)
 	case c.Concurrency < 1:
-		return fmt.Errorf("benchreport: concurrency %d: want at least 1", c.Concurrency)
+		return fmt.Errorf("concurrency %d: want at least 1", c.Concurrency)
 	case c.Requests < 0 || c.WarmupRequests < 0 || c.Duration < 0 || c.Warmup < 0 || c.SampleEvery < 0:
-		return errors.New("benchreport: negative duration or request count")
+		return errors.New("negative duration or request count")
 	case c.Requests == 0 && c.Duration == 0:
-		return errors.New("benchreport: a run needs a duration or a request count")
+		return errors.New("a run needs a duration or a request count")
 	}
 	return nil
 }
@@ -102,7 +102,7 @@ func Run(ctx context.Context, t Target, wl *Workload, cfg RunConfig, next *atomi
 		return nil, err
 	}
 	if len(wl.Requests) == 0 {
-		return nil, errors.New("benchreport: empty workload")
+		return nil, errors.New("empty workload")
 	}
 	if next == nil {
 		next = new(atomic.Int64)
@@ -114,7 +114,7 @@ func Run(ctx context.Context, t Target, wl *Workload, cfg RunConfig, next *atomi
 	if cfg.Warmup > 0 || cfg.WarmupRequests > 0 {
 		p, err := runPhase(ctx, t, wl, next, cfg.Concurrency, cfg.Warmup, cfg.WarmupRequests, cfg.SampleEvery, progress(cfg, "warm-up"))
 		if err != nil {
-			return nil, fmt.Errorf("benchreport: warm-up: %w", err)
+			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 		res.Warmup = p
 	}

@@ -41,7 +41,7 @@ var seriesStyles = []struct {
 // series, markers at every point.
 func LineChart(title, xLabel, yLabel string, series []Series) (*plot.Plot, error) {
 	if len(series) > len(seriesStyles) {
-		return nil, fmt.Errorf("benchreport: %d series, at most %d", len(series), len(seriesStyles))
+		return nil, fmt.Errorf("%d series, at most %d", len(series), len(seriesStyles))
 	}
 	p := plot.New()
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xLabel, yLabel
@@ -51,14 +51,14 @@ func LineChart(title, xLabel, yLabel string, series []Series) (*plot.Plot, error
 	p.X.Min, p.X.Max = 0, 1
 	for k, s := range series {
 		if len(s.X) != len(s.Y) {
-			return nil, fmt.Errorf("benchreport: series %q: %d x values and %d y values", s.Name, len(s.X), len(s.Y))
+			return nil, fmt.Errorf("series %q: %d x values and %d y values", s.Name, len(s.X), len(s.Y))
 		}
 		st := seriesStyles[k]
 		var thumbs []plot.Thumbnailer
 		for _, seg := range segments(s.X, s.Y) {
 			line, points, err := plotter.NewLinePoints(seg)
 			if err != nil {
-				return nil, fmt.Errorf("benchreport: series %q: %w", s.Name, err)
+				return nil, fmt.Errorf("series %q: %w", s.Name, err)
 			}
 			line.Color, line.Dashes, line.Width = st.color, st.dashes, vg.Points(1.5)
 			points.GlyphStyle = draw.GlyphStyle{Color: st.color, Radius: vg.Points(2.5), Shape: st.glyph}
@@ -107,7 +107,7 @@ func Histogram(title, xLabel string, values []float64, bins int) (*plot.Plot, er
 	}
 	h, err := plotter.NewHist(plotter.Values(values), max(bins, 1))
 	if err != nil {
-		return nil, fmt.Errorf("benchreport: %w", err)
+		return nil, err
 	}
 	h.FillColor = seriesStyles[0].color
 	h.LineStyle.Color = color.White
@@ -148,7 +148,7 @@ func ThroughputOverTime(title string, pts []Point) (*plot.Plot, error) {
 func WritePlot(w io.Writer, p *plot.Plot, format string) error {
 	wt, err := p.WriterTo(plotW, plotH, format)
 	if err != nil {
-		return fmt.Errorf("benchreport: %w", err)
+		return err
 	}
 	_, err = wt.WriteTo(w)
 	return err

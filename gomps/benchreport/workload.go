@@ -87,15 +87,15 @@ func (w *Workload) fillWords() {
 // pairsPerRequest passages and one query, as a reranking client sends.
 func LoadWorkload(path string, pairsPerRequest int) (*Workload, error) {
 	if pairsPerRequest < 1 {
-		return nil, fmt.Errorf("benchreport: %d pairs per request: want at least 1", pairsPerRequest)
+		return nil, fmt.Errorf("%d pairs per request: want at least 1", pairsPerRequest)
 	}
 	format, err := pairio.FormatOf(path)
 	if err != nil {
-		return nil, fmt.Errorf("benchreport: %w", err)
+		return nil, err
 	}
 	rc, err := pairio.Open(path, format, pairio.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("benchreport: %w", err)
+		return nil, err
 	}
 	defer rc.Close()
 	g := pairio.Groups(rc)
@@ -107,7 +107,7 @@ func LoadWorkload(path string, pairsPerRequest int) (*Workload, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("benchreport: %w", err)
+			return nil, err
 		}
 		groups++
 		pairs += len(items)
@@ -120,7 +120,7 @@ func LoadWorkload(path string, pairsPerRequest int) (*Workload, error) {
 		}
 	}
 	if len(w.Requests) == 0 {
-		return nil, fmt.Errorf("benchreport: %s: no pairs", path)
+		return nil, fmt.Errorf("%s: no pairs", path)
 	}
 	w.Describe = fmt.Sprintf("%d pairs in %d query groups read from `%s`; each request is one query with %d of its "+
 		"own passages in file order (wrapping inside the group when it has fewer), %d distinct requests, cycled in order.",
@@ -170,7 +170,7 @@ const SyntheticName = "synthetic (TREC DL length distribution of shared/data/SOU
 // drawn from a fixed list of common English words.
 func Synthetic(pairsPerRequest, n int, seed uint64) (*Workload, error) {
 	if pairsPerRequest < 1 || n < 1 {
-		return nil, fmt.Errorf("benchreport: synthetic workload of %d requests x %d pairs: want at least 1 x 1", n, pairsPerRequest)
+		return nil, fmt.Errorf("synthetic workload of %d requests x %d pairs: want at least 1 x 1", n, pairsPerRequest)
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	text := func(words int) string {

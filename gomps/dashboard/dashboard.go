@@ -80,7 +80,7 @@ var _ http.Handler = (*Dashboard)(nil)
 // returns) and returns the dashboard.
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.Gatherer == nil {
-		return nil, errors.New("dashboard: no Gatherer")
+		return nil, errors.New("no Gatherer")
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
@@ -149,7 +149,7 @@ func (d *Dashboard) sample() {
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		jsonhttp.WriteError(w, http.StatusMethodNotAllowed, "validation", "dashboard: method "+r.Method+" not allowed; use GET")
+		jsonhttp.WriteError(w, http.StatusMethodNotAllowed, "validation", "method "+r.Method+" not allowed; use GET")
 		return
 	}
 	if strings.HasSuffix(r.URL.Path, "/data") {
@@ -170,7 +170,7 @@ func (d *Dashboard) serveData(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("window"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 86400 {
-			jsonhttp.WriteError(w, http.StatusBadRequest, "validation", "dashboard: window: want seconds, 1..86400")
+			jsonhttp.WriteError(w, http.StatusBadRequest, "validation", "window: want seconds, 1..86400")
 			return
 		}
 		win = n

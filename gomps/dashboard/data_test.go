@@ -201,13 +201,13 @@ func TestDashboardHTTP(t *testing.T) {
 		d.ServeHTTP(rec, httptest.NewRequest("GET", "/dashboard/data?window="+bad, nil))
 		assert.Equal(t, http.StatusBadRequest, rec.Code, bad)
 		assert.Equal(t, "application/json", rec.Header().Get("Content-Type"), "errors are JSON")
-		assert.JSONEq(t, `{"error":"dashboard: window: want seconds, 1..86400","error_type":"validation"}`, rec.Body.String())
+		assert.JSONEq(t, `{"error":"window: want seconds, 1..86400","error_type":"validation"}`, rec.Body.String())
 	}
 	rec = httptest.NewRecorder()
 	d.ServeHTTP(rec, httptest.NewRequest("POST", "/dashboard", nil))
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 	assert.Equal(t, "GET, HEAD", rec.Header().Get("Allow"))
-	assert.JSONEq(t, `{"error":"dashboard: method POST not allowed; use GET","error_type":"validation"}`, rec.Body.String())
+	assert.JSONEq(t, `{"error":"method POST not allowed; use GET","error_type":"validation"}`, rec.Body.String())
 
 	_, err = New(Config{})
 	assert.Error(t, err, "no gatherer")

@@ -52,7 +52,7 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 	perm := fs.FileMode(0o666)
 	if st, err := os.Stat(path); err == nil {
 		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("pairio: %s is not a regular file", path)
+			return nil, fmt.Errorf("%s is not a regular file", path)
 		}
 		perm = st.Mode().Perm()
 	}
@@ -60,7 +60,7 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 	for range 10 {
 		var r [6]byte
 		if _, err := rand.Read(r[:]); err != nil {
-			return nil, fmt.Errorf("pairio: %w", err)
+			return nil, err
 		}
 		tmp := filepath.Join(dir, "."+base+".tmp-"+hex.EncodeToString(r[:]))
 		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
@@ -68,7 +68,7 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("pairio: create output: %w", err)
+			return nil, fmt.Errorf("create output: %w", err)
 		}
 		lockTemp(f)
 		if st, err := os.Stat(path); err == nil {
@@ -76,7 +76,7 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 		}
 		return &AtomicFile{f: f, path: path}, nil
 	}
-	return nil, fmt.Errorf("pairio: create output %s: no free temporary name", path)
+	return nil, fmt.Errorf("create output %s: no free temporary name", path)
 }
 
 // abandonedAge is how old a temporary file must be before it can be taken
@@ -114,13 +114,9 @@ func (a *AtomicFile) Write(p []byte) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.done {
-		return 0, fmt.Errorf("pairio: write to %s after commit or abort", a.path)
+		return 0, fmt.Errorf("write to %s after commit or abort", a.path)
 	}
-	n, err := a.f.Write(p)
-	if err != nil {
-		err = fmt.Errorf("pairio: %w", err)
-	}
-	return n, err
+	return a.f.Write(p)
 }
 
 // Commit implements Output.
@@ -131,7 +127,7 @@ func (a *AtomicFile) Commit() error {
 		if a.commit {
 			return nil
 		}
-		return fmt.Errorf("pairio: commit of %s after abort", a.path)
+		return fmt.Errorf("commit of %s after abort", a.path)
 	}
 	a.done = true
 	tmp := a.f.Name()
@@ -144,7 +140,7 @@ func (a *AtomicFile) Commit() error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("pairio: commit %s: %w", a.path, err)
+		return fmt.Errorf("commit %s: %w", a.path, err)
 	}
 	a.commit = true
 	if d, err := os.Open(filepath.Dir(a.path)); err == nil {
@@ -166,7 +162,7 @@ func (a *AtomicFile) Abort() error {
 	tmp := a.f.Name()
 	a.f.Close()
 	if err := os.Remove(tmp); err != nil {
-		return fmt.Errorf("pairio: abort %s: %w", a.path, err)
+		return fmt.Errorf("abort %s: %w", a.path, err)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func ParseFormat(s string) (Format, error) {
 	case "trec", "run":
 		return FormatTREC, nil
 	}
-	return "", fmt.Errorf("pairio: unknown format %q (want tsv, jsonl or trec)", s)
+	return "", fmt.Errorf("unknown format %q (want tsv, jsonl or trec)", s)
 }
 
 // FormatOf guesses a file's format from its extension: .tsv, .jsonl, .ndjson,
@@ -46,7 +46,7 @@ func FormatOf(path string) (Format, error) {
 	case ".run", ".trec":
 		return FormatTREC, nil
 	}
-	return "", fmt.Errorf("pairio: cannot tell the format of %q from its extension; name it (tsv, jsonl or trec)", path)
+	return "", fmt.Errorf("cannot tell the format of %q from its extension; name it (tsv, jsonl or trec)", path)
 }
 
 // fileReader closes its file once the reader is done with it.
@@ -72,7 +72,7 @@ type ReadCloser interface {
 // need three files: use OpenTREC.
 func Open(path string, format Format, opt Options) (ReadCloser, error) {
 	if format == FormatTREC {
-		return nil, fmt.Errorf("pairio: Open: format %q needs OpenTREC (run, queries and passages files)", format)
+		return nil, fmt.Errorf("format %q needs OpenTREC (run, queries and passages files)", format)
 	}
 	var f io.ReadCloser
 	name := path
@@ -81,7 +81,7 @@ func Open(path string, format Format, opt Options) (ReadCloser, error) {
 	} else {
 		file, err := os.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("pairio: %w", err)
+			return nil, err
 		}
 		f = file
 	}
@@ -100,11 +100,11 @@ func Open(path string, format Format, opt Options) (ReadCloser, error) {
 		return &fileReader{NewJSONLReader(r, name, opt), f, format}, nil
 	}
 	f.Close()
-	return nil, fmt.Errorf("pairio: Open: unknown format %q", format)
+	return nil, fmt.Errorf("unknown format %q", format)
 }
 
 // ErrAmbiguousFormat means Sniff could not tell TSV from JSONL.
-var ErrAmbiguousFormat = errors.New("pairio: cannot tell the input format")
+var ErrAmbiguousFormat = errors.New("cannot tell the input format")
 
 // Sniff tells TSV from JSONL by the first non-blank line of r (read up to
 // maxLine bytes; a UTF-8 byte order mark and a CR before the LF ignored):
@@ -130,7 +130,7 @@ func Sniff(r io.Reader, name string, maxLine int) (Format, io.Reader, error) {
 			continue
 		}
 		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-			return "", nil, fmt.Errorf("pairio: %s: %w", name, err)
+			return "", nil, fmt.Errorf("%s: %w", name, err)
 		}
 		rest := io.MultiReader(bytes.NewReader(seen), br)
 		line := seen[cur:]

@@ -105,7 +105,7 @@ type LineError struct {
 	Msg string
 }
 
-func (e *LineError) Error() string { return fmt.Sprintf("pairio: %s: %s", e.Pos, e.Msg) }
+func (e *LineError) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
 
 // Is makes errors.Is(err, ErrMalformed) true.
 func (e *LineError) Is(target error) bool { return target == ErrMalformed }
@@ -169,7 +169,7 @@ func (lr *lineReader) next() ([]byte, error) {
 				return nil, io.EOF
 			}
 		case err != nil:
-			return nil, fmt.Errorf("pairio: %s: %w", lr.name, err)
+			return nil, fmt.Errorf("%s: %w", lr.name, err)
 		}
 		lr.n++
 		if tooLong {

@@ -36,7 +36,7 @@ func OpenTREC(runPath, queriesPath, passagesPath string, opt Options) (*TRECRead
 	open := func(p string) (*os.File, error) {
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, fmt.Errorf("pairio: %w", err)
+			return nil, err
 		}
 		return f, nil
 	}

@@ -51,7 +51,7 @@ func NewWriter(w io.Writer, format Format, opt WriterOptions) (Writer, error) {
 	case FormatTREC:
 		return NewTRECWriter(w, opt), nil
 	}
-	return nil, fmt.Errorf("pairio: unknown output format %q", format)
+	return nil, fmt.Errorf("unknown output format %q", format)
 }
 
 // Rank sorts g in trec_eval's order: score descending, equal scores by docid
@@ -59,7 +59,7 @@ func NewWriter(w io.Writer, format Format, opt WriterOptions) (Writer, error) {
 func Rank(g []Scored) error {
 	for i := range g {
 		if math.IsNaN(g[i].Score) {
-			return fmt.Errorf("pairio: %s: score is NaN", g[i].Pos)
+			return fmt.Errorf("%s: score is NaN", g[i].Pos)
 		}
 	}
 	sort.SliceStable(g, func(i, j int) bool {
@@ -164,7 +164,7 @@ func (t *TSVWriter) WriteGroup(g []Scored) error {
 		t.w.WriteByte('\t')
 		t.w.WriteString(FormatScore(s.Score))
 		if err := t.w.WriteByte('\n'); err != nil {
-			return fmt.Errorf("pairio: %w", err)
+			return err
 		}
 	}
 	return nil
@@ -176,7 +176,7 @@ func (t *TSVWriter) Flush() error {
 		t.fix(nil)
 	}
 	if err := t.w.Flush(); err != nil {
-		return fmt.Errorf("pairio: %w", err)
+		return err
 	}
 	return nil
 }
@@ -230,7 +230,7 @@ func (j *JSONLWriter) WriteGroup(g []Scored) error {
 	for i := range g {
 		c := jsonlOutCandidate{DocID: g[i].DocID, Text: g[i].Passage, InputRank: g[i].InputRank}
 		if math.IsNaN(g[i].Score) || math.IsInf(g[i].Score, 0) {
-			return fmt.Errorf("pairio: %s: score %v cannot be written as JSON", g[i].Pos, g[i].Score)
+			return fmt.Errorf("%s: score %v cannot be written as JSON", g[i].Pos, g[i].Score)
 		}
 		c.Score = json.Number(FormatScore(g[i].Score))
 		if ranked {
@@ -239,7 +239,7 @@ func (j *JSONLWriter) WriteGroup(g []Scored) error {
 		o.Candidates[i] = c
 	}
 	if err := j.enc.Encode(o); err != nil {
-		return fmt.Errorf("pairio: %w", err)
+		return err
 	}
 	return nil
 }
@@ -247,7 +247,7 @@ func (j *JSONLWriter) WriteGroup(g []Scored) error {
 // Flush implements Writer.
 func (j *JSONLWriter) Flush() error {
 	if err := j.w.Flush(); err != nil {
-		return fmt.Errorf("pairio: %w", err)
+		return err
 	}
 	return nil
 }
@@ -273,21 +273,21 @@ func validRunID(s string) bool { return s != "" && !strings.ContainsAny(s, " \t\
 // WriteGroup implements Writer.
 func (t *TRECWriter) WriteGroup(g []Scored) error {
 	if !validRunID(t.opt.Tag) {
-		return fmt.Errorf("pairio: run tag %q is empty or contains whitespace", t.opt.Tag)
+		return fmt.Errorf("run tag %q is empty or contains whitespace", t.opt.Tag)
 	}
 	for i := range g {
 		if !validRunID(g[i].QID) || !validRunID(g[i].DocID) {
-			return fmt.Errorf("pairio: %s: a TREC run needs a qid and a docid without whitespace (got %q, %q); use a TREC or JSONL input with ids", g[i].Pos, g[i].QID, g[i].DocID)
+			return fmt.Errorf("%s: a TREC run needs a qid and a docid without whitespace (got %q, %q); use a TREC or JSONL input with ids", g[i].Pos, g[i].QID, g[i].DocID)
 		}
 		if math.IsInf(g[i].Score, 0) {
-			return fmt.Errorf("pairio: %s: score is infinite", g[i].Pos)
+			return fmt.Errorf("%s: score is infinite", g[i].Pos)
 		}
 	}
 	seen := make(map[[2]string]struct{}, len(g))
 	for i := range g {
 		k := [2]string{g[i].QID, g[i].DocID}
 		if _, dup := seen[k]; dup {
-			return fmt.Errorf("pairio: %s: docid %s twice for qid %s", g[i].Pos, g[i].DocID, g[i].QID)
+			return fmt.Errorf("%s: docid %s twice for qid %s", g[i].Pos, g[i].DocID, g[i].QID)
 		}
 		seen[k] = struct{}{}
 	}
@@ -297,7 +297,7 @@ func (t *TRECWriter) WriteGroup(g []Scored) error {
 	}
 	for i := range g {
 		if _, err := fmt.Fprintf(t.w, "%s Q0 %s %d %s %s\n", g[i].QID, g[i].DocID, i+1, FormatScore(g[i].Score), t.opt.Tag); err != nil {
-			return fmt.Errorf("pairio: %w", err)
+			return err
 		}
 	}
 	return nil
@@ -306,7 +306,7 @@ func (t *TRECWriter) WriteGroup(g []Scored) error {
 // Flush implements Writer.
 func (t *TRECWriter) Flush() error {
 	if err := t.w.Flush(); err != nil {
-		return fmt.Errorf("pairio: %w", err)
+		return err
 	}
 	return nil
 }

@@ -255,7 +255,7 @@ func TestTokenizerRefusal(t *testing.T) {
 
 	resp, got := post(t, hs.URL+"/rerank", `{"query":"q","texts":["fine","a\u0000b"]}`)
 	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, string(got))
-	assert.JSONEq(t, `{"error":"texts[1]: the tokenizer refused the text: tokenizer: text contains a NUL byte","error_type":"tokenizer"}`, string(got))
+	assert.JSONEq(t, `{"error":"texts[1]: the tokenizer refused the text: text contains a NUL byte","error_type":"tokenizer"}`, string(got))
 	resp, got = post(t, hs.URL+"/v1/rerank", `{"query":"q\u0000","documents":["fine"]}`)
 	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, string(got))
 	assert.Contains(t, string(got), "`query`: the tokenizer refused the text")

@@ -188,7 +188,7 @@ func (c Config) withDefaults() Config {
 // texts could never be admitted by an engine queue of maxQueue pairs.
 func CheckBatchFitsQueue(maxClientBatch, maxQueue int) error {
 	if maxClientBatch > maxQueue {
-		return fmt.Errorf("server: max client batch size %d is more than the %d pairs the queue admits (--max-queue): such a request could never be scored", maxClientBatch, maxQueue)
+		return fmt.Errorf("max client batch size %d is more than the %d pairs the queue admits (--max-queue): such a request could never be scored", maxClientBatch, maxQueue)
 	}
 	return nil
 }
@@ -460,8 +460,8 @@ func (s *Server) release() {
 
 // Causes of a scoring request's context ending on the server's side.
 var (
-	errRequestTimeout = errors.New("server: request timeout")
-	errCut            = errors.New("server: cut by shutdown")
+	errRequestTimeout = errors.New("request timeout")
+	errCut            = errors.New("cut by shutdown")
 )
 
 // scoring wraps a scoring handler with the checks every scoring request

@@ -46,21 +46,21 @@ func ParseSpec(s string) (Spec, error) {
 	}
 	is, ns, ok := strings.Cut(s, "/")
 	if !ok {
-		return Spec{}, fmt.Errorf("shard: %q: %w: want i/n, for example 0/4", s, ErrSpec)
+		return Spec{}, fmt.Errorf("%q: %w: want i/n, for example 0/4", s, ErrSpec)
 	}
 	i, err := strconv.Atoi(strings.TrimSpace(is))
 	if err != nil {
-		return Spec{}, fmt.Errorf("shard: %q: %w: index %q is not a whole number", s, ErrSpec, is)
+		return Spec{}, fmt.Errorf("%q: %w: index %q is not a whole number", s, ErrSpec, is)
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(ns))
 	if err != nil {
-		return Spec{}, fmt.Errorf("shard: %q: %w: count %q is not a whole number", s, ErrSpec, ns)
+		return Spec{}, fmt.Errorf("%q: %w: count %q is not a whole number", s, ErrSpec, ns)
 	}
 	if n < 1 {
-		return Spec{}, fmt.Errorf("shard: %q: %w: count must be at least 1, got %d", s, ErrSpec, n)
+		return Spec{}, fmt.Errorf("%q: %w: count must be at least 1, got %d", s, ErrSpec, n)
 	}
 	if i < 0 || i >= n {
-		return Spec{}, fmt.Errorf("shard: %q: %w: index must be in 0..%d (shards are numbered from 0), got %d", s, ErrSpec, n-1, i)
+		return Spec{}, fmt.Errorf("%q: %w: index must be in 0..%d (shards are numbered from 0), got %d", s, ErrSpec, n-1, i)
 	}
 	return Spec{Index: i, Count: n}, nil
 }

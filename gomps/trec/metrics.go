@@ -73,20 +73,20 @@ func ParseMetric(s string) (Metric, error) {
 	case "map", "map_cut":
 		kind = MAP
 	default:
-		return Metric{}, fmt.Errorf("trec: unknown metric %q (known: ndcg_cut_K, recip_rank[_K], recall_K, P_K, map, map_cut_K)", s)
+		return Metric{}, fmt.Errorf("unknown metric %q (known: ndcg_cut_K, recip_rank[_K], recall_K, P_K, map, map_cut_K)", s)
 	}
 	if strings.EqualFold(name, "map_cut") && k == "" {
-		return Metric{}, fmt.Errorf("trec: metric %q needs a cutoff, as in map_cut_10 (map has none)", s)
+		return Metric{}, fmt.Errorf("metric %q needs a cutoff, as in map_cut_10 (map has none)", s)
 	}
 	m := Metric{Kind: kind}
 	if k != "" {
 		n, _ := strconv.Atoi(k)
 		if n <= 0 {
-			return Metric{}, fmt.Errorf("trec: metric %q: cutoff must be positive", s)
+			return Metric{}, fmt.Errorf("metric %q: cutoff must be positive", s)
 		}
 		m.K = n
 	} else if kind != RecipRank && kind != MAP {
-		return Metric{}, fmt.Errorf("trec: metric %q needs a cutoff, as in %s_10", s, kindNames[kind])
+		return Metric{}, fmt.Errorf("metric %q needs a cutoff, as in %s_10", s, kindNames[kind])
 	}
 	return m, nil
 }
@@ -109,7 +109,7 @@ func ParseMetrics(s string) ([]Metric, error) {
 		}
 	}
 	if len(ms) == 0 {
-		return nil, errors.New("trec: no metric given")
+		return nil, errors.New("no metric given")
 	}
 	return ms, nil
 }
@@ -139,7 +139,7 @@ type Result struct {
 }
 
 // ErrNoQueries means no query has both judgements and results.
-var ErrNoQueries = errors.New("trec: no queries with both results and relevance judgements")
+var ErrNoQueries = errors.New("no queries with both results and relevance judgements")
 
 // Evaluate computes metrics of run against qrels with trec_eval's rules (see
 // the package comment). run is not modified.
@@ -153,7 +153,7 @@ func Evaluate(run Run, qrels Qrels, metrics []Metric, opt Options) (*Result, err
 	}
 	for _, m := range metrics {
 		if _, ok := kindNames[m.Kind]; !ok || m.K < 0 || (m.K == 0 && m.Kind == Precision) {
-			return nil, fmt.Errorf("trec: invalid metric %+v", m)
+			return nil, fmt.Errorf("invalid metric %+v", m)
 		}
 	}
 	res := &Result{Metrics: metrics, Mean: make([]float64, len(metrics))}
@@ -192,7 +192,7 @@ func rankedRels(qid string, entries []Entry, judged map[string]int) ([]int, erro
 	rels := make([]int, len(es))
 	for i, e := range es {
 		if _, dup := seen[e.DocID]; dup {
-			return nil, fmt.Errorf("trec: run has docid %s twice for qid %s", e.DocID, qid)
+			return nil, fmt.Errorf("run has docid %s twice for qid %s", e.DocID, qid)
 		}
 		seen[e.DocID] = struct{}{}
 		if g, ok := judged[e.DocID]; ok {

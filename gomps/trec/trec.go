@@ -67,7 +67,7 @@ func (lr *lineReader) next() (string, error) {
 		buf = append(buf, frag...)
 		if len(buf) > maxLine {
 			lr.n++
-			return "", fmt.Errorf("trec: %s:%d: line longer than %d bytes", lr.name, lr.n, maxLine)
+			return "", fmt.Errorf("%s:%d: line longer than %d bytes", lr.name, lr.n, maxLine)
 		}
 		if err == bufio.ErrBufferFull {
 			continue
@@ -76,7 +76,7 @@ func (lr *lineReader) next() (string, error) {
 			return "", io.EOF
 		}
 		if err != nil && err != io.EOF {
-			return "", fmt.Errorf("trec: %s: %w", lr.name, err)
+			return "", fmt.Errorf("%s: %w", lr.name, err)
 		}
 		lr.n++
 		buf = bytes.TrimSuffix(buf, []byte("\n"))
@@ -103,15 +103,15 @@ func ReadQrels(r io.Reader, name string) (Qrels, error) {
 			continue
 		}
 		if !utf8.ValidString(line) {
-			return nil, fmt.Errorf("trec: %s:%d: invalid UTF-8", name, lr.n)
+			return nil, fmt.Errorf("%s:%d: invalid UTF-8", name, lr.n)
 		}
 		f := strings.Fields(line)
 		if len(f) != 4 {
-			return nil, fmt.Errorf("trec: %s:%d: qrels line has %d fields, want 4 (qid iter docid rel)", name, lr.n, len(f))
+			return nil, fmt.Errorf("%s:%d: qrels line has %d fields, want 4 (qid iter docid rel)", name, lr.n, len(f))
 		}
 		rel, err := strconv.Atoi(f[3])
 		if err != nil || rel < -127 || rel > 127 {
-			return nil, fmt.Errorf("trec: %s:%d: relevance %q is not an integer in [-127, 127]", name, lr.n, f[3])
+			return nil, fmt.Errorf("%s:%d: relevance %q is not an integer in [-127, 127]", name, lr.n, f[3])
 		}
 		docs := q[f[0]]
 		if docs == nil {
@@ -119,7 +119,7 @@ func ReadQrels(r io.Reader, name string) (Qrels, error) {
 			q[f[0]] = docs
 		}
 		if _, dup := docs[f[2]]; dup {
-			return nil, fmt.Errorf("trec: %s:%d: duplicate judgement for qid %s docid %s", name, lr.n, f[0], f[2])
+			return nil, fmt.Errorf("%s:%d: duplicate judgement for qid %s docid %s", name, lr.n, f[0], f[2])
 		}
 		docs[f[2]] = rel
 	}
@@ -129,7 +129,7 @@ func ReadQrels(r io.Reader, name string) (Qrels, error) {
 func ReadQrelsFile(path string) (Qrels, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("trec: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	return ReadQrels(f, path)
@@ -199,7 +199,7 @@ func ReadRun(r io.Reader, name string) (Run, error) {
 		}
 		e, err := ParseRunLine(line)
 		if err != nil {
-			return nil, fmt.Errorf("trec: %s:%d: %w", name, lr.n, err)
+			return nil, fmt.Errorf("%s:%d: %w", name, lr.n, err)
 		}
 		e.Line = lr.n
 		run[e.QID] = append(run[e.QID], e)
@@ -210,7 +210,7 @@ func ReadRun(r io.Reader, name string) (Run, error) {
 func ReadRunFile(path string) (Run, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("trec: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	return ReadRun(f, path)

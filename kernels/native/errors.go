@@ -9,25 +9,25 @@ import (
 // sentinel of its Code.
 var (
 	// ErrNoCgo: the binary was built without cgo, so no native backend exists.
-	ErrNoCgo = errors.New("gomps: built without cgo: no native backend (rebuild with CGO_ENABLED=1)")
+	ErrNoCgo = errors.New("built without cgo: no native backend (rebuild with CGO_ENABLED=1)")
 	// ErrABIMismatch: a backend implements another version of the native
 	// ABI (kernels/gomps.h) than this package was compiled against.
-	ErrABIMismatch = errors.New("gomps: native ABI version mismatch")
+	ErrABIMismatch = errors.New("native ABI version mismatch")
 	// ErrNoBackend: no backend of the name asked is linked or registered.
-	ErrNoBackend = errors.New("gomps: no such backend")
+	ErrNoBackend = errors.New("no such backend")
 	// ErrClosed: a Model or Context was used after Close.
-	ErrClosed = errors.New("gomps: native object closed")
+	ErrClosed = errors.New("native object closed")
 )
 
 // Sentinels of the native status classes (gomps_status).
 var (
-	ErrInvalidArg  = errors.New("gomps: invalid argument")
-	ErrOutOfMemory = errors.New("gomps: out of memory")
-	ErrIO          = errors.New("gomps: I/O error")
-	ErrFormat      = errors.New("gomps: bad weights file")
-	ErrUnsupported = errors.New("gomps: unsupported")
-	ErrDevice      = errors.New("gomps: device failure")
-	ErrInternal    = errors.New("gomps: internal error")
+	ErrInvalidArg  = errors.New("invalid argument")
+	ErrOutOfMemory = errors.New("out of memory")
+	ErrIO          = errors.New("I/O error")
+	ErrFormat      = errors.New("bad weights file")
+	ErrUnsupported = errors.New("unsupported")
+	ErrDevice      = errors.New("device failure")
+	ErrInternal    = errors.New("internal error")
 )
 
 // Code is a native status (gomps_status): 0 is ok, negative values name a

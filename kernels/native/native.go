@@ -138,7 +138,7 @@ func Register(table unsafe.Pointer) (*Backend, error) {
 			if o.t == b.t {
 				return o, nil
 			}
-			return nil, fmt.Errorf("gomps: backend %q is already registered", b.name)
+			return nil, fmt.Errorf("backend %q is already registered", b.name)
 		}
 	}
 	backends = append(backends, b)

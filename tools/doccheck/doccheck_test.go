@@ -97,7 +97,7 @@ func TestCheckerCatches(t *testing.T) {
 		{"GOMPS_ERR_NOPE", false, true, false},
 		{"gomps.Open", false, true, true},
 		{"gomps.Close", false, true, false},
-		{"gomps.Reranker.ScorePairs", false, true, true},
+		{"gomps.Reranker.Do", false, true, true},
 		{"gomps.Reranker.Nothing", false, true, false},
 		{"engine.Config.Threads", false, true, true},
 		{"engine.Config.Cores", false, true, false},
