@@ -295,17 +295,8 @@ func decodeCohere(body []byte, lim cohereLimits) (cohereRequest, *apiError) {
 		fields = []string{"text"}
 	}
 	req := cohereRequest{Model: wire.Model, Query: *wire.Query, ReturnDocuments: wire.ReturnDocuments}
-	if m := wire.MaxChunks; m != nil {
-		if *m < 1 || *m > lim.maxChunks {
-			return cohereRequest{}, invalid("`max_chunks_per_doc` must be in 1..%d (--max-chunks-per-doc), got %d", lim.maxChunks, *m)
-		}
-		req.MaxChunks = *m
-	}
-	if m := wire.MaxTokensPerDoc; m != nil {
-		if *m < 1 {
-			return cohereRequest{}, invalid("`max_tokens_per_doc` must be at least 1, got %d", *m)
-		}
-		req.MaxTokensPerDoc = *m
+	if aerr := wire.perDoc(&req, lim.maxChunks); aerr != nil {
+		return cohereRequest{}, aerr
 	}
 	n, aerr := decodeArray(wire.Documents, "documents", lim.maxDocs, func(i int, elem json.RawMessage) *apiError {
 		text, aerr := documentText(elem, i, fields)
@@ -330,6 +321,24 @@ func decodeCohere(body []byte, lim cohereLimits) (cohereRequest, *apiError) {
 		req.TopN = *wire.TopN
 	}
 	return req, nil
+}
+
+// perDoc checks max_chunks_per_doc (1..maxChunks) and max_tokens_per_doc
+// (at least 1) and sets them in req.
+func (wire *CohereRequest) perDoc(req *cohereRequest, maxChunks int) *apiError {
+	if m := wire.MaxChunks; m != nil {
+		if *m < 1 || *m > maxChunks {
+			return invalid("`max_chunks_per_doc` must be in 1..%d (--max-chunks-per-doc), got %d", maxChunks, *m)
+		}
+		req.MaxChunks = *m
+	}
+	if m := wire.MaxTokensPerDoc; m != nil {
+		if *m < 1 {
+			return invalid("`max_tokens_per_doc` must be at least 1, got %d", *m)
+		}
+		req.MaxTokensPerDoc = *m
+	}
+	return nil
 }
 
 // documentText returns the text of documents[i]: the string, or the values

@@ -223,6 +223,34 @@ func (c Config) overheadDivisor() int {
 }
 
 func (c Config) withDefaults() (Config, error) {
+	c = c.withThreadDefaults()
+	if c.MaxSeq <= 0 {
+		c.MaxSeq = 512
+	}
+	if c.MaxSeq < pairSpecials {
+		return c, fmt.Errorf("engine: MaxSeq %d is below the %d special tokens of a pair", c.MaxSeq, pairSpecials)
+	}
+	if c.Labels <= 0 {
+		c.Labels = 1
+	}
+	c = c.withBatchDefaults()
+	if c.MaxQueue > 1<<28 {
+		return c, fmt.Errorf("engine: MaxQueue %d is above %d", c.MaxQueue, 1<<28)
+	}
+	if c.ClsID == 0 && c.SepID == 0 {
+		c.ClsID, c.SepID = 101, 102
+	}
+	if c.Mode != ModeAdaptive && c.Mode != ModeFixed {
+		return c, fmt.Errorf("engine: unknown mode %v", c.Mode)
+	}
+	if c.Routing != RouteLeastLoaded && c.Routing != RouteRoundRobin {
+		return c, fmt.Errorf("engine: unknown routing %v", c.Routing)
+	}
+	return c, nil
+}
+
+// withThreadDefaults fills the instance and thread counts.
+func (c Config) withThreadDefaults() Config {
 	if c.Instances <= 0 {
 		c.Instances = 1
 	}
@@ -236,20 +264,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.TokenizeWorkers <= 0 {
 		c.TokenizeWorkers = min(c.Threads, 4)
 	}
+	return c
+}
+
+// withBatchDefaults fills the batcher's bounds and the queue's; MaxSeq is
+// set.
+func (c Config) withBatchDefaults() Config {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 64
 		if c.Mode == ModeFixed {
 			c.MaxBatch = 32
 		}
-	}
-	if c.MaxSeq <= 0 {
-		c.MaxSeq = 512
-	}
-	if c.Labels <= 0 {
-		c.Labels = 1
-	}
-	if c.MaxSeq < pairSpecials {
-		return c, fmt.Errorf("engine: MaxSeq %d is below the %d special tokens of a pair", c.MaxSeq, pairSpecials)
 	}
 	if c.TokenBudget <= 0 {
 		c.TokenBudget = 8192
@@ -267,19 +292,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxQueue <= 0 {
 		c.MaxQueue = 8192
 	}
-	if c.MaxQueue > 1<<28 {
-		return c, fmt.Errorf("engine: MaxQueue %d is above %d", c.MaxQueue, 1<<28)
-	}
-	if c.ClsID == 0 && c.SepID == 0 {
-		c.ClsID, c.SepID = 101, 102
-	}
-	if c.Mode != ModeAdaptive && c.Mode != ModeFixed {
-		return c, fmt.Errorf("engine: unknown mode %v", c.Mode)
-	}
-	if c.Routing != RouteLeastLoaded && c.Routing != RouteRoundRobin {
-		return c, fmt.Errorf("engine: unknown routing %v", c.Routing)
-	}
-	return c, nil
+	return c
 }
 
 // Timings splits one call's latency. Each span comes from its own clock
