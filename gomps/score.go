@@ -131,8 +131,9 @@ type InstanceStats = engine.InstanceStats
 // instance fed. An empty passage is valid; no passages (or pairs) give an
 // empty Result.
 //
-// Errors: ErrEmptyQuery, ErrInvalidUTF8 (naming the query, passage or
-// pair), *TooLongError (ErrTooLong, with WithTruncation(false)),
+// Errors: ErrInvalidArg (a request with both pairs and passages, or a
+// setting out of range), ErrEmptyQuery, ErrInvalidUTF8 (naming the query,
+// passage or pair), *TooLongError (ErrTooLong, with WithTruncation(false)),
 // *TokenizerError (ErrTokenizer), ErrOverloaded, ErrClosed, ctx.Err(), or a
 // backend failure matching a native sentinel (*Error). Indices in errors
 // are those of Passages, or of Pairs.
@@ -216,11 +217,11 @@ func (req Request) call() engine.Call {
 func (req Request) jobs() ([]job, int, error) {
 	switch {
 	case len(req.Pairs) > 0 && (req.Query != "" || len(req.Passages) > 0):
-		return nil, 0, errors.New("a request has either pairs or a query and passages")
+		return nil, 0, fmt.Errorf("%w: a request has either pairs or a query and passages", ErrInvalidArg)
 	case req.MaxChunks < 0 || req.MaxChunks > MaxChunksLimit:
-		return nil, 0, fmt.Errorf("max chunks %d: want 0..%d", req.MaxChunks, MaxChunksLimit)
+		return nil, 0, fmt.Errorf("%w: max chunks %d: want 0..%d", ErrInvalidArg, req.MaxChunks, MaxChunksLimit)
 	case req.MaxPassageTokens < 0:
-		return nil, 0, fmt.Errorf("max passage tokens %d: want 0 or more", req.MaxPassageTokens)
+		return nil, 0, fmt.Errorf("%w: max passage tokens %d: want 0 or more", ErrInvalidArg, req.MaxPassageTokens)
 	}
 	per := max(1, chunkPairs/max(1, req.MaxChunks))
 	if len(req.Pairs) > 0 {

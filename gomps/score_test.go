@@ -72,6 +72,9 @@ func TestDo(t *testing.T) {
 	} {
 		_, err := r.Do(ctx, bad)
 		assert.Error(t, err, name)
+		if !strings.Contains(name, "query") && !strings.Contains(name, "utf-8") {
+			assert.ErrorIs(t, err, ErrInvalidArg, name)
+		}
 	}
 	_, err = r.Do(ctx, Request{Passages: passages})
 	assert.ErrorIs(t, err, ErrEmptyQuery)
