@@ -87,6 +87,8 @@ func TestBenchUnexplained(t *testing.T) {
 	err := benchUnexplained(&benchreport.Report{Runs: []benchreport.RunReport{benchRun(8, 4, 0, false), benchRun(16, 2, lim+0.05, false)}})
 	require.Error(t, err)
 	assert.Equal(t, "batch=16 conc=2: 15.0% of the mean latency is unexplained by the library's timings (limit 10%); the report says so", err.Error())
+	// on a contended machine other processes explain the gap: a warning, not a failure
+	assert.NoError(t, benchUnexplained(&benchreport.Report{Runs: []benchreport.RunReport{benchRun(16, 2, lim+0.2, true)}}))
 }
 
 // TestRelPath: report links are relative to the report's directory, with
